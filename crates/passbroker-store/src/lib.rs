@@ -1,0 +1,173 @@
+//! Storage for passbroker. Only this crate talks SQL.
+//!
+//! [`Store`] is the one interface the rest of the program uses; [`sqlite::SqliteStore`] is
+//! the embedded default. Every implementation must pass the suite in [`conformance`].
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod sqlite;
+mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+use passbroker_core::account::Account;
+use passbroker_core::audit::AuditEvent;
+use passbroker_core::client::{ApiClient, PersonalAccessToken};
+use passbroker_core::identity::Identity;
+use passbroker_core::keys::{StoredRsaKey, StoredSigningKey};
+use passbroker_core::org_config::OrgPasswordConfig;
+use passbroker_core::policy::PasswordPolicy;
+use passbroker_core::request::{PasswordChangeRequest, RequestState, TargetTask};
+use passbroker_core::source::Source;
+use passbroker_core::sync_group::PasswordSyncGroup;
+use passbroker_core::time::Millis;
+use passbroker_core::{AccountRef, IdentityId, PolicyId, PublicKeyId, RequestId, SourceId, SyncGroupId};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A uniqueness or reference rule was broken; the text says which, for the caller to show.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database holds a schema newer than this binary knows.
+    #[error("the database schema is newer than this passbroker ({0}); upgrade passbroker or use another data dir")]
+    SchemaTooNew(String),
+    /// Stored data that does not parse back (corruption or a bug). Never shown to API callers.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One write in an atomic batch (see [`Store::apply`]).
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    UpsertIdentity(Identity),
+    DeleteIdentity(IdentityId),
+    UpsertSource(Source),
+    DeleteSource(SourceId),
+    UpsertAccount(Account),
+    DeleteAccount(AccountRef),
+    /// Creates or replaces a policy; `source_ids` in it are moved to this policy.
+    UpsertPolicy(PasswordPolicy),
+    DeletePolicy(PolicyId),
+    UpsertSyncGroup(PasswordSyncGroup),
+    DeleteSyncGroup(SyncGroupId),
+    UpsertClient(ApiClient),
+    SetBuiltinCredential { identity_id: IdentityId, hash: String, now: Millis },
+    PutOrgConfig(OrgPasswordConfig),
+    PutDictionary(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies every op in one transaction: all or nothing.
+    async fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<()>;
+
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Meta (small values such as the master-key check).
+    async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+
+    // Identities.
+    async fn get_identity(&self, id: &IdentityId) -> StoreResult<Option<Identity>>;
+    async fn find_identity_by_login(&self, login_name: &str) -> StoreResult<Option<Identity>>;
+    async fn list_identities(&self, page: Page) -> StoreResult<(Vec<Identity>, u64)>;
+
+    // Sources.
+    async fn get_source(&self, id: &SourceId) -> StoreResult<Option<Source>>;
+    async fn find_source_by_name(&self, name: &str) -> StoreResult<Option<Source>>;
+    async fn list_sources(&self, page: Page) -> StoreResult<(Vec<Source>, u64)>;
+
+    // Accounts.
+    async fn get_account(&self, id: &AccountRef) -> StoreResult<Option<Account>>;
+    async fn find_account(&self, source_id: &SourceId, native_id: &str) -> StoreResult<Option<Account>>;
+    /// The identity's accounts, on one source or on all.
+    async fn accounts_of_identity(&self, identity_id: &IdentityId, source_id: Option<&SourceId>) -> StoreResult<Vec<Account>>;
+    async fn list_accounts(&self, page: Page) -> StoreResult<(Vec<Account>, u64)>;
+
+    // Policies; `source_ids` are filled from the sources that use each policy.
+    async fn get_policy(&self, id: &PolicyId) -> StoreResult<Option<PasswordPolicy>>;
+    async fn list_policies(&self, page: Page) -> StoreResult<(Vec<PasswordPolicy>, u64)>;
+    async fn default_policy(&self) -> StoreResult<Option<PasswordPolicy>>;
+    async fn find_policy_by_name(&self, name: &str) -> StoreResult<Option<PasswordPolicy>>;
+
+    // Sync groups.
+    async fn get_sync_group(&self, id: &SyncGroupId) -> StoreResult<Option<PasswordSyncGroup>>;
+    async fn list_sync_groups(&self, page: Page) -> StoreResult<(Vec<PasswordSyncGroup>, u64)>;
+    async fn sync_group_of_source(&self, source_id: &SourceId) -> StoreResult<Option<PasswordSyncGroup>>;
+
+    // Org config and dictionary.
+    async fn get_org_config(&self) -> StoreResult<Option<OrgPasswordConfig>>;
+    async fn get_dictionary(&self) -> StoreResult<Option<String>>;
+
+    // OAuth clients and PATs.
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<ApiClient>>;
+    async fn list_clients(&self) -> StoreResult<Vec<ApiClient>>;
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
+    async fn insert_pat(&self, pat: &PersonalAccessToken) -> StoreResult<()>;
+    async fn get_pat(&self, id: &str) -> StoreResult<Option<PersonalAccessToken>>;
+    async fn list_pats(&self, owner: Option<&IdentityId>) -> StoreResult<Vec<PersonalAccessToken>>;
+    async fn revoke_pat(&self, id: &str) -> StoreResult<bool>;
+    async fn touch_pat(&self, id: &str, now: Millis) -> StoreResult<()>;
+
+    // Authorization codes and refresh tokens (stored by hash).
+    async fn insert_auth_code(&self, code: &AuthCode) -> StoreResult<()>;
+    /// Marks the code used and returns it, if it exists and was unused. A second call
+    /// returns `Ok(None)`.
+    async fn take_auth_code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>>;
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    /// Revokes and returns the token if it is live (refresh tokens rotate on use).
+    async fn take_refresh_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<RefreshToken>>;
+
+    // Built-in directory credentials and password history.
+    async fn get_builtin_credential(&self, identity_id: &IdentityId) -> StoreResult<Option<String>>;
+    async fn push_history(&self, account_ref: &AccountRef, hash: &str, keep: u32, now: Millis) -> StoreResult<()>;
+    async fn history(&self, account_ref: &AccountRef, depth: u32) -> StoreResult<Vec<String>>;
+
+    // Keys.
+    async fn insert_rsa_key(&self, key: &StoredRsaKey) -> StoreResult<()>;
+    async fn update_rsa_key(&self, key: &StoredRsaKey) -> StoreResult<()>;
+    async fn get_rsa_key(&self, id: &PublicKeyId) -> StoreResult<Option<StoredRsaKey>>;
+    async fn list_rsa_keys(&self) -> StoreResult<Vec<StoredRsaKey>>;
+    /// Makes `new_key` the only active key; the previous active key becomes decrypt-only.
+    async fn rotate_rsa_key(&self, new_key: &StoredRsaKey, now: Millis) -> StoreResult<()>;
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
+    async fn update_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()>;
+    async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
+
+    /// Re-wraps every wrapped secret (RSA keys, signing keys, source secrets) with `rewrap`
+    /// in one transaction; if `rewrap` fails for any, nothing changes. Returns how many.
+    async fn rewrap_all(&self, rewrap: &RewrapFn) -> StoreResult<usize>;
+
+    // Requests and the durable queue.
+    /// Inserts a request and its tasks. If `request.idempotency_key` is already used by a
+    /// request created after `idempotency_since`, nothing is inserted and that request's id
+    /// is returned as `Existing`.
+    async fn create_request(&self, request: &PasswordChangeRequest, tasks: &[TargetTask], idempotency_since: Millis) -> StoreResult<CreateOutcome>;
+    async fn get_request(&self, id: &RequestId) -> StoreResult<Option<PasswordChangeRequest>>;
+    async fn tasks_of_request(&self, id: &RequestId) -> StoreResult<Vec<TargetTask>>;
+    /// Leases the oldest due in-progress request whose lease has expired.
+    async fn claim_request(&self, owner: &str, now: Millis, lease_ms: i64) -> StoreResult<Option<PasswordChangeRequest>>;
+    /// Extends a lease this owner holds; false if the lease was lost.
+    async fn renew_lease(&self, id: &RequestId, owner: &str, until: Millis) -> StoreResult<bool>;
+    async fn update_task(&self, task: &TargetTask) -> StoreResult<()>;
+    async fn mark_validated(&self, id: &RequestId) -> StoreResult<()>;
+    /// Gives the request back to the queue, due again at `next_attempt_at`.
+    async fn release_request(&self, id: &RequestId, owner: &str, next_attempt_at: Millis) -> StoreResult<()>;
+    /// Ends a request: sets the state and errors and erases the ciphertext, in one statement.
+    async fn finish_request(&self, id: &RequestId, state: RequestState, errors: &[String], now: Millis) -> StoreResult<()>;
+    /// In-progress requests (the backlog).
+    async fn count_in_progress(&self) -> StoreResult<u64>;
+    async fn count_requests(&self, state: Option<RequestState>) -> StoreResult<u64>;
+
+    // Audit.
+    async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()>;
+    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, u64)>;
+}

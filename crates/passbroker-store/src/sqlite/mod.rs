@@ -1,0 +1,136 @@
+//! The embedded SQLite store: one file in the data dir, WAL mode, foreign keys on,
+//! migrations embedded in the binary and run at open.
+
+mod audit;
+mod auth;
+mod directory;
+mod keys;
+mod requests;
+mod rows;
+mod store_impl;
+
+use crate::{StoreError, StoreResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How hard SQLite syncs to disk. `Normal` (the default) survives a crash of the process;
+/// `Full` also survives power loss, at the cost of an fsync per commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Normal,
+    Full,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                Durability::Normal => SqliteSynchronous::Normal,
+                Durability::Full => SqliteSynchronous::Full,
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::open_with(options).await
+    }
+
+    /// A private in-memory database, for tests.
+    pub async fn open_in_memory() -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(db)?
+            .foreign_keys(true);
+        // One connection: every connection to :memory: would be a different database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> StoreResult<Self> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Runs pending migrations; refuses a database that has migrations this binary lacks.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => {
+                StoreError::SchemaTooNew(format!("it has migration {v}, this binary knows up to {}", latest_version()))
+            }
+            other => StoreError::Database(other.to_string()),
+        })
+    }
+
+    /// Checkpoints the WAL into the main file and closes the pool.
+    pub async fn close(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        self.pool.close().await;
+    }
+}
+
+/// The newest schema version this binary carries.
+pub fn latest_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Maps a sqlx error into a store error, turning constraint violations into conflicts.
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(ref d) = e {
+        let msg = d.message().to_owned();
+        if msg.contains("UNIQUE") || msg.contains("FOREIGN KEY") || msg.contains("CHECK") {
+            return StoreError::Conflict(describe_constraint(&msg));
+        }
+    }
+    StoreError::Database(e.to_string())
+}
+
+/// Turns SQLite's constraint messages into words an API caller can act on.
+fn describe_constraint(msg: &str) -> String {
+    if msg.contains("identities.login_name") {
+        "an identity with this login name already exists".into()
+    } else if msg.contains("sources.name") {
+        "a source with this name already exists".into()
+    } else if msg.contains("accounts.source_id, accounts.native_id") {
+        "this source already has an account with this accountId".into()
+    } else if msg.contains("password_policies.name") {
+        "a password policy with this name already exists".into()
+    } else if msg.contains("sync_groups.name") {
+        "a password sync group with this name already exists".into()
+    } else if msg.contains("sync_group_sources.source_id") {
+        "a source belongs to at most one password sync group".into()
+    } else if msg.contains("FOREIGN KEY") {
+        "it refers to something that does not exist, or something still refers to it".into()
+    } else {
+        "a uniqueness rule was broken".into()
+    }
+}

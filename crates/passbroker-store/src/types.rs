@@ -1,0 +1,76 @@
+//! Small value types of the storage interface.
+
+use passbroker_core::time::Millis;
+use passbroker_core::{IdentityId, RequestId};
+
+/// Offset/limit paging as ISC does it (`limit` ≤ 250).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl Page {
+    pub const MAX_LIMIT: u64 = 250;
+    pub fn new(offset: u64, limit: u64) -> Self {
+        Self { offset, limit: limit.min(Self::MAX_LIMIT) }
+    }
+    /// Everything, for internal callers (exports) that stream through all rows.
+    pub fn all() -> Self {
+        Self { offset: 0, limit: i64::MAX as u64 }
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self { offset: 0, limit: Self::MAX_LIMIT }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    Existing(RequestId),
+}
+
+/// Which kind of wrapped secret a re-wrap callback receives (the AEAD's associated data
+/// differs per kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrappedKind {
+    RsaKey,
+    SigningKey,
+    SourceSecrets,
+    Meta,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub request_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub action: Option<String>,
+}
+
+/// A one-time authorization code (stored by hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub identity_id: IdentityId,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scopes: Vec<String>,
+    pub expires: Millis,
+}
+
+/// A refresh token for a user session (stored by hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub client_id: String,
+    pub identity_id: IdentityId,
+    pub scopes: Vec<String>,
+    pub expires: Millis,
+}
+
+/// The callback of [`crate::Store::rewrap_all`]: old wrapped bytes in, new wrapped bytes out.
+pub type RewrapFn = dyn for<'a> Fn(WrappedKind, &'a [u8]) -> Result<Vec<u8>, String> + Send + Sync;
