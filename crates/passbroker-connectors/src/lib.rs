@@ -1,0 +1,69 @@
+//! Connectors: the code that sets a password on a target system.
+//!
+//! Every connector implements [`Connector`]. Errors say whether trying again may help
+//! ([`ConnectorError::Transient`]) or not ([`ConnectorError::Permanent`]), and carry a message
+//! that is safe to show the user: never a password, never a credential.
+
+pub mod simulated;
+
+use std::sync::Arc;
+use passbroker_core::source::ConnectorKind;
+
+use async_trait::async_trait;
+use passbroker_core::account::Account;
+use passbroker_core::Password;
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConnectorError {
+    /// The target could not be reached or was busy; a later attempt may succeed.
+    #[error("{0}")]
+    Transient(String),
+    /// The target refused (policy, unknown account, bad credentials); retrying won't help.
+    #[error("{0}")]
+    Permanent(String),
+    /// The source's configuration is wrong (a missing field, a bad URL).
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl ConnectorError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ConnectorError::Transient(_))
+    }
+}
+
+/// What the worker hands a connector for one target call.
+pub struct SetPasswordCall<'a> {
+    pub account: &'a Account,
+    pub password: &'a Password,
+    /// Identifies this task across retries and crashes, for targets (and the simulated
+    /// connector's log) that can de-duplicate.
+    pub task_id: &'a str,
+    pub attempt: u32,
+}
+
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Sets the account's password on the target. Implementations bound their own IO with
+    /// timeouts; the worker adds an outer timeout as a backstop.
+    async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError>;
+
+    /// Can we reach the target and authenticate? Used by `passbroker sources check`.
+    async fn check(&self) -> Result<String, ConnectorError>;
+}
+
+/// Builds the connector for a source from its settings and its (unwrapped) secrets.
+/// `builtin` is passbroker's own directory and is built by the server, not here.
+pub fn build(
+    kind: ConnectorKind,
+    config: &serde_json::Value,
+    secrets: Option<&serde_json::Value>,
+) -> Result<Arc<dyn Connector>, ConnectorError> {
+    let _ = secrets;
+    match kind {
+        ConnectorKind::Simulated => Ok(Arc::new(simulated::SimulatedConnector::new(simulated::SimulatedConfig::from_json(config)?))),
+        ConnectorKind::Builtin => Err(ConnectorError::Config("the builtin connector is provided by the server".into())),
+        other => Err(ConnectorError::Config(format!("the {} connector is not available in this build", other.as_str()))),
+    }
+}

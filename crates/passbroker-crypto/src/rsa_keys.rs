@@ -131,7 +131,7 @@ impl RsaKeyPair {
 
     /// Modulus length in bytes, which is also the exact ciphertext length.
     pub fn modulus_bytes(&self) -> usize {
-        usize::try_from(self.pkey.size()).unwrap_or(0)
+        self.pkey.size()
     }
 
     pub fn bits(&self) -> u32 {

@@ -51,7 +51,7 @@ fn raw_key_round_trip_and_jwk() {
     // Token from the restored key verifies with the public key.
     verify(
         &sk2.sign(&claims()).unwrap(),
-        &[vk.clone()],
+        std::slice::from_ref(&vk),
         NOW,
         ISS,
         AUD,

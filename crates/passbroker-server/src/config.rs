@@ -1,0 +1,287 @@
+//! Configuration, layered: defaults → TOML file → `PASSBROKER_*` environment → CLI flags.
+//! Every secret can also come from a file (`*_file` / `PASSBROKER_*_FILE`). The result is
+//! validated once at start-up; a bad value stops the program with a message naming the key.
+
+use crate::telemetry::LogFormat;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The configuration as written in a file or the environment (flat keys).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory for the SQLite database and generated files.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` (default: `<data_dir>/passbroker.db`).
+    pub database_url: Option<String>,
+    /// `normal` (survives a process crash) or `full` (also power loss).
+    pub sqlite_synchronous: String,
+    /// The base URL clients use, for links and the demo credentials file.
+    pub public_url: Option<String>,
+    /// Master key (base64 or hex of 32 bytes) that wraps secrets at rest.
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub log_format: String,
+    pub log_level: String,
+    /// Seed the demo tenant on start.
+    pub demo: bool,
+    /// Access token lifetime (ISC uses about 12 minutes).
+    pub token_lifetime_secs: i64,
+    pub refresh_token_lifetime_secs: i64,
+    /// Token issuer and audience.
+    pub token_issuer: String,
+    pub token_audience: String,
+    /// Requests per access token per window (ISC: 100 per 10 s).
+    pub rate_limit_requests: u32,
+    pub rate_limit_window_secs: u64,
+    /// Token endpoint requests per client IP per window.
+    pub token_rate_limit_requests: u32,
+    /// Failed logins per user (and per IP ×5) per 15 minutes on the built-in directory.
+    pub login_attempts_per_user: u32,
+    pub rsa_key_bits: u32,
+    /// How long a rotated-out key still decrypts.
+    pub key_grace_period_secs: i64,
+    /// Rotate the active key automatically after this many days (0 = never).
+    pub key_rotate_after_days: i64,
+    /// Accept RSA PKCS#1 v1.5 ciphertexts (ISC's scheme). Switch off to allow only OAEP.
+    pub allow_pkcs1v15: bool,
+    /// Every request reaches a terminal state within this many seconds.
+    pub request_deadline_secs: i64,
+    pub idempotency_window_secs: i64,
+    /// Worker lease; a crashed worker's request is picked up after this.
+    pub lease_secs: i64,
+    /// Concurrent requests processed by this node.
+    pub workers: u32,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Longest `Prefer: wait=N` honoured.
+    pub max_prefer_wait_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./passbroker-data"),
+            database_url: None,
+            sqlite_synchronous: "normal".into(),
+            public_url: None,
+            master_key: None,
+            master_key_file: None,
+            log_format: "text".into(),
+            log_level: "info".into(),
+            demo: false,
+            token_lifetime_secs: 720,
+            refresh_token_lifetime_secs: 8 * 3600,
+            token_issuer: "passbroker".into(),
+            token_audience: "passbroker".into(),
+            rate_limit_requests: 100,
+            rate_limit_window_secs: 10,
+            token_rate_limit_requests: 60,
+            login_attempts_per_user: 10,
+            rsa_key_bits: 2048,
+            key_grace_period_secs: 24 * 3600,
+            key_rotate_after_days: 90,
+            allow_pkcs1v15: true,
+            request_deadline_secs: 300,
+            idempotency_window_secs: 600,
+            lease_secs: 30,
+            workers: 16,
+            max_body_bytes: 64 * 1024,
+            max_prefer_wait_secs: 60,
+        }
+    }
+}
+
+/// Keys that may be given in the environment as `PASSBROKER_<KEY>` (upper case).
+const KEYS: &[&str] = &[
+    "listen", "data_dir", "database_url", "sqlite_synchronous", "public_url", "master_key", "master_key_file",
+    "log_format", "log_level", "demo", "token_lifetime_secs", "refresh_token_lifetime_secs", "token_issuer",
+    "token_audience", "rate_limit_requests", "rate_limit_window_secs", "token_rate_limit_requests",
+    "login_attempts_per_user", "rsa_key_bits", "key_grace_period_secs", "key_rotate_after_days", "allow_pkcs1v15",
+    "request_deadline_secs", "idempotency_window_secs", "lease_secs", "workers", "max_body_bytes", "max_prefer_wait_secs",
+];
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub demo: bool,
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads from an optional file, the given environment, and CLI overrides.
+    pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("PASSBROKER_").map(str::to_ascii_lowercase) else { continue };
+            if KEYS.contains(&key.as_str()) {
+                table.insert(key, typed_env_value(value));
+            }
+        }
+        if let Some(v) = &overrides.listen {
+            table.insert("listen".into(), toml::Value::String(v.clone()));
+        }
+        if let Some(v) = &overrides.data_dir {
+            table.insert("data_dir".into(), toml::Value::String(v.display().to_string()));
+        }
+        if overrides.demo {
+            table.insert("demo".into(), toml::Value::Boolean(true));
+        }
+        if let Some(v) = &overrides.log_format {
+            table.insert("log_format".into(), toml::Value::String(v.clone()));
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError(format!("key `{}`: {}", e.path(), e.inner())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let err = |key: &str, msg: String| Err(ConfigError(format!("key `{key}`: {msg}")));
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return err("listen", format!("{:?} is not an address such as 127.0.0.1:8080", self.listen));
+        }
+        if !matches!(self.sqlite_synchronous.as_str(), "normal" | "full") {
+            return err("sqlite_synchronous", "must be \"normal\" or \"full\"".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return err("log_format", "must be \"text\" or \"json\"".into());
+        }
+        if let Some(url) = &self.database_url {
+            if !url.starts_with("sqlite:") {
+                return err("database_url", "only sqlite:// URLs are supported by this build".into());
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return err("public_url", "must start with http:// or https://".into());
+            }
+        }
+        let ranges: [(&str, i64, i64, i64); 10] = [
+            ("token_lifetime_secs", self.token_lifetime_secs, 30, 86_400),
+            ("refresh_token_lifetime_secs", self.refresh_token_lifetime_secs, 60, 90 * 86_400),
+            ("rate_limit_requests", i64::from(self.rate_limit_requests), 1, 1_000_000),
+            ("rate_limit_window_secs", self.rate_limit_window_secs as i64, 1, 3_600),
+            ("key_grace_period_secs", self.key_grace_period_secs, 0, 365 * 86_400),
+            ("key_rotate_after_days", self.key_rotate_after_days, 0, 3_650),
+            ("request_deadline_secs", self.request_deadline_secs, 1, 86_400),
+            ("idempotency_window_secs", self.idempotency_window_secs, 0, 7 * 86_400),
+            ("lease_secs", self.lease_secs, 1, 3_600),
+            ("workers", i64::from(self.workers), 1, 1_024),
+        ];
+        for (key, value, lo, hi) in ranges {
+            if value < lo || value > hi {
+                return err(key, format!("must be between {lo} and {hi}, got {value}"));
+            }
+        }
+        if ![2048, 3072, 4096].contains(&self.rsa_key_bits) {
+            return err("rsa_key_bits", format!("must be 2048, 3072 or 4096, got {}", self.rsa_key_bits));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return err("max_body_bytes", format!("must be between 1024 and 16777216, got {}", self.max_body_bytes));
+        }
+        if self.master_key.is_some() && self.master_key_file.is_some() {
+            return err("master_key", "give master_key or master_key_file, not both".into());
+        }
+        Ok(())
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        if self.log_format == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        // validate() checked it parses.
+        self.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        match &self.database_url {
+            Some(url) => PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")),
+            None => self.data_dir.join("passbroker.db"),
+        }
+    }
+
+    /// The master key text, from the value or the file.
+    pub fn master_key_text(&self) -> Result<Option<SecretString>, ConfigError> {
+        if let Some(k) = &self.master_key {
+            return Ok(Some(SecretString::from(k.clone())));
+        }
+        if let Some(path) = &self.master_key_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("key `master_key_file`: cannot read {}: {e}", path.display())))?;
+            return Ok(Some(SecretString::from(text.trim().to_owned())));
+        }
+        Ok(None)
+    }
+}
+
+/// Environment values are text; read numbers and booleans as such so the typed fields
+/// accept them, and leave everything else a string.
+fn typed_env_value(v: &str) -> toml::Value {
+    if let Ok(n) = v.parse::<i64>() {
+        return toml::Value::Integer(n);
+    }
+    match v.to_ascii_lowercase().as_str() {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(v.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nworkers = 3\n").unwrap();
+        let env = vec![("PASSBROKER_WORKERS".to_owned(), "5".to_owned()), ("OTHER".into(), "x".into())];
+        let c = Config::load(Some(&file), &env, &Overrides::default()).unwrap();
+        assert_eq!((c.listen.as_str(), c.workers), ("127.0.0.1:9000", 5));
+        let o = Overrides { listen: Some("127.0.0.1:1".into()), ..Default::default() };
+        assert_eq!(Config::load(Some(&file), &env, &o).unwrap().listen, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let env = vec![("PASSBROKER_WORKERS".to_owned(), "many".to_owned())];
+        let e = Config::load(None, &env, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("workers"), "{e}");
+        let env = vec![("PASSBROKER_LISTEN".to_owned(), "nowhere".to_owned())];
+        let e = Config::load(None, &env, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        let env = vec![("PASSBROKER_RATE_LIMIT_REQUESTS".to_owned(), "0".to_owned())];
+        let e = Config::load(None, &env, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("rate_limit_requests"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listn = \"x\"\n").unwrap();
+        let e = Config::load(Some(&file), &[], &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("listn"), "{e}");
+    }
+}
