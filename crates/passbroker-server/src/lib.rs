@@ -1,0 +1,26 @@
+//! The passbroker HTTP service.
+//!
+//! - [`app`]: builds the [`state::AppState`] and serves it; tests start it on port 0.
+//! - [`routes`]: every path form the SDKs use; [`error`] maps every failure to ISC's shapes.
+//! - [`auth`]: token verification, rate limiting, and per-operation authorization.
+//! - [`worker`]: the durable queue's workers; [`keyring`] and [`tokens`]: keys in the store.
+
+pub mod admin;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod connectors;
+pub mod demo;
+pub mod error;
+pub mod keyring;
+pub mod metrics;
+pub mod policies;
+pub mod ratelimit;
+pub mod routes;
+pub mod secrets;
+pub mod state;
+pub mod telemetry;
+pub mod tokens;
+pub mod worker;
+pub mod tenant;

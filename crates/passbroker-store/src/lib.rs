@@ -144,7 +144,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Re-wraps every wrapped secret (RSA keys, signing keys, source secrets) with `rewrap`
     /// in one transaction; if `rewrap` fails for any, nothing changes. Returns how many.
-    async fn rewrap_all(&self, rewrap: &RewrapFn) -> StoreResult<usize>;
+    async fn rewrap_all(&self, rewrap: &RewrapFn<'_>) -> StoreResult<usize>;
 
     // Requests and the durable queue.
     /// Inserts a request and its tasks. If `request.idempotency_key` is already used by a

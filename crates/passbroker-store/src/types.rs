@@ -73,4 +73,4 @@ pub struct RefreshToken {
 }
 
 /// The callback of [`crate::Store::rewrap_all`]: old wrapped bytes in, new wrapped bytes out.
-pub type RewrapFn = dyn for<'a> Fn(WrappedKind, &'a [u8]) -> Result<Vec<u8>, String> + Send + Sync;
+pub type RewrapFn<'f> = dyn for<'a> Fn(WrappedKind, &'a [u8]) -> Result<Vec<u8>, String> + Send + Sync + 'f;

@@ -1,1 +1,158 @@
-fn main() {}
+//! The `passbroker` command: parses the command line and calls the library.
+
+mod admin;
+mod client;
+
+use clap::{Parser, Subcommand};
+use passbroker_server::config::{Config, Overrides};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "passbroker", version, about = "Self-hosted password management that speaks SailPoint ISC's Password Management API")]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "PASSBROKER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for the database and generated files.
+    #[arg(long, global = true, env = "PASSBROKER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service and its workers.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long, env = "PASSBROKER_LISTEN")]
+        listen: Option<String>,
+        /// Seed the demo tenant (and generate a master key if none is given).
+        #[arg(long, env = "PASSBROKER_DEMO")]
+        demo: bool,
+        /// Log format: text or json.
+        #[arg(long, env = "PASSBROKER_LOG_FORMAT")]
+        log_format: Option<String>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Ask a running server whether it is ready (exit 0 when it is).
+    Healthcheck {
+        #[arg(long, env = "PASSBROKER_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Declarative tenant files.
+    #[command(subcommand)]
+    Tenant(admin::TenantCommand),
+    /// OAuth API clients (client_credentials).
+    #[command(subcommand)]
+    Clients(admin::ClientsCommand),
+    /// Personal access tokens.
+    #[command(subcommand)]
+    Pats(admin::PatsCommand),
+    /// The RSA keys clients encrypt passwords with.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
+    /// The master key that wraps secrets at rest.
+    #[command(subcommand, name = "master-key")]
+    MasterKey(admin::MasterKeyCommand),
+    /// Sources (systems passwords are set on).
+    #[command(subcommand)]
+    Sources(admin::SourcesCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
+    /// Change a password through a passbroker (or ISC) server, from this terminal.
+    SetPassword(client::SetPasswordArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli, overrides: Overrides) -> anyhow::Result<Config> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let overrides = Overrides { data_dir: cli.data_dir.clone(), ..overrides };
+    Ok(Config::load(cli.config.as_deref(), &env, &overrides)?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Serve { listen, demo, log_format } => {
+            let config = load_config(&cli, Overrides { listen: listen.clone(), demo: *demo, log_format: log_format.clone(), ..Overrides::default() })?;
+            passbroker_server::telemetry::init(config.log_format(), &config.log_level);
+            let app = passbroker_server::app::Application::build(config).await?;
+            app.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let config = load_config(&cli, Overrides::default())?;
+            let store = passbroker_server::app::open_store(&config).await?;
+            println!("database {} is at schema version {}", config.database_path().display(), passbroker_store::sqlite::latest_version());
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck { url } => {
+            let ready = format!("{}/health/ready", url.trim_end_matches('/'));
+            match reqwest::Client::new().get(&ready).timeout(std::time::Duration::from_secs(5)).send().await {
+                Ok(r) if r.status().is_success() => {
+                    println!("ready");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(r) => {
+                    println!("not ready: HTTP {}", r.status());
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => {
+                    println!("not reachable: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::SetPassword(args) => client::set_password(args).await,
+        Command::Tenant(c) => admin::tenant(load_config(&cli, Overrides::default())?, c).await,
+        Command::Clients(c) => admin::clients(load_config(&cli, Overrides::default())?, c).await,
+        Command::Pats(c) => admin::pats(load_config(&cli, Overrides::default())?, c).await,
+        Command::Keys(c) => admin::keys(load_config(&cli, Overrides::default())?, c).await,
+        Command::MasterKey(c) => admin::master_key(load_config(&cli, Overrides::default()).ok(), c).await,
+        Command::Sources(c) => admin::sources(load_config(&cli, Overrides::default())?, c).await,
+        Command::Audit(c) => admin::audit(load_config(&cli, Overrides::default())?, c).await,
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight work");
+}

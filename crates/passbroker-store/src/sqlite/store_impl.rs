@@ -329,7 +329,7 @@ impl Store for SqliteStore {
         rows.iter().map(keys::signing_from_row).collect()
     }
 
-    async fn rewrap_all(&self, rewrap: &RewrapFn) -> StoreResult<usize> {
+    async fn rewrap_all(&self, rewrap: &RewrapFn<'_>) -> StoreResult<usize> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut count = 0usize;
         let targets: [(&str, &str, &str, WrappedKind); 4] = [

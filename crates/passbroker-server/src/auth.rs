@@ -1,0 +1,148 @@
+//! Authentication and authorization you cannot forget.
+//!
+//! A handler states the operation it performs in its signature: `Authorized<SetPassword>`.
+//! The extractor verifies the bearer token, applies the per-token rate limit, checks the
+//! operation's scopes and who may call it (API clients, users, admins), and hands the handler
+//! a [`Principal`]: an enum, so the handler must say what it does for each kind of caller.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tokens::Subject;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use passbroker_core::client::SCOPE_ALL;
+use passbroker_core::identity::UserLevel;
+use passbroker_core::IdentityId;
+use std::marker::PhantomData;
+
+/// An API client acting for itself (no user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiAuthority {
+    pub client_id: String,
+}
+
+/// A user acting through a personal access token or a login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPrincipal {
+    pub identity_id: IdentityId,
+    pub user_name: String,
+    pub level: UserLevel,
+    pub pat_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    App(ApiAuthority),
+    User(UserPrincipal),
+}
+
+impl Principal {
+    pub fn actor(&self) -> passbroker_core::request::Actor {
+        match self {
+            Principal::App(a) => passbroker_core::request::Actor::Client(a.client_id.clone()),
+            Principal::User(u) => passbroker_core::request::Actor::Identity(u.identity_id.clone()),
+        }
+    }
+}
+
+/// Who may call an operation, beyond holding its scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// API clients and any user (the handler limits users to their own data).
+    AppsAndUsers,
+    /// API clients only; users get 403.
+    AppsOnly,
+    /// API clients, and users whose level is ORG_ADMIN.
+    AppsAndAdmins,
+    /// Users whose level is ORG_ADMIN only (ISC operations with only `userAuth`).
+    AdminsOnly,
+}
+
+/// One API operation: its name (for messages), the scopes that grant it, who may call it.
+pub trait Operation: Send + Sync + 'static {
+    const NAME: &'static str;
+    const SCOPES: &'static [&'static str];
+    const ACCESS: Access;
+}
+
+/// Proof that the caller may perform `O`.
+pub struct Authorized<O: Operation> {
+    pub principal: Principal,
+    _op: PhantomData<O>,
+}
+
+/// Declares operations: `operation!(Name, "opName", Access::X, ["scope", …]);`
+#[macro_export]
+macro_rules! operation {
+    ($name:ident, $op:literal, $access:expr, [$($scope:literal),*]) => {
+        pub struct $name;
+        impl $crate::auth::Operation for $name {
+            const NAME: &'static str = $op;
+            const SCOPES: &'static [&'static str] = &[$($scope),*];
+            const ACCESS: $crate::auth::Access = $access;
+        }
+    };
+}
+
+/// Pure decision, kept apart from HTTP so the table test can drive it directly.
+pub fn authorize(principal: &Principal, scopes: &[String], op_name: &str, op_scopes: &[&str], access: Access) -> Result<(), ApiError> {
+    let has_scope = scopes.iter().any(|s| s == SCOPE_ALL || op_scopes.contains(&s.as_str()));
+    if !has_scope {
+        return Err(ApiError::forbidden(format!(
+            "the token lacks a scope for {op_name}; it needs one of: {}, or {SCOPE_ALL}",
+            op_scopes.join(", ")
+        )));
+    }
+    match (access, principal) {
+        (Access::AppsAndUsers, _) | (Access::AppsOnly | Access::AppsAndAdmins, Principal::App(_)) => Ok(()),
+        (Access::AppsOnly, Principal::User(_)) => Err(ApiError::forbidden(format!(
+            "{op_name} is only available to API clients (client_credentials), not to personal access tokens or user logins"
+        ))),
+        (Access::AppsAndAdmins | Access::AdminsOnly, Principal::User(u)) if u.level == UserLevel::OrgAdmin => Ok(()),
+        (Access::AppsAndAdmins | Access::AdminsOnly, Principal::User(u)) => Err(ApiError::forbidden(format!(
+            "{op_name} needs the ORG_ADMIN user level; this user is {}",
+            u.level.as_str()
+        ))),
+        (Access::AdminsOnly, Principal::App(_)) => Err(ApiError::forbidden(format!(
+            "{op_name} needs a user token (personal access token of an ORG_ADMIN), as in ISC"
+        ))),
+    }
+}
+
+impl<O: Operation> FromRequestParts<AppState> for Authorized<O> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("Full authentication is required to access this resource".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::Unauthorized("JWT validation failed: expected a Bearer token".into()))?;
+        let now = state.clock.now();
+        let claims = state.tokens.verify(token, now).await.map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        if let Err(retry_after_secs) = state.rate_limit.check(&claims.jti, now) {
+            return Err(ApiError::TooManyRequests { retry_after_secs });
+        }
+        let principal = match claims.subject {
+            Subject::Client { client_id } => Principal::App(ApiAuthority { client_id }),
+            Subject::User { identity_id, user_name, level, pat_id, .. } => {
+                // Revocation is immediate: a PAT's tokens die with it.
+                if let Some(pat_id) = &pat_id {
+                    let pat = state.store.get_pat(pat_id).await?;
+                    if pat.is_none_or(|p| p.revoked) {
+                        return Err(ApiError::Unauthorized("JWT validation failed: the personal access token was revoked".into()));
+                    }
+                }
+                Principal::User(UserPrincipal { identity_id, user_name, level, pat_id })
+            }
+        };
+        authorize(&principal, &claims.scopes, O::NAME, O::SCOPES, O::ACCESS)?;
+        Ok(Authorized { principal, _op: PhantomData })
+    }
+}

@@ -1,0 +1,82 @@
+//! Builds and caches the connector of each source, and provides the `builtin` connector
+//! (the identity's own passbroker login), which needs the store.
+
+use crate::secrets::Secrets;
+use async_trait::async_trait;
+use passbroker_connectors::{Connector, ConnectorError, SetPasswordCall};
+use passbroker_core::source::{ConnectorKind, Source};
+use passbroker_core::time::Millis;
+use passbroker_core::SourceId;
+use passbroker_store::{Store, WriteOp};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+pub struct ConnectorRegistry {
+    store: Arc<dyn Store>,
+    secrets: Arc<Secrets>,
+    cache: Mutex<HashMap<SourceId, (Millis, Arc<dyn Connector>, Arc<Semaphore>)>>,
+}
+
+impl ConnectorRegistry {
+    pub fn new(store: Arc<dyn Store>, secrets: Arc<Secrets>) -> Self {
+        Self { store, secrets, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The connector for a source and the semaphore that bounds concurrent calls to it.
+    pub fn get(&self, source: &Source) -> Result<(Arc<dyn Connector>, Arc<Semaphore>), ConnectorError> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((modified, c, s)) = cache.get(&source.id) {
+            if *modified == source.modified {
+                return Ok((c.clone(), s.clone()));
+            }
+        }
+        let connector = self.build(source)?;
+        let permits = usize::try_from(source.delivery.max_concurrency.max(1)).unwrap_or(1);
+        let semaphore = Arc::new(Semaphore::new(permits));
+        cache.insert(source.id.clone(), (source.modified, connector.clone(), semaphore.clone()));
+        Ok((connector, semaphore))
+    }
+
+    fn build(&self, source: &Source) -> Result<Arc<dyn Connector>, ConnectorError> {
+        if source.connector == ConnectorKind::Builtin {
+            return Ok(Arc::new(BuiltinConnector { store: self.store.clone() }));
+        }
+        let secrets = match &source.wrapped_secrets {
+            Some(w) => Some(self.secrets.unwrap_json(w).map_err(|e| ConnectorError::Config(e.to_string()))?),
+            None => None,
+        };
+        passbroker_connectors::build(source.connector, &source.connector_config, secrets.as_ref())
+    }
+}
+
+/// passbroker's own directory: the identity's login password, kept as an argon2id hash.
+pub struct BuiltinConnector {
+    store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl Connector for BuiltinConnector {
+    async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError> {
+        let secret = zeroize::Zeroizing::new(call.password.expose().as_bytes().to_vec());
+        let hash = tokio::task::spawn_blocking(move || passbroker_crypto::password_hash::hash(&secret))
+            .await
+            .map_err(|_| ConnectorError::Transient("the hashing task failed".into()))?
+            .map_err(|_| ConnectorError::Transient("could not hash the password".into()))?;
+        let now = Millis(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
+                .unwrap_or(0),
+        );
+        self.store
+            .apply(vec![WriteOp::SetBuiltinCredential { identity_id: call.account.identity_id.clone(), hash, now }])
+            .await
+            .map_err(|e| ConnectorError::Transient(format!("passbroker's directory is unavailable: {e}")))
+    }
+
+    async fn check(&self) -> Result<String, ConnectorError> {
+        self.store.ping().await.map_err(|e| ConnectorError::Transient(e.to_string()))?;
+        Ok("passbroker's built-in directory is reachable".into())
+    }
+}

@@ -1,0 +1,100 @@
+//! The HTTP surface: every path form the SDKs use, one fallback, one error shape.
+
+pub mod admin;
+pub mod extract;
+pub mod health;
+pub mod login;
+pub mod oauth;
+pub mod password;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use passbroker_core::time::Millis;
+
+/// ISC's API families that carry the password operations.
+pub const VERSIONS: &[&str] = &["v3", "beta", "v2024", "v2025"];
+
+/// The password routes, relative to a version prefix.
+fn password_routes() -> Router<AppState> {
+    Router::new()
+        .route("/query-password-info", post(password::query_password_info))
+        .route("/set-password", post(password::set_password))
+        .route("/password-change-status/{id}", get(password::password_change_status))
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut api = Router::new();
+    for v in VERSIONS {
+        api = api.nest(&format!("/{v}"), password_routes());
+    }
+    // The per-API form used by the Python SDK 2.x.
+    api = api
+        .route("/query-password-info/v1", post(password::query_password_info))
+        .route("/set-password/v1", post(password::set_password))
+        .route("/password-change-status/v1/{id}", get(password::password_change_status));
+    for v in ["beta", "v2024", "v2025"] {
+        api = api
+            .route(&format!("/{v}/personal-access-tokens"), get(admin::list_pats).post(admin::create_pat))
+            .route(&format!("/{v}/personal-access-tokens/{{id}}"), axum::routing::delete(admin::delete_pat));
+    }
+    api = api
+        .route("/passbroker/v1/audit-events", get(admin::list_audit))
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/jwks", get(oauth::jwks))
+        .route("/oauth/authorize", get(login::authorize_page).post(login::authorize_submit))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(health::metrics));
+    let metrics = state.metrics.clone();
+    let max_body = state.config.max_body_bytes;
+    api.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(metrics, crate::telemetry::track))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::Internal("a handler panicked".into()).into_response()
+        }))
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    let path: String = uri.path().chars().take(200).collect();
+    ApiError::not_found(format!("no API at {path}"))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// `//v3/...` (an SDK base URL with a trailing slash) is served as `/v3/...`.
+pub fn collapse_leading_slashes(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.starts_with("//") {
+        let trimmed = format!("/{}", path.trim_start_matches('/'));
+        let new = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed,
+        };
+        if let Ok(uri) = new.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// ISC's date-time form: RFC 3339 with milliseconds, UTC.
+pub fn rfc3339(m: Millis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.0) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Wraps the router so `//v3/...` is routed like `/v3/...`.
+pub fn service(state: AppState) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send> + Clone + Send + 'static {
+    use tower::ServiceExt;
+    router(state).map_request(collapse_leading_slashes)
+}
