@@ -94,8 +94,18 @@ impl Application {
     /// Serves until `shutdown` resolves (SIGTERM/SIGINT in `serve`), then stops accepting,
     /// lets workers finish the request in hand, and closes the store.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        self.serve(shutdown, true).await
+    }
+
+    /// Serves HTTP without starting workers: tests then step the queue themselves.
+    pub async fn serve_without_workers(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        self.serve(shutdown, false).await
+    }
+
+    async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static, with_workers: bool) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let workers = tokio::spawn(crate::worker::run(self.state.clone(), self.state.config.workers, stop_rx.clone()));
+        let worker_count = if with_workers { self.state.config.workers } else { 0 };
+        let workers = tokio::spawn(crate::worker::run(self.state.clone(), worker_count, stop_rx.clone()));
         let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx));
         let service = crate::routes::service(self.state.clone());
         let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service);

@@ -1,0 +1,4 @@
+//! Black-box API tests: the real application on port 0, a fresh database per test.
+
+mod helpers;
+mod password_api;
