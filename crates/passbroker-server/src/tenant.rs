@@ -193,6 +193,10 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
     let mut identity_ids: HashMap<String, IdentityId> = HashMap::new();
     for (i, e) in file.identities.into_iter().enumerate() {
         let at = format!("identities[{i}] ({:?})", e.user_name);
+        // Registered before validation, so entries that refer to it report their own problems.
+        let existing = store.find_identity_by_login(&e.user_name).await.map_err(db)?;
+        let id = existing.as_ref().map(|x| x.id.clone()).unwrap_or_else(IdentityId::generate);
+        identity_ids.insert(e.user_name.to_lowercase(), id.clone());
         let login = match LoginName::parse(&e.user_name) {
             Ok(l) => l,
             Err(err) => {
@@ -213,9 +217,8 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
                 continue;
             }
         }
-        let existing = store.find_identity_by_login(&e.user_name).await.map_err(db)?;
         let identity = Identity {
-            id: existing.as_ref().map(|x| x.id.clone()).unwrap_or_else(IdentityId::generate),
+            id,
             display_name: e.display_name.unwrap_or_else(|| login.as_str().to_owned()),
             login_name: login,
             email: e.email,
@@ -223,7 +226,6 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
             user_level: level,
             active: e.active,
         };
-        identity_ids.insert(e.user_name.to_lowercase(), identity.id.clone());
         let changed = existing.map(|x| x != identity);
         plan.note(changed, WriteOp::UpsertIdentity(identity));
     }
@@ -232,6 +234,9 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
     let mut source_ids: HashMap<String, SourceId> = HashMap::new();
     for (i, e) in file.sources.into_iter().enumerate() {
         let at = format!("sources[{i}] ({:?})", e.name);
+        let existing = store.find_source_by_name(&e.name).await.map_err(db)?;
+        let id = existing.as_ref().map(|x| x.id.clone()).unwrap_or_else(SourceId::generate);
+        source_ids.insert(e.name.clone(), id.clone());
         let (name, kind) = match (SourceName::parse(&e.name), ConnectorKind::parse(&e.connector)) {
             (Ok(n), Ok(k)) => (n, k),
             (Err(err), _) | (_, Err(err)) => {
@@ -265,7 +270,6 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
             },
             None => None,
         };
-        let existing = store.find_source_by_name(&e.name).await.map_err(db)?;
         let same_secrets = match (&existing.as_ref().and_then(|x| x.wrapped_secrets.clone()), &e.secrets) {
             (Some(w), Some(new)) => secrets.unwrap_json(w).ok().as_ref() == Some(new),
             (None, None) => true,
@@ -280,7 +284,7 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
             }
         };
         let source = Source {
-            id: existing.as_ref().map(|x| x.id.clone()).unwrap_or_else(SourceId::generate),
+            id,
             name,
             description: e.description,
             features: e.features,
@@ -293,7 +297,6 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
             created: existing.as_ref().map(|x| x.created).unwrap_or(now),
             modified: now,
         };
-        source_ids.insert(e.name.clone(), source.id.clone());
         let changed = existing.map(|x| Source { modified: now, ..x } != source);
         plan.note(changed, WriteOp::UpsertSource(source));
     }

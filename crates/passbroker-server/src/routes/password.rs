@@ -173,7 +173,7 @@ fn idempotency_key(principal: &Principal, headers: &HeaderMap, checked: &Checked
         let v = v.to_str().ok().filter(|v| !v.is_empty() && v.len() <= 255).ok_or_else(|| ApiError::bad_request("Idempotency-Key: must be 1 to 255 visible ASCII characters"))?;
         return Ok(format!("h:{}", hex::encode(passbroker_crypto::random::sha256(format!("{actor}\n{v}").as_bytes()))));
     }
-    let mut material = format!("{actor}\n{}\n{}\n{}\n", checked.identity.id, checked.source.id, checked.account.id).into_bytes();
+    let mut material = format!("{actor}\n{}\n{}\n{}\n{}\n", checked.identity.id, checked.source.id, checked.account.id, checked.encryption.as_str()).into_bytes();
     material.extend_from_slice(&checked.ciphertext);
     Ok(format!("a:{}", hex::encode(passbroker_crypto::random::sha256(&material))))
 }

@@ -2,3 +2,6 @@
 
 mod helpers;
 mod password_api;
+mod builtin;
+mod keys;
+mod tenant;

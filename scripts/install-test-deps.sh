@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, only when it is missing. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "cargo-nextest not found; the suite will run with cargo test"
+fi
+
+# Target servers for the connector tests (slapd, PostgreSQL, MariaDB, a SCIM server).
+if [ -f scripts/install-services.sh ]; then
+  bash scripts/install-services.sh
+fi
