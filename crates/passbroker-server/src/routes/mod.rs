@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod extract;
 pub mod health;
+pub mod isc_admin;
 pub mod login;
 pub mod oauth;
 pub mod password;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
             .route(&format!("/{v}/personal-access-tokens"), get(admin::list_pats).post(admin::create_pat))
             .route(&format!("/{v}/personal-access-tokens/{{id}}"), axum::routing::delete(admin::delete_pat));
     }
+    api = api.merge(isc_admin::routes());
     api = api
         .route("/passbroker/v1/audit-events", get(admin::list_audit))
         .route("/oauth/token", post(oauth::token))

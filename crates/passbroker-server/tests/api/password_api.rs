@@ -200,3 +200,84 @@ async fn the_ciphertext_is_erased_and_no_plaintext_is_stored_or_logged() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+async fn add_simulated_source(app: &TestApp, name: &str, config: &str, delivery: &str) {
+    let yaml = format!(
+        "sources:\n  - name: {name}\n    features: [PASSWORD]\n    connector: simulated\n    config: {config}\n    delivery: {delivery}\naccounts:\n  - identity: Abby.Smith\n    source: {name}\n    accountId: abby-{name}\n"
+    );
+    let file = passbroker_server::tenant::parse(std::path::Path::new("t.yaml"), &yaml).unwrap();
+    let s = &app.state;
+    passbroker_server::tenant::apply(s.store.as_ref(), &s.secrets, file, s.clock.now()).await.unwrap();
+}
+
+#[tokio::test]
+async fn transient_target_errors_are_retried_with_backoff_then_fail_with_the_reason() {
+    let app = spawn_app_with(Options { workers: false, ..Options::default() }).await;
+    add_simulated_source(&app, "Flaky", "{failureRate: 1.0, transientFailures: true, failureMessage: \"connection refused\"}", "{maxAttempts: 3, maxConcurrency: 2, timeoutMs: 1000}").await;
+    let token = app.token().await;
+    let id = app.set_password(&token, &app.change_body(&token, "Abby.Smith", "Flaky", "Corr3ct-Horse").await).await;
+    let worker = Worker::new(app.state.clone(), "w");
+    assert!(matches!(worker.try_run_once().await.unwrap(), Outcome::Progressed(_)), "attempt 1 fails, retry scheduled");
+    assert_eq!(worker.try_run_once().await.unwrap(), Outcome::Idle, "backing off");
+    app.state.clock.advance(1_000);
+    assert!(matches!(worker.try_run_once().await.unwrap(), Outcome::Progressed(_)), "attempt 2");
+    app.state.clock.advance(1_000);
+    assert_eq!(worker.try_run_once().await.unwrap(), Outcome::Idle, "the second backoff is longer");
+    app.state.clock.advance(1_000);
+    assert!(matches!(worker.try_run_once().await.unwrap(), Outcome::Finished(_, _)), "attempt 3 is the last");
+    let status: Value = app.get(&format!("/v3/password-change-status/{id}"), &token).await.json().await.unwrap();
+    assert_eq!(status["state"], "FAILED");
+    let errors = status["errors"].to_string();
+    assert!(errors.contains("Flaky: connection refused (gave up after 3 attempts)"), "{errors}");
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_fails_at_once_without_retries() {
+    let app = spawn_app_with(Options { workers: false, ..Options::default() }).await;
+    add_simulated_source(&app, "Strict", "{failureRate: 1.0, failureMessage: \"password in history\"}", "{maxAttempts: 5}").await;
+    let token = app.token().await;
+    let id = app.set_password(&token, &app.change_body(&token, "Abby.Smith", "Strict", "Corr3ct-Horse").await).await;
+    let worker = Worker::new(app.state.clone(), "w");
+    assert!(matches!(worker.try_run_once().await.unwrap(), Outcome::Finished(_, _)));
+    let status: Value = app.get(&format!("/v3/password-change-status/{id}"), &token).await.json().await.unwrap();
+    assert_eq!(status["errors"], json!(["Strict: password in history"]));
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_fails_with_a_reason() {
+    let app = spawn_app_with(Options { workers: false, env: vec![("PASSBROKER_REQUEST_DEADLINE_SECS".into(), "5".into())] }).await;
+    add_simulated_source(&app, "Down", "{failureRate: 1.0, transientFailures: true, failureMessage: \"host unreachable\"}", "{maxAttempts: 100}").await;
+    let token = app.token().await;
+    let id = app.set_password(&token, &app.change_body(&token, "Abby.Smith", "Down", "Corr3ct-Horse").await).await;
+    let worker = Worker::new(app.state.clone(), "w");
+    let mut finished = false;
+    for _ in 0..20 {
+        app.state.clock.advance(1_000);
+        if let Outcome::Finished(_, state) = worker.try_run_once().await.unwrap() {
+            assert_eq!(state.as_str(), "FAILED");
+            finished = true;
+            break;
+        }
+    }
+    assert!(finished, "the deadline must end the request");
+    let status: Value = app.get(&format!("/v3/password-change-status/{id}"), &token).await.json().await.unwrap();
+    let errors = status["errors"].to_string();
+    assert!(errors.contains("5-second deadline") && errors.contains("host unreachable"), "{errors}");
+}
+
+#[tokio::test]
+async fn audit_events_page_through_the_api() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let id = app.set_password(&token, &app.change_body(&token, "Abby.Smith", "My-AD", "Corr3ct-Horse").await).await;
+    app.wait_terminal(&token, &id).await;
+    let r = app.get(&format!("/passbroker/v1/audit-events?requestId={id}&count=true&limit=2"), &token).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-total-count"], "3");
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 2);
+    assert_eq!(page[0]["action"], "PASSWORD_CHANGE_REQUESTED");
+    let rest: Value = app.get(&format!("/passbroker/v1/audit-events?requestId={id}&offset=2"), &token).await.json().await.unwrap();
+    assert_eq!(rest[0]["action"], "PASSWORD_CHANGE_FINISHED");
+    assert!(!rest.to_string().contains("Corr3ct"));
+}
