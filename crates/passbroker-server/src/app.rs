@@ -38,7 +38,7 @@ pub async fn build_state(config: Config, store: Arc<dyn Store>) -> anyhow::Resul
     passbroker_crypto::implicit_rejection_self_test().map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     let master_text = config.master_key_text()?;
     let master = crate::secrets::load_master_key(
-        master_text.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s)),
+        master_text.as_ref().map(secrecy::ExposeSecret::expose_secret),
         &config.data_dir,
         config.demo,
     )

@@ -12,10 +12,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
+/// A built connector, the source version it was built from, and its concurrency limit.
+type CachedConnector = (Millis, Arc<dyn Connector>, Arc<Semaphore>);
+
 pub struct ConnectorRegistry {
     store: Arc<dyn Store>,
     secrets: Arc<Secrets>,
-    cache: Mutex<HashMap<SourceId, (Millis, Arc<dyn Connector>, Arc<Semaphore>)>>,
+    cache: Mutex<HashMap<SourceId, CachedConnector>>,
 }
 
 impl ConnectorRegistry {

@@ -1,0 +1,616 @@
+//! The LDAP connector: OpenLDAP / 389-DS and Active Directory / Samba.
+//!
+//! **Account mapping**: `account.native_id` is the entry's full DN
+//! (`uid=alice,ou=people,dc=example,dc=test`, `CN=alice,CN=Users,DC=test,DC=local`).
+//!
+//! **How the password is set** (config `mode`):
+//! - `passwordModify` (default): the RFC 3062 Password Modify extended operation with the DN
+//!   as `userIdentity` and no old password (an administrative reset by the service account).
+//!   The server hashes the password itself.
+//! - `replace`: an LDAP modify replacing `userPassword` (for servers without RFC 3062; the
+//!   server should hash cleartext values, e.g. OpenLDAP's `olcPPolicyHashCleartext`).
+//! - `activeDirectory`: a modify replacing `unicodePwd` with the password in double quotes,
+//!   encoded as UTF-16LE. AD accepts this only over an encrypted connection, so this mode
+//!   requires an `ldaps://` URL.
+//!
+//! In the non-AD modes the request carries the (non-critical) password policy control, so
+//! that an OpenLDAP ppolicy refusal (too short, in history, too young…) comes back as a
+//! readable [`ConnectorError::Permanent`]. AD refusals (`0000052D`) are mapped the same way.
+//!
+//! **Config** (camelCase, unknown fields refused):
+//! `url` (required, `ldap://` or `ldaps://`), `bindDn` (required), `mode`
+//! (`passwordModify` | `replace` | `activeDirectory`, default `passwordModify`), `startTls`
+//! (default false, only with `ldap://`), `caFile` (PEM file of CA certificates to trust in
+//! addition to the system's), `connectTimeoutMs` (default 5000), `operationTimeoutMs`
+//! (default 10000).
+//! **Secrets**: `{"bindPassword": "…"}` (required).
+
+use crate::common::{self, Secrets};
+use crate::{Connector, ConnectorError, SetPasswordCall};
+use async_trait::async_trait;
+use ldap3::controls::RawControl;
+use ldap3::exop::PasswordModify;
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Mod, Scope, SearchEntry,
+};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+const NAME: &str = "ldap";
+const PASSMOD_OID: &str = "1.3.6.1.4.1.4203.1.11.1";
+const PPOLICY_OID: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum LdapMode {
+    /// RFC 3062 Password Modify extended operation.
+    #[default]
+    PasswordModify,
+    /// Modify-replace of `userPassword`.
+    Replace,
+    /// Active Directory / Samba: modify-replace of `unicodePwd` (quoted UTF-16LE), LDAPS only.
+    ActiveDirectory,
+}
+
+impl LdapMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            LdapMode::PasswordModify => "passwordModify",
+            LdapMode::Replace => "replace",
+            LdapMode::ActiveDirectory => "activeDirectory",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LdapConfig {
+    pub url: String,
+    pub bind_dn: String,
+    #[serde(default)]
+    pub mode: LdapMode,
+    #[serde(default)]
+    pub start_tls: bool,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "common::default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "common::default_operation_timeout_ms")]
+    pub operation_timeout_ms: u64,
+}
+
+pub struct LdapConnector {
+    config: LdapConfig,
+    bind_password: Zeroizing<String>,
+    ca_pems: Vec<Vec<u8>>,
+    connect_timeout: Duration,
+    op_timeout: Duration,
+    /// `scheme://host:port` of the URL, for messages.
+    target: String,
+}
+
+impl LdapConnector {
+    pub fn from_json(
+        config: &serde_json::Value,
+        secrets: Option<&serde_json::Value>,
+    ) -> Result<Self, ConnectorError> {
+        let config: LdapConfig = common::parse_config(NAME, config)?;
+        let cfg_err = |msg: String| ConnectorError::Config(format!("{NAME} connector: {msg}"));
+        let url =
+            reqwest::Url::parse(&config.url).map_err(|e| cfg_err(format!("field `url`: {e}")))?;
+        let ldaps = match url.scheme() {
+            "ldaps" => true,
+            "ldap" => false,
+            other => {
+                return Err(cfg_err(format!(
+                    "field `url`: scheme must be ldap or ldaps, not {other}"
+                )))
+            }
+        };
+        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+            return Err(cfg_err("field `url`: must name a host".into()));
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(cfg_err(
+                "field `url`: must not contain credentials; use bindDn and the bindPassword secret"
+                    .into(),
+            ));
+        }
+        if !(url.path().is_empty() || url.path() == "/") || url.query().is_some() {
+            return Err(cfg_err(
+                "field `url`: must be scheme://host[:port] only".into(),
+            ));
+        }
+        if config.start_tls && ldaps {
+            return Err(cfg_err("field `startTls`: StartTLS applies to ldap:// URLs; an ldaps:// URL is already encrypted".into()));
+        }
+        if config.mode == LdapMode::ActiveDirectory && !ldaps {
+            return Err(cfg_err(
+                "field `mode`: activeDirectory needs an ldaps:// URL (AD only accepts unicodePwd over LDAPS)".into(),
+            ));
+        }
+        if config.bind_dn.trim().is_empty() {
+            return Err(cfg_err("field `bindDn` must not be empty".into()));
+        }
+        let connect_timeout = common::timeout(NAME, "connectTimeoutMs", config.connect_timeout_ms)?;
+        let op_timeout = common::timeout(NAME, "operationTimeoutMs", config.operation_timeout_ms)?;
+        let ca_pems = match &config.ca_file {
+            Some(path) => common::read_ca_pems(NAME, "caFile", path)?,
+            None => Vec::new(),
+        };
+        let secrets = Secrets::new(NAME, secrets, &["bindPassword"])?;
+        let bind_password = secrets.required("bindPassword")?;
+        let port = url.port().unwrap_or(if ldaps { 636 } else { 389 });
+        let target = format!("{}://{}:{}", url.scheme(), host, port);
+        Ok(Self {
+            config,
+            bind_password,
+            ca_pems,
+            connect_timeout,
+            op_timeout,
+            target,
+        })
+    }
+
+    fn tls_connector(&self) -> Result<native_tls::TlsConnector, ConnectorError> {
+        let mut builder = native_tls::TlsConnector::builder();
+        for pem in &self.ca_pems {
+            let cert = native_tls::Certificate::from_pem(pem).map_err(|e| {
+                ConnectorError::Config(format!("{NAME} connector: field `caFile`: {e}"))
+            })?;
+            builder.add_root_certificate(cert);
+        }
+        builder
+            .build()
+            .map_err(|e| ConnectorError::Config(format!("{NAME} connector: TLS setup: {e}")))
+    }
+
+    /// Connects (TCP, TLS, StartTLS) within the connect timeout and binds as the service
+    /// account within the operation timeout.
+    async fn connect_and_bind(&self) -> Result<Ldap, ConnectorError> {
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(self.connect_timeout)
+            .set_starttls(self.config.start_tls);
+        if self.config.url.starts_with("ldaps:") || self.config.start_tls {
+            settings = settings.set_connector(self.tls_connector()?);
+        }
+        let connecting = LdapConnAsync::with_settings(settings, &self.config.url);
+        let (conn, mut ldap) = match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Err(_) => {
+                return Err(ConnectorError::Transient(format!(
+                    "cannot reach the directory at {}: connect timed out after {} ms",
+                    self.target,
+                    self.connect_timeout.as_millis()
+                )))
+            }
+            Ok(Err(e)) => return Err(self.transport_error("connect", e)),
+            Ok(Ok(pair)) => pair,
+        };
+        ldap3::drive!(conn);
+        let bound = ldap
+            .with_timeout(self.op_timeout)
+            .simple_bind(&self.config.bind_dn, &self.bind_password)
+            .await;
+        match bound {
+            Ok(res) if res.rc == 0 => Ok(ldap),
+            Ok(res) => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), ldap.unbind()).await;
+                Err(self.bind_refused(&res))
+            }
+            Err(e) => Err(self.transport_error("bind", e)),
+        }
+    }
+
+    fn bind_refused(&self, res: &LdapResult) -> ConnectorError {
+        let text = common::scrub(&res.text, &[self.bind_password.as_str()]);
+        let detail = if text.is_empty() {
+            String::new()
+        } else {
+            format!(": {text}")
+        };
+        match res.rc {
+            49 => ConnectorError::Permanent(format!(
+                "the directory at {} refused the service account's credentials (invalid credentials, 49) for bindDn {}; check bindDn and the bindPassword secret{detail}",
+                self.target, self.config.bind_dn
+            )),
+            rc if is_transient_rc(rc) => ConnectorError::Transient(format!(
+                "the directory at {} is not available for binding ({}){detail}",
+                self.target,
+                rc_name(rc)
+            )),
+            13 => ConnectorError::Permanent(format!(
+                "the directory at {} requires an encrypted connection (confidentialityRequired); use ldaps:// or startTls{detail}",
+                self.target
+            )),
+            rc => ConnectorError::Permanent(format!(
+                "the directory at {} refused the service account's bind ({}){detail}",
+                self.target,
+                rc_name(rc)
+            )),
+        }
+    }
+
+    fn transport_error(&self, during: &str, err: LdapError) -> ConnectorError {
+        let target = &self.target;
+        match err {
+            LdapError::Io { source } => {
+                let phrase = common::io_phrase(&source);
+                if common::io_is_transient(source.kind()) {
+                    ConnectorError::Transient(format!("cannot reach the directory at {target} ({during}): {phrase}"))
+                } else {
+                    ConnectorError::Transient(format!("I/O error talking to the directory at {target} ({during}): {phrase}"))
+                }
+            }
+            LdapError::Timeout { .. } => ConnectorError::Transient(format!(
+                "the directory at {target} did not answer the {during} within {} ms",
+                if during == "connect" { self.connect_timeout.as_millis() } else { self.op_timeout.as_millis() }
+            )),
+            LdapError::NativeTLS { source } => ConnectorError::Permanent(format!(
+                "TLS with the directory at {target} failed ({during}): {source}; check the URL's host name and caFile"
+            )),
+            LdapError::LdapResult { result } => {
+                if during == "connect" && self.config.start_tls {
+                    ConnectorError::Permanent(format!(
+                        "the directory at {target} refused StartTLS ({})",
+                        rc_name(result.rc)
+                    ))
+                } else if is_transient_rc(result.rc) {
+                    ConnectorError::Transient(format!("the directory at {target} failed the {during}: {}", rc_name(result.rc)))
+                } else {
+                    ConnectorError::Permanent(format!("the directory at {target} failed the {during}: {}", rc_name(result.rc)))
+                }
+            }
+            LdapError::UrlParsing { .. } | LdapError::UnknownScheme(_) => {
+                ConnectorError::Config(format!("{NAME} connector: field `url` is not a valid LDAP URL"))
+            }
+            // Channel errors mean the connection task ended: the server closed the connection.
+            other => ConnectorError::Transient(format!("connection to the directory at {target} failed ({during}): {other}")),
+        }
+    }
+
+    /// Maps a non-success result of the password change to a readable error.
+    fn change_refused(&self, dn: &str, res: &LdapResult, secrets: &[&str]) -> ConnectorError {
+        let text = common::scrub(&res.text, secrets);
+        let detail = if text.is_empty() {
+            String::new()
+        } else {
+            format!(" ({text})")
+        };
+        let ppolicy = res
+            .ctrls
+            .iter()
+            .find(|c| c.1.ctype == PPOLICY_OID)
+            .and_then(|c| c.1.val.as_deref())
+            .and_then(parse_ppolicy_error);
+        if let Some(code) = ppolicy {
+            return ConnectorError::Permanent(format!(
+                "the directory refused the new password for {dn}: {}{detail}",
+                ppolicy_phrase(code)
+            ));
+        }
+        if self.config.mode == LdapMode::ActiveDirectory {
+            if let Some(phrase) = ad_phrase(&res.text) {
+                return ConnectorError::Permanent(format!(
+                    "the domain refused the new password for {dn}: {phrase}{detail}"
+                ));
+            }
+        }
+        match res.rc {
+            19 => {
+                let lower = res.text.to_ascii_lowercase();
+                let phrase = if lower.contains("too short") {
+                    "the password is too short for the directory's password policy"
+                } else if lower.contains("history") {
+                    "the password is in the account's password history (it was used recently)"
+                } else if lower.contains("too young") {
+                    "the password was changed too recently (minimum password age)"
+                } else if lower.contains("quality") {
+                    "the password fails the directory's password quality policy"
+                } else {
+                    "the directory's constraints refused it (constraintViolation)"
+                };
+                ConnectorError::Permanent(format!("the directory refused the new password for {dn}: {phrase}{detail}"))
+            }
+            32 => ConnectorError::Permanent(format!("the account {dn} does not exist in the directory (noSuchObject){detail}")),
+            34 => ConnectorError::Permanent(format!("the account id {dn:?} is not a valid DN (invalidDNSyntax){detail}")),
+            50 => ConnectorError::Permanent(format!(
+                "the service account {} may not change the password of {dn} (insufficientAccessRights){detail}",
+                self.config.bind_dn
+            )),
+            10 => ConnectorError::Permanent(format!(
+                "the directory referred the change elsewhere ({}); point url at a writable server{detail}",
+                res.refs.join(", ")
+            )),
+            2 | 12 if self.config.mode == LdapMode::PasswordModify => ConnectorError::Permanent(format!(
+                "the directory does not support the RFC 3062 password modify operation ({}); set mode to replace{detail}",
+                rc_name(res.rc)
+            )),
+            13 => ConnectorError::Permanent(format!(
+                "the directory requires an encrypted connection for password changes (confidentialityRequired); use ldaps:// or startTls{detail}"
+            )),
+            rc if is_transient_rc(rc) => ConnectorError::Transient(format!(
+                "the directory could not change the password of {dn} right now ({}){detail}",
+                rc_name(rc)
+            )),
+            rc => ConnectorError::Permanent(format!(
+                "the directory refused to change the password of {dn} ({}){detail}",
+                rc_name(rc)
+            )),
+        }
+    }
+
+    async fn change(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+        password: &str,
+    ) -> Result<(), ConnectorError> {
+        let outcome = match self.config.mode {
+            LdapMode::PasswordModify => ldap
+                .with_timeout(self.op_timeout)
+                .with_controls(ppolicy_request())
+                .extended(PasswordModify {
+                    user_id: Some(dn),
+                    old_pass: None,
+                    new_pass: Some(password),
+                })
+                .await
+                .map(|r| r.1),
+            LdapMode::Replace => {
+                ldap.with_timeout(self.op_timeout)
+                    .with_controls(ppolicy_request())
+                    .modify(
+                        dn,
+                        vec![Mod::Replace(
+                            b"userPassword".to_vec(),
+                            HashSet::from([password.as_bytes().to_vec()]),
+                        )],
+                    )
+                    .await
+            }
+            LdapMode::ActiveDirectory => {
+                let value = unicode_pwd(password);
+                ldap.with_timeout(self.op_timeout)
+                    .modify(
+                        dn,
+                        vec![Mod::Replace(
+                            b"unicodePwd".to_vec(),
+                            HashSet::from([value.to_vec()]),
+                        )],
+                    )
+                    .await
+            }
+        };
+        match outcome {
+            Ok(res) if res.rc == 0 => Ok(()),
+            Ok(res) => Err(self.change_refused(dn, &res, &[password, self.bind_password.as_str()])),
+            Err(LdapError::LdapResult { result }) => {
+                Err(self.change_refused(dn, &result, &[password, self.bind_password.as_str()]))
+            }
+            Err(e) => Err(self.transport_error("password change", e)),
+        }
+    }
+}
+
+/// The ppolicy request control (no value), non-critical.
+fn ppolicy_request() -> RawControl {
+    RawControl {
+        ctype: PPOLICY_OID.to_owned(),
+        crit: false,
+        val: None,
+    }
+}
+
+/// `"password"` in UTF-16LE, as AD's `unicodePwd` wants it.
+fn unicode_pwd(password: &str) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity((password.len() + 2) * 2));
+    for unit in "\""
+        .encode_utf16()
+        .chain(password.encode_utf16())
+        .chain("\"".encode_utf16())
+    {
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
+    out
+}
+
+/// Reads one BER length at `buf[*pos]`, advancing `pos`.
+fn ber_len(buf: &[u8], pos: &mut usize) -> Option<usize> {
+    let first = *buf.get(*pos)?;
+    *pos += 1;
+    if first < 0x80 {
+        return Some(usize::from(first));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let mut len = 0usize;
+    for _ in 0..n {
+        len = (len << 8) | usize::from(*buf.get(*pos)?);
+        *pos += 1;
+    }
+    Some(len)
+}
+
+/// The `error` of a PasswordPolicyResponseValue: `SEQUENCE { warning [0] … OPTIONAL,
+/// error [1] ENUMERATED OPTIONAL }`.
+fn parse_ppolicy_error(val: &[u8]) -> Option<u8> {
+    let mut pos = 0;
+    if *val.first()? != 0x30 {
+        return None;
+    }
+    pos += 1;
+    let len = ber_len(val, &mut pos)?;
+    let end = pos.checked_add(len)?.min(val.len());
+    while pos < end {
+        let tag = val[pos];
+        pos += 1;
+        let len = ber_len(val, &mut pos)?;
+        let content = val.get(pos..pos.checked_add(len)?)?;
+        if tag == 0x81 && !content.is_empty() {
+            return content.last().copied();
+        }
+        pos += len;
+    }
+    None
+}
+
+fn ppolicy_phrase(code: u8) -> String {
+    match code {
+        0 => "the password has expired (ppolicy passwordExpired)".into(),
+        1 => "the account is locked (ppolicy accountLocked)".into(),
+        2 => "the password must be changed after reset (ppolicy changeAfterReset)".into(),
+        3 => "password changes are not allowed for this account (ppolicy passwordModNotAllowed)".into(),
+        4 => "the old password must be supplied (ppolicy mustSupplyOldPassword)".into(),
+        5 => "the password fails the directory's password quality policy (ppolicy insufficientPasswordQuality)".into(),
+        6 => "the password is too short for the directory's password policy (ppolicy passwordTooShort)".into(),
+        7 => "the password was changed too recently (ppolicy passwordTooYoung)".into(),
+        8 => "the password is in the account's password history (ppolicy passwordInHistory)".into(),
+        9 => "the password is too long for the directory's password policy (ppolicy passwordTooLong)".into(),
+        other => format!("the directory's password policy refused it (ppolicy error {other})"),
+    }
+}
+
+/// Active Directory's extended error codes in the diagnostic text.
+fn ad_phrase(text: &str) -> Option<&'static str> {
+    let code = text.get(..8)?;
+    match code.to_ascii_uppercase().as_str() {
+        "0000052D" => Some("it does not meet the domain's password policy (length, complexity, history or minimum age)"),
+        "00000056" => Some("the current password was wrong"),
+        "0000001F" => Some("the domain refused the change (unwilling to perform; is the connection encrypted?)"),
+        "00000005" => Some("the service account may not reset this password (access denied)"),
+        "0000208D" => Some("the account does not exist"),
+        _ => None,
+    }
+}
+
+fn is_transient_rc(rc: u32) -> bool {
+    // timeLimitExceeded, adminLimitExceeded, busy, unavailable
+    matches!(rc, 3 | 11 | 51 | 52)
+}
+
+fn rc_name(rc: u32) -> String {
+    let name = match rc {
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        8 => "strongerAuthRequired",
+        10 => "referral",
+        11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
+        13 => "confidentialityRequired",
+        16 => "noSuchAttribute",
+        17 => "undefinedAttributeType",
+        19 => "constraintViolation",
+        21 => "invalidAttributeSyntax",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        65 => "objectClassViolation",
+        80 => "other",
+        _ => "",
+    };
+    if name.is_empty() {
+        format!("result code {rc}")
+    } else {
+        format!("{name}, {rc}")
+    }
+}
+
+#[async_trait]
+impl Connector for LdapConnector {
+    async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError> {
+        let dn = call.account.native_id.as_str();
+        let mut ldap = self.connect_and_bind().await?;
+        let result = self.change(&mut ldap, dn, call.password.expose()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), ldap.unbind()).await;
+        result
+    }
+
+    async fn check(&self) -> Result<String, ConnectorError> {
+        let mut ldap = self.connect_and_bind().await?;
+        // Best effort: the root DSE tells whether RFC 3062 is offered.
+        let rootdse = ldap
+            .with_timeout(self.op_timeout)
+            .search(
+                "",
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["supportedExtension", "vendorName", "vendorVersion"],
+            )
+            .await
+            .ok()
+            .and_then(|r| r.success().ok())
+            .and_then(|(entries, _)| entries.into_iter().next())
+            .map(SearchEntry::construct);
+        let _ = tokio::time::timeout(Duration::from_secs(1), ldap.unbind()).await;
+        let mut description = format!(
+            "{}: bound as {}{}; mode {}",
+            self.target,
+            self.config.bind_dn,
+            if self.config.start_tls {
+                " over StartTLS"
+            } else {
+                ""
+            },
+            self.config.mode.as_str()
+        );
+        if let Some(entry) = rootdse {
+            if let Some(vendor) = entry.attrs.get("vendorName").and_then(|v| v.first()) {
+                description.push_str(&format!("; server {vendor}"));
+            }
+            let exts = entry.attrs.get("supportedExtension");
+            if self.config.mode == LdapMode::PasswordModify {
+                if let Some(exts) = exts {
+                    if !exts.iter().any(|e| e == PASSMOD_OID) {
+                        return Err(ConnectorError::Permanent(format!(
+                            "{}: the directory does not offer the RFC 3062 password modify operation; set mode to replace",
+                            self.target
+                        )));
+                    }
+                    description.push_str("; RFC 3062 supported");
+                }
+            }
+        }
+        Ok(description)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ppolicy_response_values_parse() {
+        // SEQUENCE { error [1] 6 } (passwordTooShort), as slapd sends it.
+        assert_eq!(
+            parse_ppolicy_error(&[0x30, 0x03, 0x81, 0x01, 0x06]),
+            Some(6)
+        );
+        // With a warning first: [0] { [0] INTEGER 100 } then error 8.
+        assert_eq!(
+            parse_ppolicy_error(&[0x30, 0x08, 0xa0, 0x03, 0x80, 0x01, 0x64, 0x81, 0x01, 0x08]),
+            Some(8)
+        );
+        assert_eq!(parse_ppolicy_error(&[0x30, 0x00]), None);
+        assert_eq!(parse_ppolicy_error(&[0x30, 0x05, 0x81]), None);
+        assert_eq!(parse_ppolicy_error(&[]), None);
+    }
+
+    #[test]
+    fn unicode_pwd_is_quoted_utf16le() {
+        assert_eq!(
+            unicode_pwd("aé").as_slice(),
+            &[0x22, 0, 0x61, 0, 0xe9, 0, 0x22, 0]
+        );
+    }
+}
