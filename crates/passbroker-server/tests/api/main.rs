@@ -5,3 +5,4 @@ mod password_api;
 mod builtin;
 mod keys;
 mod tenant;
+mod connectors_e2e;
