@@ -57,11 +57,36 @@ impl SimulatedConfig {
 
 pub struct SimulatedConnector {
     config: SimulatedConfig,
+    /// Tasks the log already shows as delivered (loaded from the log on first use): the
+    /// simulated target is idempotent per task, like a real API with an idempotency key.
+    delivered: std::sync::Mutex<Option<std::collections::HashSet<String>>>,
 }
 
 impl SimulatedConnector {
     pub fn new(config: SimulatedConfig) -> Self {
-        Self { config }
+        Self { config, delivered: std::sync::Mutex::new(None) }
+    }
+
+    /// True when the durable log already records this task as delivered.
+    fn already_delivered(&self, task_id: &str) -> bool {
+        let Some(path) = &self.config.log_file else { return false };
+        let mut guard = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
+        let set = guard.get_or_insert_with(|| {
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|v| v["outcome"] == "SUCCEEDED")
+                .filter_map(|v| v["taskId"].as_str().map(str::to_owned))
+                .collect()
+        });
+        set.contains(task_id)
+    }
+
+    fn remember(&self, task_id: &str) {
+        if let Some(set) = self.delivered.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            set.insert(task_id.to_owned());
+        }
     }
 
     fn fails(&self, account_id: &str, attempt: u32) -> bool {
@@ -90,13 +115,20 @@ impl SimulatedConnector {
             .append(true)
             .open(path)
             .map_err(|e| ConnectorError::Transient(format!("simulated connector log: {e}")))?;
-        writeln!(file, "{line}").and_then(|()| file.sync_data()).map_err(|e| ConnectorError::Transient(format!("simulated connector log: {e}")))
+        // One write per record, starting with a newline: a record torn by a crash stays on a
+        // line of its own and never swallows the next one.
+        file.write_all(format!("\n{line}").as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| ConnectorError::Transient(format!("simulated connector log: {e}")))
     }
 }
 
 #[async_trait]
 impl Connector for SimulatedConnector {
     async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError> {
+        if self.already_delivered(call.task_id) {
+            return Ok(());
+        }
         if self.config.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.config.latency_ms)).await;
         }
@@ -105,7 +137,9 @@ impl Connector for SimulatedConnector {
             let msg = self.config.failure_message.clone();
             return Err(if self.config.transient_failures { ConnectorError::Transient(msg) } else { ConnectorError::Permanent(msg) });
         }
-        self.log(&call, "SUCCEEDED")
+        self.log(&call, "SUCCEEDED")?;
+        self.remember(call.task_id);
+        Ok(())
     }
 
     async fn check(&self) -> Result<String, ConnectorError> {

@@ -55,7 +55,7 @@ pub(crate) async fn create_request(
     tasks: &[TargetTask],
     idempotency_since: Millis,
 ) -> StoreResult<CreateOutcome> {
-    let mut tx = pool.begin().await.map_err(db)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     if let Some(key) = &req.idempotency_key {
         let existing: Option<(String, i64)> =
             sqlx::query_as("SELECT id, created FROM requests WHERE idempotency_key = ?1")

@@ -10,7 +10,7 @@ use sqlx::Row;
 #[async_trait]
 impl Store for SqliteStore {
     async fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         for op in ops {
             dir::apply_op(&mut tx, op).await?;
         }
@@ -252,7 +252,7 @@ impl Store for SqliteStore {
     }
 
     async fn push_history(&self, account_ref: &AccountRef, hash: &str, keep: u32, now: Millis) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         sqlx::query("INSERT INTO password_history (account_ref, hash, created) VALUES (?1, ?2, ?3)")
             .bind(account_ref.as_str())
             .bind(hash)
@@ -302,7 +302,7 @@ impl Store for SqliteStore {
     }
 
     async fn rotate_rsa_key(&self, new_key: &StoredRsaKey, now: Millis) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         sqlx::query("UPDATE rsa_keys SET state = ?1, deactivated = ?2 WHERE state = ?3")
             .bind(KeyState::DecryptOnly.as_str())
             .bind(now.0)
@@ -330,7 +330,7 @@ impl Store for SqliteStore {
     }
 
     async fn rewrap_all(&self, rewrap: &RewrapFn<'_>) -> StoreResult<usize> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let mut count = 0usize;
         let targets: [(&str, &str, &str, WrappedKind); 4] = [
             ("rsa_keys", "id", "wrapped_private", WrappedKind::RsaKey),
