@@ -6,3 +6,4 @@ mod builtin;
 mod keys;
 mod tenant;
 mod connectors_e2e;
+mod bad_input;
