@@ -176,7 +176,8 @@ pub async fn set_password(args: &SetPasswordArgs) -> anyhow::Result<ExitCode> {
     drop(password);
     let idempotency = passbroker_core::ids::new_isc_id();
     let accepted: PasswordChangeResponse = check(
-        api.http.post(api.url("set-password", "")).bearer_auth(&api.token).header("Idempotency-Key", idempotency).json(&body).send().await?,
+        // `Prefer: wait` lets passbroker answer with the final state at once; ISC ignores it.
+        api.http.post(api.url("set-password", "")).bearer_auth(&api.token).header("Idempotency-Key", idempotency).header("Prefer", "wait=5").json(&body).send().await?,
         "set-password",
     )
     .await?
