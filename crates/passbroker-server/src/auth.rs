@@ -88,10 +88,11 @@ macro_rules! operation {
 pub fn authorize(principal: &Principal, scopes: &[String], op_name: &str, op_scopes: &[&str], access: Access) -> Result<(), ApiError> {
     let has_scope = scopes.iter().any(|s| s == SCOPE_ALL || op_scopes.contains(&s.as_str()));
     if !has_scope {
-        return Err(ApiError::forbidden(format!(
-            "the token lacks a scope for {op_name}; it needs one of: {}, or {SCOPE_ALL}",
-            op_scopes.join(", ")
-        )));
+        let mut needed: Vec<&str> = op_scopes.to_vec();
+        if !needed.contains(&SCOPE_ALL) {
+            needed.push(SCOPE_ALL);
+        }
+        return Err(ApiError::forbidden(format!("the token lacks a scope for {op_name}; it needs one of: {}", needed.join(", "))));
     }
     match (access, principal) {
         (Access::AppsAndUsers, _) | (Access::AppsOnly | Access::AppsAndAdmins, Principal::App(_)) => Ok(()),
@@ -138,6 +139,10 @@ impl<O: Operation> FromRequestParts<AppState> for Authorized<O> {
                     if pat.is_none_or(|p| p.revoked) {
                         return Err(ApiError::Unauthorized("JWT validation failed: the personal access token was revoked".into()));
                     }
+                }
+                // So is deactivation (or deletion) of the user.
+                if !state.store.get_identity(&identity_id).await?.is_some_and(|i| i.active) {
+                    return Err(ApiError::Unauthorized("JWT validation failed: the user is no longer active".into()));
                 }
                 Principal::User(UserPrincipal { identity_id, user_name, level, pat_id })
             }

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 operation!(ListAuditEvents, "list-audit-events", Access::AppsAndAdmins, ["idn:audit:read"]);
-operation!(ManagePats, "personal-access-tokens", Access::AppsAndUsers, ["sp:scopes:default"]);
+// Users manage their own PATs; an API client (an operator's tool) may list and revoke any
+// PAT only with `sp:scopes:all`.
+operation!(ManagePats, "personal-access-tokens", Access::AppsAndUsers, ["sp:scopes:all"]);
 
 fn total_header(paging: &Paging, total: u64) -> HeaderMap {
     let mut h = HeaderMap::new();

@@ -130,6 +130,9 @@ fn narrow_scopes(requested: Option<&String>, allowed: &[String]) -> Result<Vec<S
     };
     let mut out = Vec::new();
     for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !passbroker_core::client::KNOWN_SCOPES.contains(&s) {
+            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", format!("scope {s:?} does not exist")));
+        }
         if allowed.iter().any(|a| a == s || a == SCOPE_ALL) {
             out.push(s.to_owned());
         } else {
@@ -212,6 +215,14 @@ async fn refresh(state: &AppState, params: &HashMap<String, String>, now: Millis
     let stored = state.store.take_refresh_token(&hash_token(token), now).await?.ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid, expired or already used"))?;
     if params.get("client_id").is_some_and(|c| *c != stored.client_id) {
         return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+    }
+    // A confidential client authenticates (RFC 6749 §6); a disabled client's tokens are dead.
+    let client = state.store.get_client(&stored.client_id).await?.filter(|c| !c.disabled).ok_or_else(OAuthError::invalid_client)?;
+    if client.secret_hash.is_some() {
+        let secret = params.get("client_secret").cloned().unwrap_or_default();
+        if !verify_secret(secret, client.secret_hash.clone()).await {
+            return Err(OAuthError::invalid_client());
+        }
     }
     let identity = state.store.get_identity(&stored.identity_id).await?.filter(|i| i.active).ok_or_else(|| OAuthError::invalid_grant("the user is no longer active"))?;
     let subject = user_subject(&identity, stored.client_id.clone(), None);

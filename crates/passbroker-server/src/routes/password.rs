@@ -76,7 +76,7 @@ pub async fn query_password_info(
 }
 
 /// The request body, checked: everything set-password may refuse synchronously.
-struct Checked {
+pub(crate) struct Checked {
     identity: Identity,
     source: Source,
     account: Account,
@@ -85,7 +85,7 @@ struct Checked {
     ciphertext: Vec<u8>,
 }
 
-async fn check_request(state: &AppState, principal: &Principal, body: &PasswordChangeRequestDto, now: Millis) -> ApiResult<Checked> {
+pub(crate) async fn check_request(state: &AppState, principal: &Principal, body: &PasswordChangeRequestDto, now: Millis) -> ApiResult<Checked> {
     let mut causes = Vec::new();
     let identity_id = required(&body.identity_id, "identityId", &mut causes);
     let encrypted = required(&body.encrypted_password, "encryptedPassword", &mut causes);
@@ -192,12 +192,18 @@ pub async fn set_password(
 ) -> ApiResult<Response> {
     let now = state.clock.now();
     let checked = check_request(&state, &auth.principal, &body, now).await?;
-    let key = idempotency_key(&auth.principal, &headers, &checked)?;
+    submit(&state, &auth.principal, &headers, checked, now).await
+}
+
+/// Queues a checked change (idempotently) and answers 202 `{requestId, state}`, waiting first
+/// when the caller sent `Prefer: wait=N`. Shared by set-password and digit-token redemption.
+pub(crate) async fn submit(state: &AppState, principal: &Principal, headers: &HeaderMap, checked: Checked, now: Millis) -> ApiResult<Response> {
+    let key = idempotency_key(principal, headers, &checked)?;
     if let Err(retry_after_secs) = state.backlog.admit(now, state.config.request_deadline_secs) {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let request_id = RequestId::generate();
-    let tasks: Vec<TargetTask> = targets(&state, &checked)
+    let tasks: Vec<TargetTask> = targets(state, &checked)
         .await?
         .into_iter()
         .map(|a| TargetTask {
@@ -215,7 +221,7 @@ pub async fn set_password(
     let request = PasswordChangeRequest {
         id: request_id.clone(),
         identity_id: checked.identity.id.clone(),
-        requested_by: auth.principal.actor(),
+        requested_by: principal.actor(),
         source_id: checked.source.id.clone(),
         account_ref: checked.account.id.clone(),
         public_key_id: checked.public_key_id.clone(),
@@ -232,7 +238,9 @@ pub async fn set_password(
     };
     let since = Millis(now.0 - state.config.idempotency_window_secs * 1000);
     let mut finished_rx = state.finished.subscribe();
-    let id = match state.store.create_request(&request, &tasks, since).await? {
+    let outcome = state.store.create_request(&request, &tasks, since).await?;
+    let created = outcome == CreateOutcome::Created;
+    let id = match outcome {
         CreateOutcome::Created => {
             state.backlog.on_accept();
             state.work_available.notify_one();
@@ -245,7 +253,7 @@ pub async fn set_password(
         }
         CreateOutcome::Existing(existing) => existing,
     };
-    let wait = prefer_wait(&headers, state.config.max_prefer_wait_secs);
+    let wait = prefer_wait(headers, state.config.max_prefer_wait_secs);
     if let Some(secs) = wait {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
@@ -259,7 +267,13 @@ pub async fn set_password(
             }
         }
     }
-    let current = state.store.get_request(&id).await?.map(|r| r.state).unwrap_or(RequestState::InProgress);
+    // Without `Prefer: wait` a new request is reported IN_PROGRESS whatever the workers did in
+    // the meantime: the 202 must not depend on how fast (or how) the payload was processed.
+    let current = if wait.is_some() || !created {
+        state.store.get_request(&id).await?.map(|r| r.state).unwrap_or(RequestState::InProgress)
+    } else {
+        RequestState::InProgress
+    };
     let mut response = (StatusCode::ACCEPTED, Json(PasswordChangeResponse { request_id: Some(id.to_string()), state: current.as_str().into() })).into_response();
     if let Some(secs) = wait {
         if let Ok(v) = HeaderValue::from_str(&format!("wait={secs}")) {

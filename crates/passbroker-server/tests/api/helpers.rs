@@ -227,3 +227,199 @@ pub fn bad_padding_ciphertext(public_key_b64: &str) -> String {
     rsa.public_encrypt(&block, &mut out, openssl::rsa::Padding::NONE).unwrap();
     base64::engine::general_purpose::STANDARD.encode(out)
 }
+
+// ---------------------------------------------------------------------------------------
+// Authentication helpers (clients, identities, personal access tokens, the login page).
+
+/// The S256 PKCE pair of RFC 7636's appendix B.
+pub const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// A redirect URI the demo client allows.
+pub const DEMO_REDIRECT: &str = "http://127.0.0.1/callback";
+
+/// A user created by a test: the identity and its account on `My-AD`.
+pub struct TestUser {
+    pub identity: passbroker_core::identity::Identity,
+    pub account: passbroker_core::account::Account,
+}
+
+impl TestApp {
+    /// A new API client with these scopes and grant types; returns (client_id, secret).
+    pub async fn new_client(&self, scopes: &[&str], grant_types: &[&str]) -> (String, String) {
+        let (client, secret) = passbroker_server::admin::new_client(
+            "test client",
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            grant_types.iter().map(|s| (*s).to_owned()).collect(),
+            Vec::new(),
+            self.state.clock.now(),
+        )
+        .unwrap();
+        let id = client.client_id.clone();
+        self.state.store.apply(vec![passbroker_store::WriteOp::UpsertClient(client)]).await.unwrap();
+        (id, secret.to_string())
+    }
+
+    /// A client_credentials token for a new client holding exactly `scopes`.
+    pub async fn token_with_scopes(&self, scopes: &[&str]) -> String {
+        let (id, secret) = self.new_client(scopes, &["client_credentials"]).await;
+        self.token_for(&id, &secret).await
+    }
+
+    /// The demo identity (Abby.Smith) and her account on `My-AD`.
+    pub async fn abby(&self) -> TestUser {
+        let identity = self.state.store.find_identity_by_login("Abby.Smith").await.unwrap().unwrap();
+        let source = self.state.store.find_source_by_name("My-AD").await.unwrap().unwrap();
+        let account = self.state.store.accounts_of_identity(&identity.id, Some(&source.id)).await.unwrap().remove(0);
+        TestUser { identity, account }
+    }
+
+    /// A new active identity with this login name and user level, with an account on `My-AD`.
+    pub async fn add_user(&self, login: &str, level: passbroker_core::identity::UserLevel) -> TestUser {
+        use passbroker_core::account::{Account, NativeAccountId};
+        use passbroker_core::identity::{Identity, LoginName};
+        let identity = Identity {
+            id: passbroker_core::IdentityId::generate(),
+            login_name: LoginName::parse(login).unwrap(),
+            display_name: login.replace('.', " "),
+            email: None,
+            attributes: Default::default(),
+            user_level: level,
+            active: true,
+        };
+        let source = self.state.store.find_source_by_name("My-AD").await.unwrap().unwrap();
+        let account = Account {
+            id: passbroker_core::AccountRef::generate(),
+            source_id: source.id.clone(),
+            identity_id: identity.id.clone(),
+            native_id: NativeAccountId::parse(&format!("CN={login},OU=Tests,DC=example,DC=com")).unwrap(),
+            account_name: login.to_owned(),
+            attributes: Default::default(),
+            disabled: false,
+        };
+        self.state
+            .store
+            .apply(vec![passbroker_store::WriteOp::UpsertIdentity(identity.clone()), passbroker_store::WriteOp::UpsertAccount(account.clone())])
+            .await
+            .unwrap();
+        TestUser { identity, account }
+    }
+
+    /// A new personal access token of `owner` (stored); returns (id, secret).
+    pub async fn new_pat(&self, owner: &passbroker_core::IdentityId, scopes: &[&str]) -> (String, String) {
+        let (pat, secret) =
+            passbroker_server::admin::new_pat(owner, "test pat", scopes.iter().map(|s| (*s).to_owned()).collect(), self.state.clock.now()).unwrap();
+        self.state.store.insert_pat(&pat).await.unwrap();
+        (pat.id, secret.to_string())
+    }
+
+    /// An access token for a new PAT of `owner` with `sp:scopes:all`; returns (pat_id, token).
+    pub async fn pat_token(&self, owner: &passbroker_core::IdentityId) -> (String, String) {
+        let (id, secret) = self.new_pat(owner, &[passbroker_core::client::SCOPE_ALL]).await;
+        let token = self.token_for(&id, &secret).await;
+        (id, token)
+    }
+
+    /// Sets the built-in directory (login) password of an identity directly in the store.
+    pub async fn set_builtin_password(&self, identity: &passbroker_core::IdentityId, password: &str) {
+        let hash = passbroker_crypto::password_hash::hash(password.as_bytes()).unwrap();
+        self.state
+            .store
+            .apply(vec![passbroker_store::WriteOp::SetBuiltinCredential { identity_id: identity.clone(), hash, now: self.state.clock.now() }])
+            .await
+            .unwrap();
+    }
+
+    /// A set-password body for `user`'s `My-AD` account, encrypted to the current key (read
+    /// with `api_token`, which may call query-password-info).
+    pub async fn body_for(&self, api_token: &str, user: &TestUser, password: &str) -> Value {
+        let info = self.query_info(api_token, "Abby.Smith", "My-AD").await;
+        json!({
+            "identityId": user.identity.id.to_string(),
+            "encryptedPassword": encrypt_pkcs1(info["publicKey"].as_str().unwrap(), password.as_bytes()),
+            "publicKeyId": info["publicKeyId"],
+            "accountId": user.account.native_id.as_str(),
+            "sourceId": user.account.source_id.to_string(),
+        })
+    }
+
+    /// `POST /oauth/token` with a form-urlencoded body.
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(self.url("/oauth/token")).form(form).send().await.unwrap()
+    }
+
+    /// The query string of `/oauth/authorize` for the demo client (PKCE S256).
+    pub fn authorize_query(&self, redirect_uri: &str, state: &str) -> String {
+        serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", self.demo.client_id.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("state", state),
+            ("code_challenge", PKCE_CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
+        .unwrap()
+    }
+
+    /// Opens the login page, submits its form with these credentials, and returns the
+    /// response (a 303 to the redirect URI when the sign-in works).
+    pub async fn sign_in(&self, user: &str, password: &str) -> reqwest::Response {
+        let page = self.http.get(self.url(&format!("/oauth/authorize?{}", self.authorize_query(DEMO_REDIRECT, "st-1")))).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the login page");
+        let html = page.text().await.unwrap();
+        let mut form = hidden_inputs(&html);
+        assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""), "the page has a login form");
+        form.push(("username".into(), user.into()));
+        form.push(("password".into(), password.into()));
+        form.push(("decision".into(), "allow".into()));
+        self.http.post(self.url("/oauth/authorize")).form(&form).send().await.unwrap()
+    }
+
+    /// Signs in and returns the authorization code from the redirect.
+    pub async fn authorization_code(&self, user: &str, password: &str) -> String {
+        let r = self.sign_in(user, password).await;
+        assert_eq!(r.status(), 303, "sign-in redirects");
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        let query = location.strip_prefix(&format!("{DEMO_REDIRECT}?")).expect("redirects to the registered URI");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+        assert!(pairs.iter().any(|(k, v)| k == "state" && v == "st-1"), "the state comes back");
+        pairs.into_iter().find(|(k, _)| k == "code").map(|(_, v)| v).expect("a code")
+    }
+
+    /// Exchanges an authorization code at `/oauth/token` (demo client, its secret).
+    pub async fn exchange_code(&self, code: &str, verifier: &str, redirect_uri: &str) -> reqwest::Response {
+        self.token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("client_id", &self.demo.client_id),
+            ("client_secret", &self.demo.client_secret),
+            ("redirect_uri", redirect_uri),
+        ])
+        .await
+    }
+}
+
+/// The `<input type="hidden" name=… value=…>` fields of an HTML page, unescaped.
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = start + tag[start..].find('"')?;
+        Some(tag[start..end].replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    };
+    html.split("<input")
+        .skip(1)
+        .filter_map(|rest| {
+            let tag = &rest[..rest.find('>')?];
+            (tag.contains("type=\"hidden\"")).then(|| Some((attr(tag, "name")?, attr(tag, "value")?))).flatten()
+        })
+        .collect()
+}
+
+/// A 401 body is `{"error": "…"}`; returns the text.
+pub async fn assert_401(r: reqwest::Response, context: &str) -> String {
+    assert_eq!(r.status(), 401, "{context}");
+    let v: Value = r.json().await.unwrap_or_else(|_| panic!("{context}: 401 body is not JSON"));
+    let obj = v.as_object().unwrap_or_else(|| panic!("{context}: {v}"));
+    assert_eq!(obj.len(), 1, "{context}: only \"error\": {v}");
+    obj["error"].as_str().unwrap_or_else(|| panic!("{context}: {v}")).to_owned()
+}

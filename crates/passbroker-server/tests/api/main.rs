@@ -7,3 +7,8 @@ mod keys;
 mod tenant;
 mod connectors_e2e;
 mod bad_input;
+mod auth_table;
+mod auth_tokens;
+mod oauth_flows;
+mod pats;
+mod rate_limit;
