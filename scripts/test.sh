@@ -2,7 +2,8 @@
 # Runs every test passbroker has, the way CI does:
 #   1. installs what the tests need when it is missing (Debian and PyPI packages),
 #   2. builds once, runs the Rust suite in parallel (cargo nextest when present),
-#   3. runs the SailPoint SDK conformance against a real `passbroker serve --demo`.
+#   3. runs schemathesis against /openapi.json and the SailPoint SDK conformance, each
+#      against a real `passbroker serve --demo`.
 # With PASSBROKER_REQUIRE_SERVICES=1 (set here) a test whose service is missing fails
 # instead of skipping.
 set -euo pipefail
@@ -29,6 +30,12 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+if [ -f scripts/schemathesis.sh ]; then
+  echo "== OpenAPI schema check (schemathesis)"
+  PASSBROKER_BIN="$(pwd)/target/debug/passbroker" bash scripts/schemathesis.sh
+fi
+
+# Last, so its closing "N passed, N failed" line ends the run.
 if [ -f scripts/conformance.sh ]; then
   echo "== SailPoint SDK conformance"
   PASSBROKER_BIN="$(pwd)/target/debug/passbroker" bash scripts/conformance.sh
