@@ -25,6 +25,8 @@ pub const KNOWN_SCOPES: &[&str] = &[
     "idn:sources:manage",
     "idn:identity:read",
     "idn:identity:manage",
+    "idn:accounts:read",
+    "idn:accounts:manage",
     "idn:audit:read",
 ];
 

@@ -15,6 +15,9 @@ use passbroker_core::time::Millis;
 use passbroker_core::{AuditEventId, TaskId};
 use std::collections::BTreeMap;
 
+mod admin;
+pub use admin::*;
+
 /// Generates one `#[tokio::test]` per conformance check, each on a store from `$make`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -24,7 +27,8 @@ macro_rules! conformance_tests {
             sources_and_accounts, policies_follow_their_sources, sync_group_source_belongs_to_one_group,
             requests_idempotency_window, claim_leases_exclusively, finish_erases_ciphertext,
             audit_pages_in_order, rsa_rotation_keeps_one_active, rewrap_is_atomic,
-            auth_codes_are_single_use, refresh_tokens_rotate, history_keeps_depth, pats_revoke);
+            auth_codes_are_single_use, refresh_tokens_rotate, history_keeps_depth, pats_revoke,
+            digit_tokens_are_single_use_and_expire, custom_instructions_round_trip, searches_filter_and_page);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -112,7 +116,7 @@ fn request(identity: &Identity, account: &Account, key: Option<&str>, created: i
     (req, vec![task])
 }
 
-async fn seed(store: &dyn Store) -> (Identity, Source, Account) {
+pub(crate) async fn seed(store: &dyn Store) -> (Identity, Source, Account) {
     let i = identity("Abby.Smith");
     let s = source("My-AD");
     let a = account(&i, &s, "CN=Abby Smith,OU=Austin,DC=acme,DC=com");
@@ -388,3 +392,4 @@ pub async fn pats_revoke(store: &dyn Store) {
     assert!(!store.revoke_pat(&pat.id).await.unwrap());
     assert!(store.get_pat(&pat.id).await.unwrap().unwrap().revoked);
 }
+

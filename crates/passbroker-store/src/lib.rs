@@ -167,6 +167,30 @@ pub trait Store: Send + Sync + 'static {
     async fn count_in_progress(&self) -> StoreResult<u64>;
     async fn count_requests(&self, state: Option<RequestState>) -> StoreResult<u64>;
 
+    // Filtered, paged lists for the admin APIs (ordered like the plain lists).
+    async fn search_identities(&self, filter: &IdentityFilter, page: Page) -> StoreResult<(Vec<Identity>, u64)>;
+    async fn search_accounts(&self, filter: &AccountFilter, page: Page) -> StoreResult<(Vec<Account>, u64)>;
+    async fn search_sources(&self, filter: &SourceFilter, page: Page) -> StoreResult<(Vec<Source>, u64)>;
+
+    // Digit tokens (password reset).
+    async fn insert_digit_token(&self, token: &DigitToken) -> StoreResult<()>;
+    /// The identity's live tokens: unused, not expired at `now`, and with fewer than
+    /// `max_failures` failed redemption attempts. Newest first.
+    async fn live_digit_tokens(&self, identity_id: &IdentityId, now: Millis, max_failures: u32) -> StoreResult<Vec<DigitToken>>;
+    /// Marks a token used. True only for the one call that found it live (single use, even
+    /// under concurrent redemptions).
+    async fn consume_digit_token(&self, id: &str, now: Millis) -> StoreResult<bool>;
+    /// Counts a failed redemption against every live token of the identity.
+    async fn record_digit_token_failure(&self, identity_id: &IdentityId, now: Millis) -> StoreResult<()>;
+    /// Deletes tokens that expired before `before`; returns how many.
+    async fn purge_digit_tokens(&self, before: Millis) -> StoreResult<u64>;
+
+    // Custom password instructions.
+    async fn put_custom_instruction(&self, instruction: &CustomInstruction) -> StoreResult<()>;
+    async fn get_custom_instruction(&self, page_id: &str, locale: &str) -> StoreResult<Option<CustomInstruction>>;
+    /// True when there was one to delete.
+    async fn delete_custom_instruction(&self, page_id: &str, locale: &str) -> StoreResult<bool>;
+
     // Audit.
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()>;
     async fn list_audit(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, u64)>;

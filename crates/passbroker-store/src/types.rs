@@ -74,3 +74,63 @@ pub struct RefreshToken {
 
 /// The callback of [`crate::Store::rewrap_all`]: old wrapped bytes in, new wrapped bytes out.
 pub type RewrapFn<'f> = dyn for<'a> Fn(WrappedKind, &'a [u8]) -> Result<Vec<u8>, String> + Send + Sync + 'f;
+
+/// A one-time digit token for a password reset. Only `hash` = SHA-256(salt ‖ token) is
+/// stored; the token itself is shown once, to the caller that generated it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigitToken {
+    pub id: String,
+    pub identity_id: IdentityId,
+    pub salt: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub created: Millis,
+    pub expires: Millis,
+    pub used: Option<Millis>,
+    pub failed_attempts: u32,
+    /// Who asked for it (`client:<id>` or `identity:<id>`), for the audit trail.
+    pub created_by: String,
+}
+
+/// Custom text shown on one login or password-recovery page, for one locale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomInstruction {
+    pub page_id: String,
+    pub locale: String,
+    pub content: String,
+    pub modified: Millis,
+}
+
+/// How a list filter compares one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    Eq(String),
+    StartsWith(String),
+    In(Vec<String>),
+}
+
+/// Filters of [`crate::Store::search_identities`]; absent fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityFilter {
+    pub id: Option<Match>,
+    /// The login name (case-insensitive).
+    pub name: Option<Match>,
+    pub email: Option<Match>,
+}
+
+/// Filters of [`crate::Store::search_accounts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    pub id: Option<Match>,
+    pub identity_id: Option<Match>,
+    pub source_id: Option<Match>,
+    /// The native account id (ISC `nativeIdentity` / `accountId`).
+    pub native_id: Option<Match>,
+    pub name: Option<Match>,
+}
+
+/// Filters of [`crate::Store::search_sources`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFilter {
+    pub id: Option<Match>,
+    pub name: Option<Match>,
+}

@@ -24,11 +24,57 @@ pub enum TenantCommand {
         #[arg(long, default_value = "yaml")]
         format: String,
     },
+    /// Import identities or accounts from a CSV or JSON file; all or nothing unless
+    /// --skip-bad-rows, every bad row reported with its line.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ImportCommand {
+    /// Columns: name (or userName), displayName, emailAddress, userLevel, active; others are attributes.
+    Identities {
+        file: PathBuf,
+        /// Import the good rows even when some are bad (the bad ones are listed).
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
+    /// Columns: userName (or identityId), sourceName (or sourceId), nativeIdentity, name, disabled; others are attributes.
+    Accounts {
+        file: PathBuf,
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
+}
+
+async fn import(s: &AppState, cmd: &ImportCommand) -> anyhow::Result<ExitCode> {
+    use passbroker_server::import::ImportKind;
+    let (kind, file, skip) = match cmd {
+        ImportCommand::Identities { file, skip_bad_rows } => (ImportKind::Identities, file, *skip_bad_rows),
+        ImportCommand::Accounts { file, skip_bad_rows } => (ImportKind::Accounts, file, *skip_bad_rows),
+    };
+    match passbroker_server::import::import(s.store.as_ref(), kind, file, skip).await {
+        Ok(report) => {
+            for e in &report.skipped {
+                eprintln!("  skipped {e}");
+            }
+            println!("imported {} record(s) from {}; {} bad row(s) skipped", report.imported, file.display(), report.skipped.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{} was not imported (nothing changed):", file.display());
+            for e in errors {
+                eprintln!("  - {e}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 pub async fn tenant(config: Config, cmd: &TenantCommand) -> anyhow::Result<ExitCode> {
     let s = state(config).await?;
     match cmd {
+        TenantCommand::Import(c) => import(&s, c).await,
         TenantCommand::Apply { file } => {
             let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let parsed = passbroker_server::tenant::parse(file, &text).map_err(anyhow::Error::msg)?;

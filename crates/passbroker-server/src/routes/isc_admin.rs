@@ -1,10 +1,153 @@
 //! ISC's password administration APIs (policies, sync groups, dictionary, org config, digit
-//! tokens, sources, identities). Each family lives in its own module and is mounted here.
+//! tokens, custom instructions, sources) and passbroker's operator APIs (identities,
+//! accounts, digit-token redemption). Each family lives in its own module and is mounted here,
+//! on every path form ISC's OpenAPI lists:
+//!
+//! | family | `/v3` | `/beta` | `/v2024` | `/v2025` | `/…/v1` |
+//! |---|---|---|---|---|---|
+//! | password-policies, -sync-groups, -dictionary, -org-config, sources | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | generate-password-reset-token/digit, custom-password-instructions | | ✓ | ✓ (experimental) | ✓ (experimental) | ✓ (experimental) |
+//! | sources/{id}/password-policies | | | PATCH | GET, PATCH | GET, PATCH |
+//!
+//! "Experimental" operations need `X-SailPoint-Experimental: true` (400 otherwise, as ISC).
+//! The spec marks v2024/v2025/v1 password policies experimental too, but the Python SDK 1.x
+//! v2024 classes do not send the header, so passbroker accepts those calls with or without it.
 
+use super::admin_support::{ExperimentalRoute, FAMILIES};
+use super::{
+    accounts, custom_instructions, dictionary, digit_tokens, identities, org_config,
+    password_policies as policies, sources, sync_groups,
+};
 use crate::state::AppState;
-use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, patch, post, MethodRouter};
+use axum::{Extension, Router};
 
-/// Routes of the administration APIs, on every path form ISC's OpenAPI lists.
+fn experimental(route: MethodRouter<AppState>, on: bool) -> MethodRouter<AppState> {
+    if on {
+        route.layer(Extension(ExperimentalRoute))
+    } else {
+        route
+    }
+}
+
+/// Routes whose paths differ only by where the form puts the version:
+/// `/{family}/password-policies` or `/password-policies/v1`.
+fn common(r: Router<AppState>, at: impl Fn(&str, &str) -> String) -> Router<AppState> {
+    let dictionary = get(dictionary::get)
+        .put(dictionary::put)
+        .layer(DefaultBodyLimit::max(dictionary::MAX_UPLOAD_BYTES));
+    r.route(
+        &at("password-policies", ""),
+        get(policies::list).post(policies::create),
+    )
+    .route(
+        &at("password-policies", "/{id}"),
+        get(policies::get)
+            .put(policies::update)
+            .delete(policies::delete),
+    )
+    .route(
+        &at("password-sync-groups", ""),
+        get(sync_groups::list).post(sync_groups::create),
+    )
+    .route(
+        &at("password-sync-groups", "/{id}"),
+        get(sync_groups::get)
+            .put(sync_groups::update)
+            .delete(sync_groups::delete),
+    )
+    .route(&at("password-dictionary", ""), dictionary)
+    .route(
+        &at("password-org-config", ""),
+        get(org_config::get)
+            .post(org_config::create)
+            .put(org_config::update),
+    )
+    .route(&at("sources", ""), get(sources::list).post(sources::create))
+    .route(
+        &at("sources", "/{id}"),
+        get(sources::get)
+            .put(sources::put)
+            .patch(sources::patch)
+            .delete(sources::delete),
+    )
+}
+
+/// Digit tokens and custom password instructions (not in `/v3`).
+fn self_service(
+    r: Router<AppState>,
+    at: impl Fn(&str, &str) -> String,
+    experimental_on: bool,
+) -> Router<AppState> {
+    r.route(
+        &at("generate-password-reset-token", "/digit"),
+        experimental(post(digit_tokens::create), experimental_on),
+    )
+    .route(
+        &at("custom-password-instructions", ""),
+        experimental(post(custom_instructions::create), experimental_on),
+    )
+    .route(
+        &at("custom-password-instructions", "/{id}"),
+        experimental(
+            get(custom_instructions::get).delete(custom_instructions::delete),
+            experimental_on,
+        ),
+    )
+}
+
+/// Routes of the administration APIs.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let mut r = Router::new();
+    for family in FAMILIES {
+        let at = move |api: &str, rest: &str| format!("/{family}/{api}{rest}");
+        r = common(r, at);
+        if *family != "v3" {
+            r = self_service(r, at, *family != "beta");
+        }
+    }
+    r = r
+        .route(
+            "/v2024/sources/{id}/password-policies",
+            patch(sources::update_policy_holders),
+        )
+        .route(
+            "/v2025/sources/{id}/password-policies",
+            get(sources::list_policy_holders).patch(sources::update_policy_holders),
+        );
+    // The per-API form of the Python SDK 2.x: `/password-policies/v1/{id}`.
+    let v1 = |api: &str, rest: &str| format!("/{api}/v1{rest}");
+    r = common(r, v1);
+    r = self_service(r, v1, true);
+    r = r.route(
+        "/sources/v1/{id}/password-policies",
+        get(sources::list_policy_holders).patch(sources::update_policy_holders),
+    );
+    // passbroker's own operator and self-service APIs.
+    r.route(
+        "/passbroker/v1/digit-token/redeem",
+        post(digit_tokens::redeem),
+    )
+    .route("/passbroker/v1/public-key", get(digit_tokens::public_key))
+    .route(
+        "/passbroker/v1/identities",
+        get(identities::list).post(identities::create),
+    )
+    .route(
+        "/passbroker/v1/identities/{id}",
+        get(identities::get)
+            .put(identities::update)
+            .delete(identities::delete),
+    )
+    .route(
+        "/passbroker/v1/accounts",
+        get(accounts::list).post(accounts::create),
+    )
+    .route(
+        "/passbroker/v1/accounts/{id}",
+        get(accounts::get)
+            .put(accounts::update)
+            .delete(accounts::delete),
+    )
 }

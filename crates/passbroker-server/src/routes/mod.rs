@@ -1,12 +1,25 @@
 //! The HTTP surface: every path form the SDKs use, one fallback, one error shape.
 
+pub mod accounts;
 pub mod admin;
+pub mod admin_support;
+pub mod custom_instructions;
+pub mod dictionary;
+pub mod digit_tokens;
 pub mod extract;
 pub mod health;
+pub mod identities;
 pub mod isc_admin;
+pub mod json_patch;
 pub mod login;
 pub mod oauth;
+pub mod openapi;
+pub mod org_config;
 pub mod password;
+pub mod password_policies;
+pub mod source_doc;
+pub mod sources;
+pub mod sync_groups;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -50,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/jwks", get(oauth::jwks))
         .route("/oauth/authorize", get(login::authorize_page).post(login::authorize_submit))
         .route("/health/live", get(health::live))
+        .route("/openapi.json", get(openapi::document))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics));
     let metrics = state.metrics.clone();

@@ -1,6 +1,7 @@
 //! The embedded SQLite store: one file in the data dir, WAL mode, foreign keys on,
 //! migrations embedded in the binary and run at open.
 
+mod admin;
 mod audit;
 mod auth;
 mod directory;

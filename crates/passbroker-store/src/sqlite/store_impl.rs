@@ -1,7 +1,7 @@
 //! `impl Store for SqliteStore`: thin glue over the per-resource modules.
 
 
-use super::{audit, auth, db, directory as dir, keys, requests, SqliteStore};
+use super::{admin, audit, auth, db, directory as dir, keys, requests, SqliteStore};
 use crate::*;
 use async_trait::async_trait;
 use passbroker_core::keys::KeyState;
@@ -425,6 +425,40 @@ impl Store for SqliteStore {
         }
         .map_err(db)?;
         Ok(n as u64)
+    }
+
+    async fn search_identities(&self, filter: &IdentityFilter, page: Page) -> StoreResult<(Vec<Identity>, u64)> {
+        admin::search_identities(&self.pool, filter, page).await
+    }
+    async fn search_accounts(&self, filter: &AccountFilter, page: Page) -> StoreResult<(Vec<Account>, u64)> {
+        admin::search_accounts(&self.pool, filter, page).await
+    }
+    async fn search_sources(&self, filter: &SourceFilter, page: Page) -> StoreResult<(Vec<Source>, u64)> {
+        admin::search_sources(&self.pool, filter, page).await
+    }
+    async fn insert_digit_token(&self, token: &DigitToken) -> StoreResult<()> {
+        admin::insert_digit_token(&self.pool, token).await
+    }
+    async fn live_digit_tokens(&self, identity_id: &IdentityId, now: Millis, max_failures: u32) -> StoreResult<Vec<DigitToken>> {
+        admin::live_digit_tokens(&self.pool, identity_id, now, max_failures).await
+    }
+    async fn consume_digit_token(&self, id: &str, now: Millis) -> StoreResult<bool> {
+        admin::consume_digit_token(&self.pool, id, now).await
+    }
+    async fn record_digit_token_failure(&self, identity_id: &IdentityId, now: Millis) -> StoreResult<()> {
+        admin::record_digit_token_failure(&self.pool, identity_id, now).await
+    }
+    async fn purge_digit_tokens(&self, before: Millis) -> StoreResult<u64> {
+        admin::purge_digit_tokens(&self.pool, before).await
+    }
+    async fn put_custom_instruction(&self, instruction: &CustomInstruction) -> StoreResult<()> {
+        admin::put_custom_instruction(&self.pool, instruction).await
+    }
+    async fn get_custom_instruction(&self, page_id: &str, locale: &str) -> StoreResult<Option<CustomInstruction>> {
+        admin::get_custom_instruction(&self.pool, page_id, locale).await
+    }
+    async fn delete_custom_instruction(&self, page_id: &str, locale: &str) -> StoreResult<bool> {
+        admin::delete_custom_instruction(&self.pool, page_id, locale).await
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
