@@ -12,7 +12,7 @@
 #                                  (sailpoint-api-client, TypeScript SDK: /v3, /beta, /v2024)
 #   CONF_PY_SCRIPT        the Python driver (default: <repo>/../shared/conformance/sailpoint_sdk_py.py)
 #   CONF_GOOD_PASSWORD / CONF_BAD_PASSWORD   passwords the demo policy accepts / rejects
-#   CONF_SUITES           comma list of suites to run (default: py1,py2,ts)
+#   CONF_SUITES           comma list of suites to run (default: py1,py2,ts,admin1,admin2)
 # Prints PASS/FAIL lines, then "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 
@@ -27,7 +27,7 @@ PY_SCRIPT=${CONF_PY_SCRIPT:-$ROOT/../shared/conformance/sailpoint_sdk_py.py}
 TS_SRC="$ROOT/conformance/ts"
 GOOD_PASSWORD=${CONF_GOOD_PASSWORD:-Blue7-Kite-Rum9}
 BAD_PASSWORD=${CONF_BAD_PASSWORD:-short}
-SUITES=",${CONF_SUITES:-py1,py2,ts},"
+SUITES=",${CONF_SUITES:-py1,py2,ts,admin1,admin2},"
 PY1_SPEC='sailpoint==1.4.2'
 PY2_SPEC='sailpoint==2.1.72'
 
@@ -60,8 +60,8 @@ EOF
   "$dir/bin/pip" install --quiet --disable-pip-version-check "$spec" cryptography \
     || die "pip install $spec failed"
 }
-case $SUITES in *,py1,*) ensure_venv "$CACHE/sdk1" "$PY1_SPEC" ;; esac
-case $SUITES in *,py2,*) ensure_venv "$CACHE/sdk2" "$PY2_SPEC" ;; esac
+case $SUITES in *,py1,*|*,admin1,*) ensure_venv "$CACHE/sdk1" "$PY1_SPEC" ;; esac
+case $SUITES in *,py2,*|*,admin2,*) ensure_venv "$CACHE/sdk2" "$PY2_SPEC" ;; esac
 
 # ---- npm project for the TypeScript SDK (npm ci when the lock file changes) -----------------
 TS_DIR="$CACHE/ts"
@@ -176,6 +176,17 @@ if [[ $SUITES == *,ts,* ]]; then
       CONF_PASSWORD="$GOOD_PASSWORD" CONF_EXPECT_STATE=FINISHED -- node "$TS_SRC/flow.mjs"
   run "typescript sailpoint-api-client v3,beta,v2024 FAILED" CONF_TS_MODULES_DIR="$TS_DIR" \
       CONF_PASSWORD="$BAD_PASSWORD" CONF_EXPECT_STATE=FAILED CONF_NEGATIVE=0 -- node "$TS_SRC/flow.mjs"
+fi
+# The administration APIs last: they change the tenant (policies, org config, a digit-token
+# password change for the demo user).
+ADMIN_SCRIPT="$(dirname "$TS_SRC")/admin_sdk_py.py"
+if [[ $SUITES == *,admin1,* ]]; then
+  run "admin APIs python $PY1_SPEC v3,beta,v2024,v2025" CONF_API_VERSIONS=v3,beta,v2024,v2025 \
+      PASSBROKER_BIN="$PASSBROKER_BIN" PASSBROKER_DATA_DIR="$DATA_DIR" CONF_PASSWORD="$GOOD_PASSWORD" -- "$PY1" "$ADMIN_SCRIPT"
+fi
+if [[ $SUITES == *,admin2,* ]]; then
+  run "admin APIs python $PY2_SPEC v1" CONF_API_VERSIONS=v1 \
+      PASSBROKER_BIN="$PASSBROKER_BIN" PASSBROKER_DATA_DIR="$DATA_DIR" CONF_PASSWORD="$GOOD_PASSWORD" -- "$PY2" "$ADMIN_SCRIPT"
 fi
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
