@@ -215,7 +215,7 @@ fn forms(canary: &str) -> Vec<(String, Vec<u8>)> {
     let utf16: Vec<u8> = canary.encode_utf16().flat_map(u16::to_le_bytes).collect();
     vec![
         ("plain".into(), b.to_vec()),
-        ("base64".into(), base64::engine::general_purpose::STANDARD.encode(b)[..16].as_bytes().to_vec()),
+        ("base64".into(), base64::engine::general_purpose::STANDARD.encode(b).as_bytes()[..16].to_vec()),
         ("hex".into(), hex_lower(b).into_bytes()),
         ("HEX".into(), hex_lower(b).to_uppercase().into_bytes()),
         ("utf16le".into(), utf16),
