@@ -163,7 +163,11 @@ impl PasswordPolicy {
             errors.push(DomainError::new("maxRepeatedChars", "0 would reject every password; use -1 to switch the rule off"));
         }
         if self.max_length > 0 {
-            let required = self.min_lower.max(0) + self.min_upper.max(0) + self.min_numeric.max(0) + self.min_special.max(0);
+            // Saturating: the values may be anything a client sent (the range checks above only
+            // record their errors).
+            let required = [self.min_lower, self.min_upper, self.min_numeric, self.min_special]
+                .iter()
+                .fold(0i64, |sum, v| sum.saturating_add((*v).max(0)));
             if self.max_length < self.min_length {
                 errors.push(DomainError::new(
                     "maxLength",
@@ -191,5 +195,18 @@ impl PasswordPolicy {
         } else {
             Err(errors)
         }
+    }
+}
+
+#[cfg(test)]
+mod validate_tests {
+    use super::*;
+
+    #[test]
+    fn huge_values_are_reported_not_overflowed() {
+        let p = PasswordPolicy { name: "x".into(), max_length: 10, min_upper: i64::MAX - 1, min_lower: i64::MAX - 1, ..PasswordPolicy::default() };
+        let errors = p.validate().unwrap_err();
+        assert!(errors.iter().any(|e| e.field == "minUpper"));
+        assert!(errors.iter().any(|e| e.field == "maxLength"));
     }
 }
