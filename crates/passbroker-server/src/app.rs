@@ -1,14 +1,15 @@
 //! The application: everything `serve` runs, buildable on port 0 by tests.
 
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::connectors::ConnectorRegistry;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{RateLimitBackend, RateLimiter, SharedRateLimiter};
 use crate::secrets::Secrets;
 use crate::state::{AppState, Clock};
 use crate::tokens::TokenService;
 use passbroker_crypto::KeyBits;
+use passbroker_store::postgres::{PostgresStore, QueueEvent};
 use passbroker_store::sqlite::{Durability, SqliteStore};
 use passbroker_store::Store;
 use std::net::SocketAddr;
@@ -20,21 +21,82 @@ use tokio::sync::{broadcast, watch, Notify};
 pub struct Application {
     pub state: AppState,
     listener: TcpListener,
-    sqlite: SqliteStore,
+    /// The shared database, when several nodes may share it.
+    shared: Option<PostgresStore>,
     pub demo: Option<crate::demo::DemoCredentials>,
 }
 
-/// Opens the store the configuration names (the embedded SQLite file by default).
-pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display()))?;
-    let durability = if config.sqlite_synchronous == "full" { Durability::Full } else { Durability::Normal };
-    Ok(SqliteStore::open(&config.database_path(), durability).await?)
+/// An open database of either kind.
+pub enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Backend {
+    /// The store as the rest of the program uses it; `Store::close` is its close hook.
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(p) => Arc::new(p.clone()),
+        }
+    }
+
+    /// The per-token rate limit: in the shared database on PostgreSQL (every node counts
+    /// against the same budget), in memory on SQLite (one node).
+    pub fn token_rate_limit(&self, config: &Config) -> Arc<dyn RateLimitBackend> {
+        match self {
+            Backend::Sqlite(_) => Arc::new(RateLimiter::new(config.rate_limit_requests, config.rate_limit_window_secs)),
+            Backend::Postgres(p) => Arc::new(SharedRateLimiter::new(p.clone(), "token", config.rate_limit_requests, config.rate_limit_window_secs)),
+        }
+    }
+}
+
+/// Opens the database the configuration names (the embedded SQLite file by default, or
+/// PostgreSQL for `postgres://` URLs) and brings its schema up to date.
+pub async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
+    let make_data_dir = || std::fs::create_dir_all(&config.data_dir).map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display()));
+    match config.database() {
+        Database::Sqlite { path } => {
+            make_data_dir()?;
+            let durability = if config.sqlite_synchronous == "full" { Durability::Full } else { Durability::Normal };
+            Ok(Backend::Sqlite(SqliteStore::open(&path, durability).await?))
+        }
+        Database::Postgres { url } => {
+            // The data dir only holds the demo's generated files here.
+            if config.demo {
+                make_data_dir()?;
+            }
+            Ok(Backend::Postgres(connect_postgres(config, &url, config.database_max_connections).await?))
+        }
+    }
+}
+
+/// Connects to the PostgreSQL database at `url`, with the password from
+/// `database_password_file` when one is configured (it wins over one in the URL).
+pub async fn connect_postgres(config: &Config, url: &str, max_connections: u32) -> anyhow::Result<PostgresStore> {
+    let password = config.database_password()?;
+    let password = password.as_ref().map(secrecy::ExposeSecret::expose_secret);
+    PostgresStore::connect_with_password(url, password, max_connections)
+        .await
+        .map_err(|e| anyhow::anyhow!("database {}: {e}", crate::config::redact_url(url)))
+}
+
+/// Opens the store the configuration names; close it with `Store::close` when done.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_backend(config).await?.store())
 }
 
 /// Builds the state the server and the admin commands share: store, master key, key ring,
 /// token service. Runs the implicit-rejection self-test first and refuses to go on if the
-/// linked OpenSSL would be a padding oracle.
+/// linked OpenSSL would be a padding oracle. The per-token rate limit counts in memory; the
+/// server uses [`build_state_with`] to share it between nodes.
 pub async fn build_state(config: Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
+    let rate_limit = Arc::new(RateLimiter::new(config.rate_limit_requests, config.rate_limit_window_secs));
+    build_state_with(config, store, rate_limit).await
+}
+
+/// [`build_state`] with the per-token rate limit's backend.
+pub async fn build_state_with(config: Config, store: Arc<dyn Store>, rate_limit: Arc<dyn RateLimitBackend>) -> anyhow::Result<AppState> {
     passbroker_crypto::implicit_rejection_self_test().map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     let master_text = config.master_key_text()?;
     let master = crate::secrets::load_master_key(
@@ -54,7 +116,7 @@ pub async fn build_state(config: Config, store: Arc<dyn Store>) -> anyhow::Resul
     let in_progress = store.count_in_progress().await?;
     let (finished, _) = broadcast::channel(1024);
     Ok(AppState {
-        rate_limit: Arc::new(RateLimiter::new(config.rate_limit_requests, config.rate_limit_window_secs)),
+        rate_limit,
         token_rate_limit: Arc::new(RateLimiter::new(config.token_rate_limit_requests, config.rate_limit_window_secs)),
         login_limit_user: Arc::new(RateLimiter::new(config.login_attempts_per_user, 900)),
         login_limit_ip: Arc::new(RateLimiter::new(config.login_attempts_per_user.saturating_mul(5), 900)),
@@ -74,17 +136,28 @@ pub async fn build_state(config: Config, store: Arc<dyn Store>) -> anyhow::Resul
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let sqlite = open_store(&config).await?;
-        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
-        let listener = TcpListener::bind(config.listen_addr()).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        let state = build_state(config, store).await?;
+        let backend = open_backend(&config).await?;
+        let store = backend.store();
+        let rate_limit = backend.token_rate_limit(&config);
+        let shared = match &backend {
+            Backend::Postgres(p) => Some(p.clone()),
+            Backend::Sqlite(_) => None,
+        };
+        let listener = match TcpListener::bind(config.listen_addr()).await {
+            Ok(l) => l,
+            Err(e) => {
+                store.close().await;
+                return Err(anyhow::anyhow!("cannot listen on {}: {e}", config.listen));
+            }
+        };
+        let state = build_state_with(config, store, rate_limit).await?;
         let demo = if state.config.demo {
             let port = listener.local_addr()?.port();
             Some(crate::demo::seed(&state, port).await?)
         } else {
             None
         };
-        Ok(Application { state, listener, sqlite, demo })
+        Ok(Application { state, listener, shared, demo })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -106,7 +179,8 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker_count = if with_workers { self.state.config.workers } else { 0 };
         let workers = tokio::spawn(crate::worker::run(self.state.clone(), worker_count, stop_rx.clone()));
-        let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx));
+        let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx.clone()));
+        let relay = self.shared.clone().map(|pg| tokio::spawn(relay_queue_events(self.state.clone(), pg, stop_rx)));
         let service = crate::routes::service(self.state.clone());
         let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service);
         tracing::info!(address = %self.local_addr(), "passbroker listening");
@@ -114,15 +188,73 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = maintenance.await;
-        self.sqlite.close().await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
+        self.state.store.close().await;
         tracing::info!("passbroker stopped");
         Ok(())
     }
 }
 
-/// Hourly upkeep: key retirement and rotation.
+/// On a shared database: wakes this node's workers when any node queues a request, tells
+/// this node's `Prefer: wait` callers when any node finishes one, and keeps the backlog count
+/// (back-pressure) in step with the store rather than with this node's own accept/finish.
+async fn relay_queue_events(state: AppState, pg: PostgresStore, mut stop: watch::Receiver<bool>) {
+    let resync = {
+        let state = state.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(n) = state.store.count_in_progress().await {
+                    state.backlog.resync(n);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
+    loop {
+        let connected = tokio::select! {
+            e = pg.queue_events() => e,
+            _ = stop.changed() => break,
+        };
+        // `None`: stopping; `Some(e)`: the subscription failed, try again shortly.
+        let failure = match connected {
+            Ok(mut events) => loop {
+                // Only `stop` races the receive; the listener is dropped right after.
+                let event = tokio::select! {
+                    e = events.recv() => e,
+                    _ = stop.changed() => break None,
+                };
+                match event {
+                    Ok(QueueEvent::Queued) => state.work_available.notify_one(),
+                    Ok(QueueEvent::Finished(id)) => {
+                        let _ = state.finished.send(id);
+                    }
+                    Err(e) => break Some(e),
+                }
+            },
+            Err(e) => Some(e),
+        };
+        let Some(e) = failure else { break };
+        tracing::warn!(error = %e, "queue events from other nodes interrupted; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    let _ = resync.await;
+}
+
+/// Hourly upkeep: key retirement and rotation, and forgetting ended rate-limit windows.
 async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
+        if let Err(e) = state.rate_limit.purge(state.clock.now()).await {
+            tracing::warn!(error = %e, "purging rate-limit windows failed");
+        }
         match state.keys.maintain(state.clock.now()).await {
             Ok(done) => {
                 for d in done {

@@ -6,6 +6,7 @@
 //! a [`Principal`]: an enum, so the handler must say what it does for each kind of caller.
 
 use crate::error::ApiError;
+use crate::ratelimit::Verdict;
 use crate::state::AppState;
 use crate::tokens::Subject;
 use axum::extract::FromRequestParts;
@@ -127,7 +128,7 @@ impl<O: Operation> FromRequestParts<AppState> for Authorized<O> {
             .ok_or_else(|| ApiError::Unauthorized("JWT validation failed: expected a Bearer token".into()))?;
         let now = state.clock.now();
         let claims = state.tokens.verify(token, now).await.map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-        if let Err(retry_after_secs) = state.rate_limit.check(&claims.jti, now) {
+        if let Verdict::Limited { retry_after_secs } = state.rate_limit.hit(&claims.jti, now).await? {
             return Err(ApiError::TooManyRequests { retry_after_secs });
         }
         let principal = match claims.subject {

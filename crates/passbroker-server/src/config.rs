@@ -16,8 +16,14 @@ pub struct Config {
     pub listen: String,
     /// Directory for the SQLite database and generated files.
     pub data_dir: PathBuf,
-    /// `sqlite://…` (default: `<data_dir>/passbroker.db`).
+    /// `sqlite://…` (default: `<data_dir>/passbroker.db`), or `postgres://user@host:port/db`
+    /// for several nodes sharing one PostgreSQL database.
     pub database_url: Option<String>,
+    /// The PostgreSQL password, from a file (a secret; wins over a password in the URL).
+    /// Also used by `migrate --to`.
+    pub database_password_file: Option<PathBuf>,
+    /// PostgreSQL connections this node may open.
+    pub database_max_connections: u32,
     /// `normal` (survives a process crash) or `full` (also power loss).
     pub sqlite_synchronous: String,
     /// The base URL clients use, for links and the demo credentials file.
@@ -68,6 +74,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./passbroker-data"),
             database_url: None,
+            database_password_file: None,
+            database_max_connections: 16,
             sqlite_synchronous: "normal".into(),
             public_url: None,
             master_key: None,
@@ -99,7 +107,7 @@ impl Default for Config {
 
 /// Keys that may be given in the environment as `PASSBROKER_<KEY>` (upper case).
 const KEYS: &[&str] = &[
-    "listen", "data_dir", "database_url", "sqlite_synchronous", "public_url", "master_key", "master_key_file",
+    "listen", "data_dir", "database_url", "database_password_file", "database_max_connections", "sqlite_synchronous", "public_url", "master_key", "master_key_file",
     "log_format", "log_level", "demo", "token_lifetime_secs", "refresh_token_lifetime_secs", "token_issuer",
     "token_audience", "rate_limit_requests", "rate_limit_window_secs", "token_rate_limit_requests",
     "login_attempts_per_user", "rsa_key_bits", "key_grace_period_secs", "key_rotate_after_days", "allow_pkcs1v15",
@@ -166,9 +174,12 @@ impl Config {
             return err("log_format", "must be \"text\" or \"json\"".into());
         }
         if let Some(url) = &self.database_url {
-            if !url.starts_with("sqlite:") {
-                return err("database_url", "only sqlite:// URLs are supported by this build".into());
+            if !(url.starts_with("sqlite:") || is_postgres_url(url)) {
+                return err("database_url", "must be a sqlite:// or postgres:// URL".into());
             }
+        }
+        if !(1..=1_000).contains(&self.database_max_connections) {
+            return err("database_max_connections", format!("must be between 1 and 1000, got {}", self.database_max_connections));
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -217,6 +228,31 @@ impl Config {
         self.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
     }
 
+    /// The database this configuration names.
+    pub fn database(&self) -> Database {
+        match &self.database_url {
+            Some(url) if is_postgres_url(url) => Database::Postgres { url: url.clone() },
+            _ => Database::Sqlite { path: self.database_path() },
+        }
+    }
+
+    /// The database for messages: the SQLite path, or the PostgreSQL URL without its password.
+    pub fn database_display(&self) -> String {
+        match self.database() {
+            Database::Sqlite { path } => path.display().to_string(),
+            Database::Postgres { url } => redact_url(&url),
+        }
+    }
+
+    /// The PostgreSQL password from `database_password_file`, if given.
+    pub fn database_password(&self) -> Result<Option<SecretString>, ConfigError> {
+        let Some(path) = &self.database_password_file else { return Ok(None) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("key `database_password_file`: cannot read {}: {e}", path.display())))?;
+        Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned())))
+    }
+
+    /// The SQLite file (meaningful when [`Config::database`] is SQLite).
     pub fn database_path(&self) -> PathBuf {
         match &self.database_url {
             Some(url) => PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")),
@@ -235,6 +271,37 @@ impl Config {
             return Ok(Some(SecretString::from(text.trim().to_owned())));
         }
         Ok(None)
+    }
+}
+
+/// Which database backs this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite { path: PathBuf },
+    Postgres { url: String },
+}
+
+impl Database {
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Database::Sqlite { .. })
+    }
+}
+
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -265,6 +332,26 @@ mod tests {
         assert_eq!((c.listen.as_str(), c.workers), ("127.0.0.1:9000", 5));
         let o = Overrides { listen: Some("127.0.0.1:1".into()), ..Default::default() };
         assert_eq!(Config::load(Some(&file), &env, &o).unwrap().listen, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn postgres_urls_select_postgres_and_hide_their_password() {
+        let env = vec![("PASSBROKER_DATABASE_URL".to_owned(), "postgres://pb:s3cret@db.internal:5432/passbroker".to_owned())];
+        let c = Config::load(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.database(), Database::Postgres { url: "postgres://pb:s3cret@db.internal:5432/passbroker".into() });
+        assert_eq!(c.database_display(), "postgres://pb:***@db.internal:5432/passbroker");
+        assert!(Config::default().database().is_sqlite());
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "from-file\n").unwrap();
+        let env = vec![
+            ("PASSBROKER_DATABASE_URL".to_owned(), "postgresql://pb@db/passbroker".to_owned()),
+            ("PASSBROKER_DATABASE_PASSWORD_FILE".to_owned(), pw.display().to_string()),
+        ];
+        let c = Config::load(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.database_password().unwrap().map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned()), Some("from-file".into()));
+        let env = vec![("PASSBROKER_DATABASE_URL".to_owned(), "mysql://x".to_owned())];
+        assert!(Config::load(None, &env, &Overrides::default()).unwrap_err().to_string().contains("database_url"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::connectors::ConnectorRegistry;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{RateLimitBackend, RateLimiter};
 use crate::secrets::Secrets;
 use crate::tokens::TokenService;
 use passbroker_core::time::Millis;
@@ -42,7 +42,8 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub connectors: Arc<ConnectorRegistry>,
     pub metrics: Arc<Metrics>,
-    pub rate_limit: Arc<RateLimiter>,
+    /// The per-token limit: shared by every node on PostgreSQL, in memory on SQLite.
+    pub rate_limit: Arc<dyn RateLimitBackend>,
     pub token_rate_limit: Arc<RateLimiter>,
     pub login_limit_user: Arc<RateLimiter>,
     pub login_limit_ip: Arc<RateLimiter>,

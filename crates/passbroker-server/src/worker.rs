@@ -57,6 +57,11 @@ impl Backlog {
             f.pop_front();
         }
     }
+    /// Sets the in-progress count from the store: with several nodes, requests this node
+    /// accepted may be finished by another node's workers (and the other way round).
+    pub fn resync(&self, in_progress: u64) {
+        self.in_progress.store(i64::try_from(in_progress).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
     pub fn in_progress(&self) -> i64 {
         self.in_progress.load(Ordering::Relaxed).max(0)
     }

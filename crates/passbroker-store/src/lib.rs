@@ -1,10 +1,15 @@
 //! Storage for passbroker. Only this crate talks SQL.
 //!
 //! [`Store`] is the one interface the rest of the program uses; [`sqlite::SqliteStore`] is
-//! the embedded default. Every implementation must pass the suite in [`conformance`].
+//! the embedded default, [`postgres::PostgresStore`] the shared database of several nodes.
+//! Every implementation must pass the suite in [`conformance`]; [`copy`] moves a tenant
+//! from SQLite to PostgreSQL.
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod copy;
+mod forward;
+pub mod postgres;
 pub mod sqlite;
 mod types;
 
@@ -70,6 +75,10 @@ pub trait Store: Send + Sync + 'static {
     async fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<()>;
 
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Closes the store when the program stops (SQLite checkpoints its WAL, PostgreSQL
+    /// returns its connections). Nothing may use the store afterwards.
+    async fn close(&self) {}
 
     // Meta (small values such as the master-key check).
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod client;
+mod migrate;
 
 use clap::{Parser, Subcommand};
 use passbroker_server::config::{Config, Overrides};
@@ -35,8 +36,16 @@ enum Command {
         #[arg(long, env = "PASSBROKER_LOG_FORMAT")]
         log_format: Option<String>,
     },
-    /// Create or upgrade the database schema, then exit.
-    Migrate,
+    /// Create or upgrade the database schema, then exit. With --from and --to, copy a
+    /// SQLite tenant (everything, requests in flight included) into a new PostgreSQL database.
+    Migrate {
+        /// The SQLite database to copy: sqlite://PATH.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// The empty PostgreSQL database to copy into: postgres://USER@HOST:PORT/DB.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+    },
     /// Ask a running server whether it is ready (exit 0 when it is).
     Healthcheck {
         #[arg(long, env = "PASSBROKER_URL", default_value = "http://127.0.0.1:8080")]
@@ -100,12 +109,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app.run_until(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Migrate => {
+        Command::Migrate { from, to } => {
             let config = load_config(&cli, Overrides::default())?;
-            let store = passbroker_server::app::open_store(&config).await?;
-            println!("database {} is at schema version {}", config.database_path().display(), passbroker_store::sqlite::latest_version());
-            store.close().await;
-            Ok(ExitCode::SUCCESS)
+            match (from, to) {
+                (Some(from), Some(to)) => migrate::copy(&config, from, to).await,
+                _ => migrate::schema(&config).await,
+            }
         }
         Command::Healthcheck { url } => {
             let ready = format!("{}/health/ready", url.trim_end_matches('/'));

@@ -19,3 +19,4 @@ mod admin_dictionary;
 mod digit_tokens;
 mod admin_sources;
 mod admin_directory;
+mod two_node;

@@ -4,10 +4,10 @@
 mod admin;
 mod audit;
 mod auth;
-mod directory;
+pub(crate) mod directory;
 mod keys;
 mod requests;
-mod rows;
+pub(crate) mod rows;
 mod store_impl;
 
 use crate::{StoreError, StoreResult};

@@ -22,6 +22,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1").bind(key).fetch_optional(&self.pool).await.map_err(db)
     }

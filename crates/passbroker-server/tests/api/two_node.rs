@@ -1,0 +1,394 @@
+//! Several nodes on one PostgreSQL database (`cargo test --test api -- two_node`): two
+//! Applications share the database and nothing else. A token from one node works on the
+//! other, a request one node accepted is finished by the other's worker after the first
+//! stops mid-request, the per-token rate limit holds across both, idempotency and key
+//! rotations hold across both, and a SQLite tenant migrated with requests in flight finishes
+//! them on PostgreSQL.
+//!
+//! PostgreSQL comes from `passbroker-store/tests/support/postgres.rs`: one throwaway
+//! cluster for this test binary (or PASSBROKER_TEST_POSTGRES_URL), a fresh database per
+//! test. Without PostgreSQL the tests print SKIP and pass, unless
+//! PASSBROKER_REQUIRE_SERVICES=1.
+
+#[path = "../../../passbroker-store/tests/support/postgres.rs"]
+mod pg;
+
+use crate::helpers::*;
+use passbroker_core::time::Millis;
+use passbroker_store::Store;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The environment of a node on `url`, all nodes sharing `master_key`.
+fn node_env(url: &str, master_key: &str) -> Vec<(String, String)> {
+    vec![
+        ("PASSBROKER_DATABASE_URL".into(), url.into()),
+        ("PASSBROKER_MASTER_KEY".into(), master_key.into()),
+        ("PASSBROKER_DATABASE_MAX_CONNECTIONS".into(), "8".into()),
+    ]
+}
+
+fn master_key() -> String {
+    passbroker_crypto::MasterKey::generate()
+        .to_base64()
+        .to_string()
+}
+
+/// A new database and the environment for its nodes, or None (skipped).
+async fn cluster() -> Option<Vec<(String, String)>> {
+    let url = pg::fresh_database().await?;
+    Some(node_env(&url, &master_key()))
+}
+
+async fn node(env: &[(String, String)], workers: bool) -> TestApp {
+    spawn_app_with(Options {
+        workers,
+        env: env.to_vec(),
+    })
+    .await
+}
+
+async fn status(app: &TestApp, token: &str, id: &str) -> Value {
+    let r = app
+        .get(&format!("/v3/password-change-status/{id}"), token)
+        .await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn two_node_a_token_from_node_a_works_on_node_b_and_keys_and_idempotency_are_shared() {
+    let Some(env) = cluster().await else { return };
+    let a = node(&env, true).await;
+    let b = node(&env, true).await;
+    assert!(a
+        .state
+        .store
+        .get_client(&a.demo.client_id)
+        .await
+        .unwrap()
+        .is_some());
+
+    // A token node A issued verifies on node B (the signing keys are in the store).
+    let token = a.token().await;
+    let info = b.query_info(&token, "Abby.Smith", "My-AD").await;
+    assert_eq!(
+        info["publicKeyId"],
+        a.query_info(&token, "Abby.Smith", "My-AD").await["publicKeyId"],
+        "one RSA key ring"
+    );
+
+    // A set-password accepted by B is visible on A; with the same Idempotency-Key, a
+    // re-post to the other node returns the first request.
+    let body = a
+        .change_body(&token, "Abby.Smith", "My-AD", "Tw0-Nodes-One-Db")
+        .await;
+    let post = |app: &TestApp| {
+        app.http
+            .post(app.url("/v3/set-password"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "cross-node-1")
+            .json(&body)
+            .send()
+    };
+    let first = post(&b).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let id = first.json::<Value>().await.unwrap()["requestId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = post(&a).await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["requestId"],
+        json!(id),
+        "idempotent across nodes"
+    );
+    assert_eq!(a.wait_terminal(&token, &id).await["state"], "FINISHED");
+    assert_eq!(a.state.store.count_requests(None).await.unwrap(), 1);
+
+    // Node A rotates its token-signing key: B has never seen the new kid, reloads, verifies.
+    for mut k in a.state.store.list_signing_keys().await.unwrap() {
+        if k.state == passbroker_core::keys::KeyState::Active {
+            k.state = passbroker_core::keys::KeyState::DecryptOnly;
+            k.deactivated = Some(a.state.clock.now());
+            a.state.store.update_signing_key(&k).await.unwrap();
+        }
+    }
+    a.state.tokens.init(a.state.clock.now()).await.unwrap();
+    let fresh = a.token().await;
+    assert_ne!(kid(&fresh), kid(&token), "signed with the new key");
+    assert_eq!(
+        b.get(&format!("/v3/password-change-status/{id}"), &fresh)
+            .await
+            .status(),
+        200,
+        "B verifies A's new key"
+    );
+    assert_eq!(
+        b.get(&format!("/v3/password-change-status/{id}"), &token)
+            .await
+            .status(),
+        200,
+        "and still the old one"
+    );
+
+    // Node A rotates the RSA key: a password encrypted to the new key is accepted by B (it
+    // reloads on the unknown publicKeyId) and finished by whichever worker takes it.
+    let new_key = a.state.keys.rotate(a.state.clock.now()).await.unwrap();
+    let info = a.query_info(&fresh, "Abby.Smith", "My-AD").await;
+    assert_eq!(info["publicKeyId"], json!(new_key.to_string()));
+    let body = a
+        .change_body(&fresh, "Abby.Smith", "My-AD", "R0tated-Key-Works")
+        .await;
+    let id2 = b.set_password(&fresh, &body).await;
+    assert_eq!(b.wait_terminal(&fresh, &id2).await["state"], "FINISHED");
+    b.stop().await;
+    a.stop().await;
+}
+
+fn kid(jwt: &str) -> String {
+    use base64::Engine;
+    let header = jwt.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn two_node_a_change_accepted_by_node_a_is_finished_by_node_b_after_a_stops() {
+    let Some(env) = cluster().await else { return };
+    // Node A serves HTTP but its worker "dies" holding the request: it took the lease, then
+    // the node went away before finishing.
+    let a = node(&env, false).await;
+    let token = a.token().await;
+    let body = a
+        .change_body(&token, "Abby.Smith", "My-AD", "Fail0ver-Works")
+        .await;
+    let id = a.set_password(&token, &body).await;
+    let lease_ms = 2_000;
+    let leased_at = a.state.clock.now();
+    let taken = a
+        .state
+        .store
+        .claim_request("node-a-worker-0", leased_at, lease_ms)
+        .await
+        .unwrap()
+        .expect("A's worker takes it");
+    assert_eq!(taken.id.to_string(), id);
+    let demo = a.demo.clone();
+    a.stop().await;
+
+    // Node B starts with workers; it must wait for A's lease, then finish the request.
+    let b = node(&env, true).await;
+    let token_b = b.token_for(&demo.client_id, &demo.client_secret).await;
+    let done = b.wait_terminal(&token_b, &id).await;
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    let request = b
+        .state
+        .store
+        .get_request(&passbroker_core::RequestId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(request.ciphertext, None, "erased when finished");
+    let finished = request.finished.expect("finished time");
+    assert!(
+        finished >= Millis(leased_at.0 + lease_ms),
+        "B waited for A's lease to run out ({} ms after the claim)",
+        finished.0 - leased_at.0
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn two_node_a_burst_of_101_requests_over_both_nodes_on_one_token_gets_a_429() {
+    let Some(env) = cluster().await else { return };
+    let a = node(&env, true).await;
+    let b = node(&env, true).await;
+    let setup = a.token().await;
+    let body = a
+        .change_body(&setup, "Abby.Smith", "My-AD", "Burst-0f-101")
+        .await;
+    let id = a.set_password(&setup, &body).await;
+    let path = format!("/v3/password-change-status/{id}");
+
+    let token = a.token().await;
+    let started = std::time::Instant::now();
+    let mut burst = Vec::new();
+    for n in 0..101 {
+        let (http, url, token) = if n % 2 == 0 {
+            (a.http.clone(), a.url(&path), token.clone())
+        } else {
+            (b.http.clone(), b.url(&path), token.clone())
+        };
+        burst.push(tokio::spawn(async move {
+            http.get(url).bearer_auth(token).send().await.unwrap()
+        }));
+    }
+    let mut ok = 0;
+    let mut limited = Vec::new();
+    for r in burst {
+        let r = r.await.unwrap();
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => limited.push(r),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the burst fits in one 10 s window"
+    );
+    assert_eq!(
+        (ok, limited.len()),
+        (100, 1),
+        "100 pass, the 101st is refused, whichever node it reached"
+    );
+    let r = limited.pop().unwrap();
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("integer Retry-After");
+    assert!((1..=10).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"message": " Rate Limit Exceeded "})
+    );
+    // Both nodes now refuse the token; another token is unaffected.
+    assert_eq!(a.get(&path, &token).await.status(), 429);
+    assert_eq!(b.get(&path, &token).await.status(), 429);
+    assert_eq!(
+        b.get(&path, &setup).await.status(),
+        200,
+        "the limit is per token"
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn two_node_migrate_from_sqlite_to_postgres_keeps_counts_and_finishes_requests_in_flight() {
+    let Some(url) = pg::fresh_database().await else {
+        return;
+    };
+    // A SQLite node accepts a change but never works it (no workers), then stops.
+    let lite = spawn_app_with(Options {
+        workers: false,
+        ..Options::default()
+    })
+    .await;
+    let token = lite.token().await;
+    let abby = lite.abby().await;
+    let (pat_id, _) = lite.new_pat(&abby.identity.id, &["sp:scopes:all"]).await;
+    lite.set_builtin_password(&abby.identity.id, "Bu1ltin-Pass")
+        .await;
+    let body = lite
+        .change_body(&token, "Abby.Smith", "My-AD", "M1grated-In-Flight")
+        .await;
+    let id = lite.set_password(&token, &body).await;
+    assert_eq!(status(&lite, &token, &id).await["state"], "IN_PROGRESS");
+    let data_dir = lite.stop().await;
+
+    // Copy everything into PostgreSQL.
+    let sqlite = passbroker_store::sqlite::SqliteStore::open(
+        &data_dir.path().join("passbroker.db"),
+        passbroker_store::sqlite::Durability::Normal,
+    )
+    .await
+    .unwrap();
+    let target = passbroker_store::postgres::PostgresStore::connect(&url, 4)
+        .await
+        .unwrap();
+    let counts = passbroker_store::copy::sqlite_to_postgres(&sqlite, &target)
+        .await
+        .unwrap();
+    for c in &counts {
+        assert_eq!(c.source, c.target, "{c:?}");
+    }
+    let of = |t: &str| {
+        counts
+            .iter()
+            .find(|c| c.table == t)
+            .map(|c| c.target)
+            .unwrap_or_default()
+    };
+    assert_eq!((of("requests"), of("tasks")), (1, 1));
+    assert!(
+        of("rsa_keys") >= 1
+            && of("signing_keys") >= 1
+            && of("meta") >= 1
+            && of("audit_events") >= 1
+    );
+    assert_eq!(
+        (of("personal_access_tokens"), of("builtin_credentials")),
+        (1, 1)
+    );
+    let lite_total: u64 = counts.iter().map(|c| c.source).sum();
+    sqlite.close().await;
+    target.close().await;
+
+    // A PostgreSQL node on the same data dir (its master key and demo credentials) finishes
+    // the request, and the old node's token still works: the signing keys came along.
+    let env = vec![("PASSBROKER_DATABASE_URL".to_owned(), url.clone())];
+    let node = spawn_in(data_dir, Options { workers: true, env }).await;
+    let done = node.wait_terminal(&token, &id).await;
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert!(node.state.store.get_pat(&pat_id).await.unwrap().is_some());
+    assert!(node
+        .state
+        .store
+        .get_builtin_credential(&abby.identity.id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(lite_total > 0);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn two_node_prefer_wait_on_node_a_returns_when_node_b_finishes() {
+    let Some(env) = cluster().await else { return };
+    // A accepts but has no workers; B's worker is woken by A's notification and finishes the
+    // change; A's waiting caller hears of it from B, not after the whole wait.
+    let a = node(&env, false).await;
+    let b = node(&env, true).await;
+    let token = a.token().await;
+    let body = a
+        .change_body(&token, "Abby.Smith", "My-AD", "Wait-F0r-Other-Node")
+        .await;
+    let started = std::time::Instant::now();
+    let r = a
+        .http
+        .post(a.url("/v3/set-password"))
+        .bearer_auth(&token)
+        .header("Prefer", "wait=30")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "FINISHED", "{v}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered when B finished, not after the 30 s wait: {:?}",
+        started.elapsed()
+    );
+    // A's back-pressure count follows the store, not only A's own workers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while a.state.backlog.in_progress() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A's backlog resyncs from the store"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.stop().await;
+    a.stop().await;
+}

@@ -1,0 +1,346 @@
+//! Identities, sources, accounts, policies, sync groups, org config and dictionary.
+
+use super::db;
+use crate::sqlite::rows::{corrupt, json_list, json_map, parse, to_json};
+use crate::{Page, StoreResult, WriteOp};
+use passbroker_core::account::{Account, NativeAccountId};
+use passbroker_core::identity::{Identity, LoginName, UserLevel};
+use passbroker_core::org_config::OrgPasswordConfig;
+use passbroker_core::policy::PasswordPolicy;
+use passbroker_core::source::{ConnectorKind, DeliverySettings, Source, SourceName};
+use passbroker_core::sync_group::PasswordSyncGroup;
+use passbroker_core::time::Millis;
+use passbroker_core::{AccountRef, IdentityId, PolicyId, SourceId, SyncGroupId};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+
+pub(crate) async fn apply_op(conn: &mut PgConnection, op: WriteOp) -> StoreResult<()> {
+    match op {
+        WriteOp::UpsertIdentity(i) => {
+            sqlx::query(
+                "INSERT INTO identities (id, login_name, display_name, email, attributes, user_level, active)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO UPDATE SET login_name = $2, display_name = $3, email = $4,
+                   attributes = $5, user_level = $6, active = $7",
+            )
+            .bind(i.id.as_str())
+            .bind(i.login_name.as_str())
+            .bind(&i.display_name)
+            .bind(&i.email)
+            .bind(to_json(&i.attributes))
+            .bind(i.user_level.as_str())
+            .bind(i.active)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+        WriteOp::DeleteIdentity(id) => {
+            sqlx::query("DELETE FROM identities WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        WriteOp::UpsertSource(s) => {
+            sqlx::query(
+                "INSERT INTO sources (id, name, description, features, connector, connector_config, wrapped_secrets,
+                   owner, password_policy_id, delivery, created, modified)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (id) DO UPDATE SET name = $2, description = $3, features = $4, connector = $5,
+                   connector_config = $6, wrapped_secrets = $7, owner = $8, password_policy_id = $9,
+                   delivery = $10, modified = $12",
+            )
+            .bind(s.id.as_str())
+            .bind(s.name.as_str())
+            .bind(&s.description)
+            .bind(to_json(&s.features))
+            .bind(s.connector.as_str())
+            .bind(s.connector_config.to_string())
+            .bind(s.wrapped_secrets.clone())
+            .bind(s.owner.as_ref().map(|o| o.as_str().to_owned()))
+            .bind(s.password_policy_id.as_ref().map(|p| p.as_str().to_owned()))
+            .bind(to_json(&s.delivery))
+            .bind(s.created.0)
+            .bind(s.modified.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+        WriteOp::DeleteSource(id) => {
+            sqlx::query("DELETE FROM sources WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        WriteOp::UpsertAccount(a) => {
+            sqlx::query(
+                "INSERT INTO accounts (id, source_id, identity_id, native_id, account_name, attributes, disabled)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO UPDATE SET source_id = $2, identity_id = $3, native_id = $4,
+                   account_name = $5, attributes = $6, disabled = $7",
+            )
+            .bind(a.id.as_str())
+            .bind(a.source_id.as_str())
+            .bind(a.identity_id.as_str())
+            .bind(a.native_id.as_str())
+            .bind(&a.account_name)
+            .bind(to_json(&a.attributes))
+            .bind(a.disabled)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+        WriteOp::DeleteAccount(id) => {
+            sqlx::query("DELETE FROM accounts WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        WriteOp::UpsertPolicy(p) => upsert_policy(conn, p).await?,
+        WriteOp::DeletePolicy(id) => {
+            sqlx::query("DELETE FROM password_policies WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        WriteOp::UpsertSyncGroup(g) => {
+            sqlx::query(
+                "INSERT INTO sync_groups (id, name, policy_id, created, modified) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET name = $2, policy_id = $3, modified = $5",
+            )
+            .bind(g.id.as_str())
+            .bind(&g.name)
+            .bind(g.password_policy_id.as_str())
+            .bind(g.created.0)
+            .bind(g.modified.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            sqlx::query("DELETE FROM sync_group_sources WHERE group_id = $1")
+                .bind(g.id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+            for (position, source_id) in g.source_ids.iter().enumerate() {
+                sqlx::query("INSERT INTO sync_group_sources (group_id, source_id, position) VALUES ($1, $2, $3)")
+                    .bind(g.id.as_str())
+                    .bind(source_id.as_str())
+                    .bind(position as i64)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        WriteOp::DeleteSyncGroup(id) => {
+            sqlx::query("DELETE FROM sync_groups WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        WriteOp::UpsertClient(c) => super::auth::upsert_client(conn, &c).await?,
+        WriteOp::SetBuiltinCredential {
+            identity_id,
+            hash,
+            now,
+        } => {
+            sqlx::query(
+                "INSERT INTO builtin_credentials (identity_id, hash, updated) VALUES ($1, $2, $3)
+                 ON CONFLICT (identity_id) DO UPDATE SET hash = $2, updated = $3",
+            )
+            .bind(identity_id.as_str())
+            .bind(hash)
+            .bind(now.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+        WriteOp::PutOrgConfig(c) => {
+            let body = serde_json::json!({
+                "customInstructionsEnabled": c.custom_instructions_enabled,
+                "digitTokenEnabled": c.digit_token_enabled,
+                "digitTokenDurationMinutes": c.digit_token_duration_minutes,
+                "digitTokenLength": c.digit_token_length,
+            });
+            sqlx::query("INSERT INTO org_config (id, body) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET body = $1")
+                .bind(body.to_string())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        WriteOp::PutDictionary(text) => {
+            sqlx::query("INSERT INTO password_dictionary (id, text) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET text = $1")
+                .bind(text)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+async fn upsert_policy(conn: &mut PgConnection, p: PasswordPolicy) -> StoreResult<()> {
+    let id = p.id.clone().ok_or_else(|| corrupt("policy without id"))?;
+    let created = p.date_created.unwrap_or_default().0;
+    let modified = p.last_updated.or(p.date_created).unwrap_or_default().0;
+    let mut body = p.clone();
+    body.id = None;
+    body.source_ids = Vec::new();
+    if p.default_policy {
+        sqlx::query(
+            "UPDATE password_policies SET is_default = FALSE WHERE id <> $1 AND is_default",
+        )
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    sqlx::query(
+        "INSERT INTO password_policies (id, name, body, is_default, created, modified) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET name = $2, body = $3, is_default = $4, modified = $6",
+    )
+    .bind(id.as_str())
+    .bind(&p.name)
+    .bind(to_json(&body))
+    .bind(p.default_policy)
+    .bind(created)
+    .bind(modified)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    for source_id in &p.source_ids {
+        sqlx::query("UPDATE sources SET password_policy_id = $1 WHERE id = $2")
+            .bind(id.as_str())
+            .bind(source_id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+// ---- reads ----
+
+pub(crate) fn identity_from_row(r: &PgRow) -> StoreResult<Identity> {
+    Ok(Identity {
+        id: parse(IdentityId::parse(r.get("id")), "identity id")?,
+        login_name: parse(LoginName::parse(r.get("login_name")), "login name")?,
+        display_name: r.get("display_name"),
+        email: r.get("email"),
+        attributes: json_map(r.get("attributes"))?,
+        user_level: parse(UserLevel::parse(r.get("user_level")), "user level")?,
+        active: r.get("active"),
+    })
+}
+
+pub(crate) fn source_from_row(r: &PgRow) -> StoreResult<Source> {
+    let owner: Option<String> = r.get("owner");
+    let policy: Option<String> = r.get("password_policy_id");
+    let delivery: String = r.get("delivery");
+    Ok(Source {
+        id: parse(SourceId::parse(r.get("id")), "source id")?,
+        name: parse(SourceName::parse(r.get("name")), "source name")?,
+        description: r.get("description"),
+        features: json_list(r.get("features"))?,
+        connector: parse(ConnectorKind::parse(r.get("connector")), "connector")?,
+        connector_config: serde_json::from_str(r.get("connector_config"))
+            .map_err(|_| corrupt("connector config"))?,
+        wrapped_secrets: r.get("wrapped_secrets"),
+        owner: owner
+            .map(|o| parse(IdentityId::parse(&o), "owner"))
+            .transpose()?,
+        password_policy_id: policy
+            .map(|p| parse(PolicyId::parse(&p), "policy id"))
+            .transpose()?,
+        delivery: serde_json::from_str::<DeliverySettings>(&delivery)
+            .map_err(|_| corrupt("delivery"))?,
+        created: Millis(r.get("created")),
+        modified: Millis(r.get("modified")),
+    })
+}
+
+pub(crate) fn account_from_row(r: &PgRow) -> StoreResult<Account> {
+    Ok(Account {
+        id: parse(AccountRef::parse(r.get("id")), "account id")?,
+        source_id: parse(SourceId::parse(r.get("source_id")), "source id")?,
+        identity_id: parse(IdentityId::parse(r.get("identity_id")), "identity id")?,
+        native_id: parse(NativeAccountId::parse(r.get("native_id")), "native id")?,
+        account_name: r.get("account_name"),
+        attributes: json_map(r.get("attributes"))?,
+        disabled: r.get("disabled"),
+    })
+}
+
+pub(crate) async fn policy_from_row(pool: &PgPool, r: &PgRow) -> StoreResult<PasswordPolicy> {
+    let body: String = r.get("body");
+    let mut p: PasswordPolicy = serde_json::from_str(&body).map_err(|_| corrupt("policy body"))?;
+    let id: String = r.get("id");
+    p.id = Some(parse(PolicyId::parse(&id), "policy id")?);
+    p.name = r.get("name");
+    p.default_policy = r.get("is_default");
+    p.date_created = Some(Millis(r.get("created")));
+    p.last_updated = Some(Millis(r.get("modified")));
+    let source_ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM sources WHERE password_policy_id = $1 ORDER BY name")
+            .bind(&id)
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+    p.source_ids = source_ids
+        .iter()
+        .map(|s| parse(SourceId::parse(s), "source id"))
+        .collect::<StoreResult<_>>()?;
+    Ok(p)
+}
+
+pub(crate) async fn group_from_row(pool: &PgPool, r: &PgRow) -> StoreResult<PasswordSyncGroup> {
+    let id: String = r.get("id");
+    let source_ids: Vec<String> = sqlx::query_scalar(
+        "SELECT source_id FROM sync_group_sources WHERE group_id = $1 ORDER BY position",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(PasswordSyncGroup {
+        id: parse(SyncGroupId::parse(&id), "group id")?,
+        name: r.get("name"),
+        password_policy_id: parse(PolicyId::parse(r.get("policy_id")), "policy id")?,
+        source_ids: source_ids
+            .iter()
+            .map(|s| parse(SourceId::parse(s), "source id"))
+            .collect::<StoreResult<_>>()?,
+        created: Millis(r.get("created")),
+        modified: Millis(r.get("modified")),
+    })
+}
+
+/// The org config's JSON body (the same form as on SQLite).
+pub(crate) fn org_config_from_text(text: &str) -> StoreResult<OrgPasswordConfig> {
+    crate::sqlite::directory::org_config_from_text(text)
+}
+
+/// Runs a paged `SELECT * FROM {table} ORDER BY {order}` plus a count.
+pub(crate) async fn paged(
+    pool: &PgPool,
+    table: &str,
+    order: &str,
+    page: Page,
+) -> StoreResult<(Vec<PgRow>, u64)> {
+    let rows = sqlx::query(&format!(
+        "SELECT * FROM {table} ORDER BY {order} LIMIT $1 OFFSET $2"
+    ))
+    .bind(page.limit.min(i64::MAX as u64) as i64)
+    .bind(page.offset.min(i64::MAX as u64) as i64)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    Ok((rows, count as u64))
+}
