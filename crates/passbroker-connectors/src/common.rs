@@ -141,7 +141,10 @@ pub(crate) fn safe_detail(text: &str, secrets: &[&str]) -> String {
         for (n, span) in text.split(q).enumerate() {
             // Odd pieces are inside quotes (naive pairing; a stray apostrophe only makes
             // this more cautious).
-            if n % 2 == 1 && !span.is_empty() && secrets.iter().any(|s| !s.is_empty() && s.contains(span)) {
+            if n % 2 == 1
+                && !span.is_empty()
+                && secrets.iter().any(|s| !s.is_empty() && s.contains(span))
+            {
                 return WITHHELD.to_owned();
             }
         }
@@ -236,7 +239,10 @@ mod tests {
         let pw = ["bell\u{7}Pass#1"];
         assert!(safe_detail("invalid character '\\x07' in position 4", &pw).contains("withheld"));
         assert!(safe_detail("character '#' is not allowed", &pw).contains("withheld"));
-        assert_eq!(safe_detail("User 'bob' not found", &pw), "User 'bob' not found");
+        assert_eq!(
+            safe_detail("User 'bob' not found", &pw),
+            "User 'bob' not found"
+        );
         assert_eq!(safe_detail("password too short", &pw), "password too short");
     }
 

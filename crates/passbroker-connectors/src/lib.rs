@@ -11,8 +11,8 @@ pub mod postgres;
 pub mod scim;
 pub mod simulated;
 
-use std::sync::Arc;
 use passbroker_core::source::ConnectorKind;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use passbroker_core::account::Account;
@@ -66,11 +66,19 @@ pub fn build(
     secrets: Option<&serde_json::Value>,
 ) -> Result<Arc<dyn Connector>, ConnectorError> {
     match kind {
-        ConnectorKind::Simulated => Ok(Arc::new(simulated::SimulatedConnector::new(simulated::SimulatedConfig::from_json(config)?))),
+        ConnectorKind::Simulated => Ok(Arc::new(simulated::SimulatedConnector::new(
+            simulated::SimulatedConfig::from_json(config)?,
+        ))),
         ConnectorKind::Ldap => Ok(Arc::new(ldap::LdapConnector::from_json(config, secrets)?)),
-        ConnectorKind::Postgres => Ok(Arc::new(postgres::PostgresConnector::from_json(config, secrets)?)),
-        ConnectorKind::Mariadb => Ok(Arc::new(mariadb::MariadbConnector::from_json(config, secrets)?)),
+        ConnectorKind::Postgres => Ok(Arc::new(postgres::PostgresConnector::from_json(
+            config, secrets,
+        )?)),
+        ConnectorKind::Mariadb => Ok(Arc::new(mariadb::MariadbConnector::from_json(
+            config, secrets,
+        )?)),
         ConnectorKind::Scim => Ok(Arc::new(scim::ScimConnector::from_json(config, secrets)?)),
-        ConnectorKind::Builtin => Err(ConnectorError::Config("the builtin connector is provided by the server".into())),
+        ConnectorKind::Builtin => Err(ConnectorError::Config(
+            "the builtin connector is provided by the server".into(),
+        )),
     }
 }

@@ -284,7 +284,10 @@ impl ScimConnector {
         secrets.extend_from_slice(extra_secrets);
         let mut detail = String::new();
         if let Some(d) = parsed.detail.as_deref().filter(|d| !d.trim().is_empty()) {
-            detail.push_str(&format!(": {}", common::scrub(&common::safe_detail(d, &secrets), &secrets)));
+            detail.push_str(&format!(
+                ": {}",
+                common::scrub(&common::safe_detail(d, &secrets), &secrets)
+            ));
         }
         if let Some(t) = parsed.scim_type.as_deref().filter(|t| !t.trim().is_empty()) {
             detail.push_str(&format!(" (scimType {})", common::scrub(t, &secrets)));

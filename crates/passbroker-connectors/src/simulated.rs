@@ -46,10 +46,14 @@ impl SimulatedConfig {
         let config: SimulatedConfig = serde_json::from_value(value.clone())
             .map_err(|e| ConnectorError::Config(format!("simulated connector: {e}")))?;
         if !(0.0..=1.0).contains(&config.failure_rate) {
-            return Err(ConnectorError::Config("simulated connector: failureRate must be between 0 and 1".into()));
+            return Err(ConnectorError::Config(
+                "simulated connector: failureRate must be between 0 and 1".into(),
+            ));
         }
         if config.latency_ms > 600_000 {
-            return Err(ConnectorError::Config("simulated connector: latencyMs must be at most 600000".into()));
+            return Err(ConnectorError::Config(
+                "simulated connector: latencyMs must be at most 600000".into(),
+            ));
         }
         Ok(config)
     }
@@ -64,12 +68,17 @@ pub struct SimulatedConnector {
 
 impl SimulatedConnector {
     pub fn new(config: SimulatedConfig) -> Self {
-        Self { config, delivered: std::sync::Mutex::new(None) }
+        Self {
+            config,
+            delivered: std::sync::Mutex::new(None),
+        }
     }
 
     /// True when the durable log already records this task as delivered.
     fn already_delivered(&self, task_id: &str) -> bool {
-        let Some(path) = &self.config.log_file else { return false };
+        let Some(path) = &self.config.log_file else {
+            return false;
+        };
         let mut guard = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
         let set = guard.get_or_insert_with(|| {
             std::fs::read_to_string(path)
@@ -84,7 +93,12 @@ impl SimulatedConnector {
     }
 
     fn remember(&self, task_id: &str) {
-        if let Some(set) = self.delivered.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if let Some(set) = self
+            .delivered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
             set.insert(task_id.to_owned());
         }
     }
@@ -103,7 +117,9 @@ impl SimulatedConnector {
     }
 
     fn log(&self, call: &SetPasswordCall<'_>, outcome: &str) -> Result<(), ConnectorError> {
-        let Some(path) = &self.config.log_file else { return Ok(()) };
+        let Some(path) = &self.config.log_file else {
+            return Ok(());
+        };
         let line = serde_json::json!({
             "taskId": call.task_id,
             "accountId": call.account.native_id.as_str(),
@@ -135,7 +151,11 @@ impl Connector for SimulatedConnector {
         if self.fails(call.account.native_id.as_str(), call.attempt) {
             self.log(&call, "FAILED")?;
             let msg = self.config.failure_message.clone();
-            return Err(if self.config.transient_failures { ConnectorError::Transient(msg) } else { ConnectorError::Permanent(msg) });
+            return Err(if self.config.transient_failures {
+                ConnectorError::Transient(msg)
+            } else {
+                ConnectorError::Permanent(msg)
+            });
         }
         self.log(&call, "SUCCEEDED")?;
         self.remember(call.task_id);
@@ -156,13 +176,20 @@ mod tests {
 
     #[test]
     fn outcomes_are_deterministic_for_a_seed() {
-        let c = SimulatedConnector::new(SimulatedConfig { failure_rate: 0.5, seed: 7, ..Default::default() });
+        let c = SimulatedConnector::new(SimulatedConfig {
+            failure_rate: 0.5,
+            seed: 7,
+            ..Default::default()
+        });
         let first: Vec<bool> = (0..64).map(|n| c.fails(&format!("acct{n}"), 1)).collect();
         let again: Vec<bool> = (0..64).map(|n| c.fails(&format!("acct{n}"), 1)).collect();
         assert_eq!(first, again);
         let failures = first.iter().filter(|f| **f).count();
         assert!((16..=48).contains(&failures), "about half fail: {failures}");
-        let always = SimulatedConnector::new(SimulatedConfig { failure_rate: 1.0, ..Default::default() });
+        let always = SimulatedConnector::new(SimulatedConfig {
+            failure_rate: 1.0,
+            ..Default::default()
+        });
         assert!(always.fails("x", 1));
     }
 

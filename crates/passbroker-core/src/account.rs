@@ -14,10 +14,16 @@ impl NativeAccountId {
             return Err(DomainError::new("accountId", "must not be empty"));
         }
         if s.chars().count() > 1024 {
-            return Err(DomainError::new("accountId", "must be at most 1024 characters"));
+            return Err(DomainError::new(
+                "accountId",
+                "must be at most 1024 characters",
+            ));
         }
         if s.chars().any(char::is_control) {
-            return Err(DomainError::new("accountId", "must not contain control characters"));
+            return Err(DomainError::new(
+                "accountId",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(s.to_owned()))
     }

@@ -69,13 +69,22 @@ pub fn validate_name(field: &str, s: &str, max_chars: usize) -> Result<(), Domai
         return Err(DomainError::new(field, "must not be empty"));
     }
     if s.chars().count() > max_chars {
-        return Err(DomainError::new(field, format!("must be at most {max_chars} characters")));
+        return Err(DomainError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
-        return Err(DomainError::new(field, "must not contain control characters"));
+        return Err(DomainError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     if s.trim() != s {
-        return Err(DomainError::new(field, "must not start or end with white space"));
+        return Err(DomainError::new(
+            field,
+            "must not start or end with white space",
+        ));
     }
     Ok(())
 }

@@ -28,7 +28,10 @@ impl OrgPasswordConfig {
         if !(1..=60).contains(&self.digit_token_duration_minutes) {
             errors.push(DomainError::new(
                 "digitTokenDurationMinutes",
-                format!("must be between 1 and 60, got {}", self.digit_token_duration_minutes),
+                format!(
+                    "must be between 1 and 60, got {}",
+                    self.digit_token_duration_minutes
+                ),
             ));
         }
         if !(6..=18).contains(&self.digit_token_length) {

@@ -193,10 +193,25 @@ mod tests {
 
     #[test]
     fn overall_state_follows_tasks() {
-        assert_eq!(overall_state(&[], &[task(TaskState::Pending), task(TaskState::Succeeded)]), RequestState::InProgress);
-        assert_eq!(overall_state(&[], &[task(TaskState::Succeeded), task(TaskState::Succeeded)]), RequestState::Finished);
-        assert_eq!(overall_state(&[], &[task(TaskState::Succeeded), task(TaskState::Failed)]), RequestState::Failed);
-        assert_eq!(overall_state(&["x".into()], &[task(TaskState::Succeeded)]), RequestState::Failed);
+        assert_eq!(
+            overall_state(&[], &[task(TaskState::Pending), task(TaskState::Succeeded)]),
+            RequestState::InProgress
+        );
+        assert_eq!(
+            overall_state(
+                &[],
+                &[task(TaskState::Succeeded), task(TaskState::Succeeded)]
+            ),
+            RequestState::Finished
+        );
+        assert_eq!(
+            overall_state(&[], &[task(TaskState::Succeeded), task(TaskState::Failed)]),
+            RequestState::Failed
+        );
+        assert_eq!(
+            overall_state(&["x".into()], &[task(TaskState::Succeeded)]),
+            RequestState::Failed
+        );
     }
 
     #[test]
@@ -209,7 +224,11 @@ mod tests {
     #[test]
     fn actors_round_trip() {
         let id = IdentityId::generate();
-        for a in [Actor::Client("abc".into()), Actor::Identity(id), Actor::System] {
+        for a in [
+            Actor::Client("abc".into()),
+            Actor::Identity(id),
+            Actor::System,
+        ] {
             assert_eq!(Actor::from_text(&a.to_text()), Some(a));
         }
     }

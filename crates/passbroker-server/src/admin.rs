@@ -6,7 +6,13 @@ use passbroker_core::IdentityId;
 use zeroize::Zeroizing;
 
 /// A new API client and its secret (shown once; only the argon2id hash is stored).
-pub fn new_client(name: &str, scopes: Vec<String>, grant_types: Vec<String>, redirect_uris: Vec<String>, now: Millis) -> Result<(ApiClient, Zeroizing<String>), String> {
+pub fn new_client(
+    name: &str,
+    scopes: Vec<String>,
+    grant_types: Vec<String>,
+    redirect_uris: Vec<String>,
+    now: Millis,
+) -> Result<(ApiClient, Zeroizing<String>), String> {
     let secret = Zeroizing::new(passbroker_crypto::random::random_token(32));
     let hash = passbroker_crypto::password_hash::hash(secret.as_bytes())?;
     let client = ApiClient {
@@ -23,7 +29,12 @@ pub fn new_client(name: &str, scopes: Vec<String>, grant_types: Vec<String>, red
 }
 
 /// A new personal access token for `owner` and its secret (shown once).
-pub fn new_pat(owner: &IdentityId, name: &str, scopes: Vec<String>, now: Millis) -> Result<(PersonalAccessToken, Zeroizing<String>), String> {
+pub fn new_pat(
+    owner: &IdentityId,
+    name: &str,
+    scopes: Vec<String>,
+    now: Millis,
+) -> Result<(PersonalAccessToken, Zeroizing<String>), String> {
     let secret = Zeroizing::new(passbroker_crypto::random::random_token(32));
     let hash = passbroker_crypto::password_hash::hash(secret.as_bytes())?;
     let pat = PersonalAccessToken {

@@ -45,8 +45,16 @@ impl Backend {
     /// against the same budget), in memory on SQLite (one node).
     pub fn token_rate_limit(&self, config: &Config) -> Arc<dyn RateLimitBackend> {
         match self {
-            Backend::Sqlite(_) => Arc::new(RateLimiter::new(config.rate_limit_requests, config.rate_limit_window_secs)),
-            Backend::Postgres(p) => Arc::new(SharedRateLimiter::new(p.clone(), "token", config.rate_limit_requests, config.rate_limit_window_secs)),
+            Backend::Sqlite(_) => Arc::new(RateLimiter::new(
+                config.rate_limit_requests,
+                config.rate_limit_window_secs,
+            )),
+            Backend::Postgres(p) => Arc::new(SharedRateLimiter::new(
+                p.clone(),
+                "token",
+                config.rate_limit_requests,
+                config.rate_limit_window_secs,
+            )),
         }
     }
 }
@@ -54,11 +62,19 @@ impl Backend {
 /// Opens the database the configuration names (the embedded SQLite file by default, or
 /// PostgreSQL for `postgres://` URLs) and brings its schema up to date.
 pub async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
-    let make_data_dir = || std::fs::create_dir_all(&config.data_dir).map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display()));
+    let make_data_dir = || {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
+        })
+    };
     match config.database() {
         Database::Sqlite { path } => {
             make_data_dir()?;
-            let durability = if config.sqlite_synchronous == "full" { Durability::Full } else { Durability::Normal };
+            let durability = if config.sqlite_synchronous == "full" {
+                Durability::Full
+            } else {
+                Durability::Normal
+            };
             Ok(Backend::Sqlite(SqliteStore::open(&path, durability).await?))
         }
         Database::Postgres { url } => {
@@ -66,14 +82,20 @@ pub async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
             if config.demo {
                 make_data_dir()?;
             }
-            Ok(Backend::Postgres(connect_postgres(config, &url, config.database_max_connections).await?))
+            Ok(Backend::Postgres(
+                connect_postgres(config, &url, config.database_max_connections).await?,
+            ))
         }
     }
 }
 
 /// Connects to the PostgreSQL database at `url`, with the password from
 /// `database_password_file` when one is configured (it wins over one in the URL).
-pub async fn connect_postgres(config: &Config, url: &str, max_connections: u32) -> anyhow::Result<PostgresStore> {
+pub async fn connect_postgres(
+    config: &Config,
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<PostgresStore> {
     let password = config.database_password()?;
     let password = password.as_ref().map(secrecy::ExposeSecret::expose_secret);
     PostgresStore::connect_with_password(url, password, max_connections)
@@ -91,16 +113,26 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// linked OpenSSL would be a padding oracle. The per-token rate limit counts in memory; the
 /// server uses [`build_state_with`] to share it between nodes.
 pub async fn build_state(config: Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
-    let rate_limit = Arc::new(RateLimiter::new(config.rate_limit_requests, config.rate_limit_window_secs));
+    let rate_limit = Arc::new(RateLimiter::new(
+        config.rate_limit_requests,
+        config.rate_limit_window_secs,
+    ));
     build_state_with(config, store, rate_limit).await
 }
 
 /// [`build_state`] with the per-token rate limit's backend.
-pub async fn build_state_with(config: Config, store: Arc<dyn Store>, rate_limit: Arc<dyn RateLimitBackend>) -> anyhow::Result<AppState> {
-    passbroker_crypto::implicit_rejection_self_test().map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+pub async fn build_state_with(
+    config: Config,
+    store: Arc<dyn Store>,
+    rate_limit: Arc<dyn RateLimitBackend>,
+) -> anyhow::Result<AppState> {
+    passbroker_crypto::implicit_rejection_self_test()
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     let master_text = config.master_key_text()?;
     let master = crate::secrets::load_master_key(
-        master_text.as_ref().map(secrecy::ExposeSecret::expose_secret),
+        master_text
+            .as_ref()
+            .map(secrecy::ExposeSecret::expose_secret),
         &config.data_dir,
         config.demo,
     )
@@ -109,17 +141,40 @@ pub async fn build_state_with(config: Config, store: Arc<dyn Store>, rate_limit:
     secrets.verify_against(store.as_ref()).await?;
     let clock = Clock::default();
     let bits = KeyBits::from_bits(config.rsa_key_bits).unwrap_or(KeyBits::B2048);
-    let keys = Arc::new(KeyRing::new(store.clone(), secrets.clone(), bits, config.key_grace_period_secs, config.key_rotate_after_days));
-    keys.init(clock.now()).await.map_err(|e| anyhow::anyhow!("key ring: {e}"))?;
-    let tokens = Arc::new(TokenService::new(store.clone(), secrets.clone(), config.token_issuer.clone(), config.token_audience.clone(), config.token_lifetime_secs));
-    tokens.init(clock.now()).await.map_err(|e| anyhow::anyhow!("token keys: {e}"))?;
+    let keys = Arc::new(KeyRing::new(
+        store.clone(),
+        secrets.clone(),
+        bits,
+        config.key_grace_period_secs,
+        config.key_rotate_after_days,
+    ));
+    keys.init(clock.now())
+        .await
+        .map_err(|e| anyhow::anyhow!("key ring: {e}"))?;
+    let tokens = Arc::new(TokenService::new(
+        store.clone(),
+        secrets.clone(),
+        config.token_issuer.clone(),
+        config.token_audience.clone(),
+        config.token_lifetime_secs,
+    ));
+    tokens
+        .init(clock.now())
+        .await
+        .map_err(|e| anyhow::anyhow!("token keys: {e}"))?;
     let in_progress = store.count_in_progress().await?;
     let (finished, _) = broadcast::channel(1024);
     Ok(AppState {
         rate_limit,
-        token_rate_limit: Arc::new(RateLimiter::new(config.token_rate_limit_requests, config.rate_limit_window_secs)),
+        token_rate_limit: Arc::new(RateLimiter::new(
+            config.token_rate_limit_requests,
+            config.rate_limit_window_secs,
+        )),
         login_limit_user: Arc::new(RateLimiter::new(config.login_attempts_per_user, 900)),
-        login_limit_ip: Arc::new(RateLimiter::new(config.login_attempts_per_user.saturating_mul(5), 900)),
+        login_limit_ip: Arc::new(RateLimiter::new(
+            config.login_attempts_per_user.saturating_mul(5),
+            900,
+        )),
         connectors: Arc::new(ConnectorRegistry::new(store.clone(), secrets.clone())),
         metrics: Arc::new(Metrics::default()),
         config: Arc::new(config),
@@ -157,34 +212,66 @@ impl Application {
         } else {
             None
         };
-        Ok(Application { state, listener, shared, demo })
+        Ok(Application {
+            state,
+            listener,
+            shared,
+            demo,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// Serves until `shutdown` resolves (SIGTERM/SIGINT in `serve`), then stops accepting,
     /// lets workers finish the request in hand, and closes the store.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         self.serve(shutdown, true).await
     }
 
     /// Serves HTTP without starting workers: tests then step the queue themselves.
-    pub async fn serve_without_workers(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve_without_workers(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         self.serve(shutdown, false).await
     }
 
-    async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static, with_workers: bool) -> anyhow::Result<()> {
+    async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        with_workers: bool,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker_count = if with_workers { self.state.config.workers } else { 0 };
-        let workers = tokio::spawn(crate::worker::run(self.state.clone(), worker_count, stop_rx.clone()));
+        let worker_count = if with_workers {
+            self.state.config.workers
+        } else {
+            0
+        };
+        let workers = tokio::spawn(crate::worker::run(
+            self.state.clone(),
+            worker_count,
+            stop_rx.clone(),
+        ));
         let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx.clone()));
-        let relay = self.shared.clone().map(|pg| tokio::spawn(relay_queue_events(self.state.clone(), pg, stop_rx)));
+        let relay = self
+            .shared
+            .clone()
+            .map(|pg| tokio::spawn(relay_queue_events(self.state.clone(), pg, stop_rx)));
         let service = crate::routes::service(self.state.clone());
-        let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service);
+        let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            SocketAddr,
+        >(service);
         tracing::info!(address = %self.local_addr(), "passbroker listening");
-        axum::serve(self.listener, make).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, make)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = maintenance.await;

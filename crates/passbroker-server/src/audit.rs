@@ -6,7 +6,13 @@ use passbroker_core::time::Millis;
 use passbroker_core::AuditEventId;
 use passbroker_store::Store;
 
-pub fn audit_event(actor: &str, action: &str, outcome: &str, detail: String, at: Millis) -> AuditEvent {
+pub fn audit_event(
+    actor: &str,
+    action: &str,
+    outcome: &str,
+    detail: String,
+    at: Millis,
+) -> AuditEvent {
     AuditEvent {
         id: AuditEventId::generate(),
         at,

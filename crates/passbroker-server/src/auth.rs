@@ -86,14 +86,25 @@ macro_rules! operation {
 }
 
 /// Pure decision, kept apart from HTTP so the table test can drive it directly.
-pub fn authorize(principal: &Principal, scopes: &[String], op_name: &str, op_scopes: &[&str], access: Access) -> Result<(), ApiError> {
-    let has_scope = scopes.iter().any(|s| s == SCOPE_ALL || op_scopes.contains(&s.as_str()));
+pub fn authorize(
+    principal: &Principal,
+    scopes: &[String],
+    op_name: &str,
+    op_scopes: &[&str],
+    access: Access,
+) -> Result<(), ApiError> {
+    let has_scope = scopes
+        .iter()
+        .any(|s| s == SCOPE_ALL || op_scopes.contains(&s.as_str()));
     if !has_scope {
         let mut needed: Vec<&str> = op_scopes.to_vec();
         if !needed.contains(&SCOPE_ALL) {
             needed.push(SCOPE_ALL);
         }
-        return Err(ApiError::forbidden(format!("the token lacks a scope for {op_name}; it needs one of: {}", needed.join(", "))));
+        return Err(ApiError::forbidden(format!(
+            "the token lacks a scope for {op_name}; it needs one of: {}",
+            needed.join(", ")
+        )));
     }
     match (access, principal) {
         (Access::AppsAndUsers, _) | (Access::AppsOnly | Access::AppsAndAdmins, Principal::App(_)) => Ok(()),
@@ -118,37 +129,75 @@ impl<O: Operation> FromRequestParts<AppState> for Authorized<O> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("Full authentication is required to access this resource".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "Full authentication is required to access this resource".into(),
+                )
+            })?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("JWT validation failed: expected a Bearer token".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("JWT validation failed: expected a Bearer token".into())
+            })?;
         let now = state.clock.now();
-        let claims = state.tokens.verify(token, now).await.map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-        if let Verdict::Limited { retry_after_secs } = state.rate_limit.hit(&claims.jti, now).await? {
+        let claims = state
+            .tokens
+            .verify(token, now)
+            .await
+            .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+        if let Verdict::Limited { retry_after_secs } =
+            state.rate_limit.hit(&claims.jti, now).await?
+        {
             return Err(ApiError::TooManyRequests { retry_after_secs });
         }
         let principal = match claims.subject {
             Subject::Client { client_id } => Principal::App(ApiAuthority { client_id }),
-            Subject::User { identity_id, user_name, level, pat_id, .. } => {
+            Subject::User {
+                identity_id,
+                user_name,
+                level,
+                pat_id,
+                ..
+            } => {
                 // Revocation is immediate: a PAT's tokens die with it.
                 if let Some(pat_id) = &pat_id {
                     let pat = state.store.get_pat(pat_id).await?;
                     if pat.is_none_or(|p| p.revoked) {
-                        return Err(ApiError::Unauthorized("JWT validation failed: the personal access token was revoked".into()));
+                        return Err(ApiError::Unauthorized(
+                            "JWT validation failed: the personal access token was revoked".into(),
+                        ));
                     }
                 }
                 // So is deactivation (or deletion) of the user.
-                if !state.store.get_identity(&identity_id).await?.is_some_and(|i| i.active) {
-                    return Err(ApiError::Unauthorized("JWT validation failed: the user is no longer active".into()));
+                if !state
+                    .store
+                    .get_identity(&identity_id)
+                    .await?
+                    .is_some_and(|i| i.active)
+                {
+                    return Err(ApiError::Unauthorized(
+                        "JWT validation failed: the user is no longer active".into(),
+                    ));
                 }
-                Principal::User(UserPrincipal { identity_id, user_name, level, pat_id })
+                Principal::User(UserPrincipal {
+                    identity_id,
+                    user_name,
+                    level,
+                    pat_id,
+                })
             }
         };
         authorize(&principal, &claims.scopes, O::NAME, O::SCOPES, O::ACCESS)?;
-        Ok(Authorized { principal, _op: PhantomData })
+        Ok(Authorized {
+            principal,
+            _op: PhantomData,
+        })
     }
 }

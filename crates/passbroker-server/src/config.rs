@@ -107,11 +107,36 @@ impl Default for Config {
 
 /// Keys that may be given in the environment as `PASSBROKER_<KEY>` (upper case).
 const KEYS: &[&str] = &[
-    "listen", "data_dir", "database_url", "database_password_file", "database_max_connections", "sqlite_synchronous", "public_url", "master_key", "master_key_file",
-    "log_format", "log_level", "demo", "token_lifetime_secs", "refresh_token_lifetime_secs", "token_issuer",
-    "token_audience", "rate_limit_requests", "rate_limit_window_secs", "token_rate_limit_requests",
-    "login_attempts_per_user", "rsa_key_bits", "key_grace_period_secs", "key_rotate_after_days", "allow_pkcs1v15",
-    "request_deadline_secs", "idempotency_window_secs", "lease_secs", "workers", "max_body_bytes", "max_prefer_wait_secs",
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_password_file",
+    "database_max_connections",
+    "sqlite_synchronous",
+    "public_url",
+    "master_key",
+    "master_key_file",
+    "log_format",
+    "log_level",
+    "demo",
+    "token_lifetime_secs",
+    "refresh_token_lifetime_secs",
+    "token_issuer",
+    "token_audience",
+    "rate_limit_requests",
+    "rate_limit_window_secs",
+    "token_rate_limit_requests",
+    "login_attempts_per_user",
+    "rsa_key_bits",
+    "key_grace_period_secs",
+    "key_rotate_after_days",
+    "allow_pkcs1v15",
+    "request_deadline_secs",
+    "idempotency_window_secs",
+    "lease_secs",
+    "workers",
+    "max_body_bytes",
+    "max_prefer_wait_secs",
 ];
 
 /// Values given on the command line; they win over everything else.
@@ -129,17 +154,28 @@ pub struct ConfigError(pub String);
 
 impl Config {
     /// Loads from an optional file, the given environment, and CLI overrides.
-    pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides) -> Result<Config, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-                text.parse::<toml::Table>().map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
             }
             None => toml::Table::new(),
         };
         for (name, value) in env {
-            let Some(key) = name.strip_prefix("PASSBROKER_").map(str::to_ascii_lowercase) else { continue };
+            let Some(key) = name
+                .strip_prefix("PASSBROKER_")
+                .map(str::to_ascii_lowercase)
+            else {
+                continue;
+            };
             if KEYS.contains(&key.as_str()) {
                 table.insert(key, typed_env_value(value));
             }
@@ -148,7 +184,10 @@ impl Config {
             table.insert("listen".into(), toml::Value::String(v.clone()));
         }
         if let Some(v) = &overrides.data_dir {
-            table.insert("data_dir".into(), toml::Value::String(v.display().to_string()));
+            table.insert(
+                "data_dir".into(),
+                toml::Value::String(v.display().to_string()),
+            );
         }
         if overrides.demo {
             table.insert("demo".into(), toml::Value::Boolean(true));
@@ -165,21 +204,36 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let err = |key: &str, msg: String| Err(ConfigError(format!("key `{key}`: {msg}")));
         if self.listen.parse::<SocketAddr>().is_err() {
-            return err("listen", format!("{:?} is not an address such as 127.0.0.1:8080", self.listen));
+            return err(
+                "listen",
+                format!("{:?} is not an address such as 127.0.0.1:8080", self.listen),
+            );
         }
         if !matches!(self.sqlite_synchronous.as_str(), "normal" | "full") {
-            return err("sqlite_synchronous", "must be \"normal\" or \"full\"".into());
+            return err(
+                "sqlite_synchronous",
+                "must be \"normal\" or \"full\"".into(),
+            );
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return err("log_format", "must be \"text\" or \"json\"".into());
         }
         if let Some(url) = &self.database_url {
             if !(url.starts_with("sqlite:") || is_postgres_url(url)) {
-                return err("database_url", "must be a sqlite:// or postgres:// URL".into());
+                return err(
+                    "database_url",
+                    "must be a sqlite:// or postgres:// URL".into(),
+                );
             }
         }
         if !(1..=1_000).contains(&self.database_max_connections) {
-            return err("database_max_connections", format!("must be between 1 and 1000, got {}", self.database_max_connections));
+            return err(
+                "database_max_connections",
+                format!(
+                    "must be between 1 and 1000, got {}",
+                    self.database_max_connections
+                ),
+            );
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -188,13 +242,48 @@ impl Config {
         }
         let ranges: [(&str, i64, i64, i64); 10] = [
             ("token_lifetime_secs", self.token_lifetime_secs, 30, 86_400),
-            ("refresh_token_lifetime_secs", self.refresh_token_lifetime_secs, 60, 90 * 86_400),
-            ("rate_limit_requests", i64::from(self.rate_limit_requests), 1, 1_000_000),
-            ("rate_limit_window_secs", self.rate_limit_window_secs as i64, 1, 3_600),
-            ("key_grace_period_secs", self.key_grace_period_secs, 0, 365 * 86_400),
-            ("key_rotate_after_days", self.key_rotate_after_days, 0, 3_650),
-            ("request_deadline_secs", self.request_deadline_secs, 1, 86_400),
-            ("idempotency_window_secs", self.idempotency_window_secs, 0, 7 * 86_400),
+            (
+                "refresh_token_lifetime_secs",
+                self.refresh_token_lifetime_secs,
+                60,
+                90 * 86_400,
+            ),
+            (
+                "rate_limit_requests",
+                i64::from(self.rate_limit_requests),
+                1,
+                1_000_000,
+            ),
+            (
+                "rate_limit_window_secs",
+                self.rate_limit_window_secs as i64,
+                1,
+                3_600,
+            ),
+            (
+                "key_grace_period_secs",
+                self.key_grace_period_secs,
+                0,
+                365 * 86_400,
+            ),
+            (
+                "key_rotate_after_days",
+                self.key_rotate_after_days,
+                0,
+                3_650,
+            ),
+            (
+                "request_deadline_secs",
+                self.request_deadline_secs,
+                1,
+                86_400,
+            ),
+            (
+                "idempotency_window_secs",
+                self.idempotency_window_secs,
+                0,
+                7 * 86_400,
+            ),
             ("lease_secs", self.lease_secs, 1, 3_600),
             ("workers", i64::from(self.workers), 1, 1_024),
         ];
@@ -204,13 +293,25 @@ impl Config {
             }
         }
         if ![2048, 3072, 4096].contains(&self.rsa_key_bits) {
-            return err("rsa_key_bits", format!("must be 2048, 3072 or 4096, got {}", self.rsa_key_bits));
+            return err(
+                "rsa_key_bits",
+                format!("must be 2048, 3072 or 4096, got {}", self.rsa_key_bits),
+            );
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
-            return err("max_body_bytes", format!("must be between 1024 and 16777216, got {}", self.max_body_bytes));
+            return err(
+                "max_body_bytes",
+                format!(
+                    "must be between 1024 and 16777216, got {}",
+                    self.max_body_bytes
+                ),
+            );
         }
         if self.master_key.is_some() && self.master_key_file.is_some() {
-            return err("master_key", "give master_key or master_key_file, not both".into());
+            return err(
+                "master_key",
+                "give master_key or master_key_file, not both".into(),
+            );
         }
         Ok(())
     }
@@ -225,14 +326,18 @@ impl Config {
 
     pub fn listen_addr(&self) -> SocketAddr {
         // validate() checked it parses.
-        self.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
     }
 
     /// The database this configuration names.
     pub fn database(&self) -> Database {
         match &self.database_url {
             Some(url) if is_postgres_url(url) => Database::Postgres { url: url.clone() },
-            _ => Database::Sqlite { path: self.database_path() },
+            _ => Database::Sqlite {
+                path: self.database_path(),
+            },
         }
     }
 
@@ -246,16 +351,27 @@ impl Config {
 
     /// The PostgreSQL password from `database_password_file`, if given.
     pub fn database_password(&self) -> Result<Option<SecretString>, ConfigError> {
-        let Some(path) = &self.database_password_file else { return Ok(None) };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("key `database_password_file`: cannot read {}: {e}", path.display())))?;
-        Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned())))
+        let Some(path) = &self.database_password_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "key `database_password_file`: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Some(SecretString::from(
+            text.trim_end_matches(['\r', '\n']).to_owned(),
+        )))
     }
 
     /// The SQLite file (meaningful when [`Config::database`] is SQLite).
     pub fn database_path(&self) -> PathBuf {
         match &self.database_url {
-            Some(url) => PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")),
+            Some(url) => PathBuf::from(
+                url.trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:"),
+            ),
             None => self.data_dir.join("passbroker.db"),
         }
     }
@@ -266,8 +382,12 @@ impl Config {
             return Ok(Some(SecretString::from(k.clone())));
         }
         if let Some(path) = &self.master_key_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError(format!("key `master_key_file`: cannot read {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!(
+                    "key `master_key_file`: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
             return Ok(Some(SecretString::from(text.trim().to_owned())));
         }
         Ok(None)
@@ -293,7 +413,9 @@ pub fn is_postgres_url(url: &str) -> bool {
 
 /// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     match authority.rsplit_once('@') {
@@ -327,48 +449,90 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nworkers = 3\n").unwrap();
-        let env = vec![("PASSBROKER_WORKERS".to_owned(), "5".to_owned()), ("OTHER".into(), "x".into())];
+        let env = vec![
+            ("PASSBROKER_WORKERS".to_owned(), "5".to_owned()),
+            ("OTHER".into(), "x".into()),
+        ];
         let c = Config::load(Some(&file), &env, &Overrides::default()).unwrap();
         assert_eq!((c.listen.as_str(), c.workers), ("127.0.0.1:9000", 5));
-        let o = Overrides { listen: Some("127.0.0.1:1".into()), ..Default::default() };
-        assert_eq!(Config::load(Some(&file), &env, &o).unwrap().listen, "127.0.0.1:1");
+        let o = Overrides {
+            listen: Some("127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::load(Some(&file), &env, &o).unwrap().listen,
+            "127.0.0.1:1"
+        );
     }
 
     #[test]
     fn postgres_urls_select_postgres_and_hide_their_password() {
-        let env = vec![("PASSBROKER_DATABASE_URL".to_owned(), "postgres://pb:s3cret@db.internal:5432/passbroker".to_owned())];
+        let env = vec![(
+            "PASSBROKER_DATABASE_URL".to_owned(),
+            "postgres://pb:s3cret@db.internal:5432/passbroker".to_owned(),
+        )];
         let c = Config::load(None, &env, &Overrides::default()).unwrap();
-        assert_eq!(c.database(), Database::Postgres { url: "postgres://pb:s3cret@db.internal:5432/passbroker".into() });
-        assert_eq!(c.database_display(), "postgres://pb:***@db.internal:5432/passbroker");
+        assert_eq!(
+            c.database(),
+            Database::Postgres {
+                url: "postgres://pb:s3cret@db.internal:5432/passbroker".into()
+            }
+        );
+        assert_eq!(
+            c.database_display(),
+            "postgres://pb:***@db.internal:5432/passbroker"
+        );
         assert!(Config::default().database().is_sqlite());
         let dir = tempfile::tempdir().unwrap();
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "from-file\n").unwrap();
         let env = vec![
-            ("PASSBROKER_DATABASE_URL".to_owned(), "postgresql://pb@db/passbroker".to_owned()),
-            ("PASSBROKER_DATABASE_PASSWORD_FILE".to_owned(), pw.display().to_string()),
+            (
+                "PASSBROKER_DATABASE_URL".to_owned(),
+                "postgresql://pb@db/passbroker".to_owned(),
+            ),
+            (
+                "PASSBROKER_DATABASE_PASSWORD_FILE".to_owned(),
+                pw.display().to_string(),
+            ),
         ];
         let c = Config::load(None, &env, &Overrides::default()).unwrap();
-        assert_eq!(c.database_password().unwrap().map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned()), Some("from-file".into()));
+        assert_eq!(
+            c.database_password()
+                .unwrap()
+                .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned()),
+            Some("from-file".into())
+        );
         let env = vec![("PASSBROKER_DATABASE_URL".to_owned(), "mysql://x".to_owned())];
-        assert!(Config::load(None, &env, &Overrides::default()).unwrap_err().to_string().contains("database_url"));
+        assert!(Config::load(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string()
+            .contains("database_url"));
     }
 
     #[test]
     fn bad_values_name_the_key() {
         let env = vec![("PASSBROKER_WORKERS".to_owned(), "many".to_owned())];
-        let e = Config::load(None, &env, &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("workers"), "{e}");
         let env = vec![("PASSBROKER_LISTEN".to_owned(), "nowhere".to_owned())];
-        let e = Config::load(None, &env, &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen"), "{e}");
         let env = vec![("PASSBROKER_RATE_LIMIT_REQUESTS".to_owned(), "0".to_owned())];
-        let e = Config::load(None, &env, &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rate_limit_requests"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "listn = \"x\"\n").unwrap();
-        let e = Config::load(Some(&file), &[], &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(Some(&file), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listn"), "{e}");
     }
 }

@@ -23,11 +23,18 @@ pub struct ConnectorRegistry {
 
 impl ConnectorRegistry {
     pub fn new(store: Arc<dyn Store>, secrets: Arc<Secrets>) -> Self {
-        Self { store, secrets, cache: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            secrets,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The connector for a source and the semaphore that bounds concurrent calls to it.
-    pub fn get(&self, source: &Source) -> Result<(Arc<dyn Connector>, Arc<Semaphore>), ConnectorError> {
+    pub fn get(
+        &self,
+        source: &Source,
+    ) -> Result<(Arc<dyn Connector>, Arc<Semaphore>), ConnectorError> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((modified, c, s)) = cache.get(&source.id) {
             if *modified == source.modified {
@@ -37,16 +44,25 @@ impl ConnectorRegistry {
         let connector = self.build(source)?;
         let permits = usize::try_from(source.delivery.max_concurrency.max(1)).unwrap_or(1);
         let semaphore = Arc::new(Semaphore::new(permits));
-        cache.insert(source.id.clone(), (source.modified, connector.clone(), semaphore.clone()));
+        cache.insert(
+            source.id.clone(),
+            (source.modified, connector.clone(), semaphore.clone()),
+        );
         Ok((connector, semaphore))
     }
 
     fn build(&self, source: &Source) -> Result<Arc<dyn Connector>, ConnectorError> {
         if source.connector == ConnectorKind::Builtin {
-            return Ok(Arc::new(BuiltinConnector { store: self.store.clone() }));
+            return Ok(Arc::new(BuiltinConnector {
+                store: self.store.clone(),
+            }));
         }
         let secrets = match &source.wrapped_secrets {
-            Some(w) => Some(self.secrets.unwrap_json(w).map_err(|e| ConnectorError::Config(e.to_string()))?),
+            Some(w) => Some(
+                self.secrets
+                    .unwrap_json(w)
+                    .map_err(|e| ConnectorError::Config(e.to_string()))?,
+            ),
             None => None,
         };
         passbroker_connectors::build(source.connector, &source.connector_config, secrets.as_ref())
@@ -62,10 +78,11 @@ pub struct BuiltinConnector {
 impl Connector for BuiltinConnector {
     async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError> {
         let secret = zeroize::Zeroizing::new(call.password.expose().as_bytes().to_vec());
-        let hash = tokio::task::spawn_blocking(move || passbroker_crypto::password_hash::hash(&secret))
-            .await
-            .map_err(|_| ConnectorError::Transient("the hashing task failed".into()))?
-            .map_err(|_| ConnectorError::Transient("could not hash the password".into()))?;
+        let hash =
+            tokio::task::spawn_blocking(move || passbroker_crypto::password_hash::hash(&secret))
+                .await
+                .map_err(|_| ConnectorError::Transient("the hashing task failed".into()))?
+                .map_err(|_| ConnectorError::Transient("could not hash the password".into()))?;
         let now = Millis(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -73,13 +90,22 @@ impl Connector for BuiltinConnector {
                 .unwrap_or(0),
         );
         self.store
-            .apply(vec![WriteOp::SetBuiltinCredential { identity_id: call.account.identity_id.clone(), hash, now }])
+            .apply(vec![WriteOp::SetBuiltinCredential {
+                identity_id: call.account.identity_id.clone(),
+                hash,
+                now,
+            }])
             .await
-            .map_err(|e| ConnectorError::Transient(format!("passbroker's directory is unavailable: {e}")))
+            .map_err(|e| {
+                ConnectorError::Transient(format!("passbroker's directory is unavailable: {e}"))
+            })
     }
 
     async fn check(&self) -> Result<String, ConnectorError> {
-        self.store.ping().await.map_err(|e| ConnectorError::Transient(e.to_string()))?;
+        self.store
+            .ping()
+            .await
+            .map_err(|e| ConnectorError::Transient(e.to_string()))?;
         Ok("passbroker's built-in directory is reachable".into())
     }
 }

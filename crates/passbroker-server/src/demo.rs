@@ -34,7 +34,11 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
     let now = state.clock.now();
     let base_url = state.config.public_url.clone().unwrap_or_else(|| {
         let host = state.config.listen_addr().ip();
-        let host = if host.is_unspecified() { "127.0.0.1".to_owned() } else { host.to_string() };
+        let host = if host.is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            host.to_string()
+        };
         format!("http://{host}:{port}")
     });
     let path = state.config.data_dir.join("demo-credentials.json");
@@ -58,7 +62,10 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
             login_name: LoginName::parse(DEMO_USER)?,
             display_name: "Abby Smith".into(),
             email: Some("abby.smith@example.com".into()),
-            attributes: BTreeMap::from([("department".into(), "Sales".into()), ("location".into(), "Austin".into())]),
+            attributes: BTreeMap::from([
+                ("department".into(), "Sales".into()),
+                ("location".into(), "Austin".into()),
+            ]),
             user_level: UserLevel::User,
             active: true,
         };
@@ -76,8 +83,16 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
             created: now,
             modified: now,
         };
-        let ad = source(DEMO_SOURCE, ConnectorKind::Simulated, "A simulated Active Directory (changes nothing)");
-        let builtin = source("passbroker", ConnectorKind::Builtin, "passbroker's own directory (your login)");
+        let ad = source(
+            DEMO_SOURCE,
+            ConnectorKind::Simulated,
+            "A simulated Active Directory (changes nothing)",
+        );
+        let builtin = source(
+            "passbroker",
+            ConnectorKind::Builtin,
+            "passbroker's own directory (your login)",
+        );
         let account = |s: &Source, native: &str| -> anyhow::Result<Account> {
             Ok(Account {
                 id: AccountRef::generate(),
@@ -94,7 +109,10 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
             WriteOp::UpsertIdentity(identity.clone()),
             WriteOp::UpsertSource(ad.clone()),
             WriteOp::UpsertSource(builtin.clone()),
-            WriteOp::UpsertAccount(account(&ad, "CN=Abby Smith,OU=Austin,OU=Americas,OU=Demo,DC=seri,DC=acme,DC=com")?),
+            WriteOp::UpsertAccount(account(
+                &ad,
+                "CN=Abby Smith,OU=Austin,OU=Americas,OU=Demo,DC=seri,DC=acme,DC=com",
+            )?),
             WriteOp::UpsertAccount(account(&builtin, DEMO_USER)?),
         ];
         store.apply(ops).await?;
@@ -105,7 +123,11 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
             if store.get_client(&creds.client_id).await?.is_some() {
                 if creds.base_url != base_url {
                     creds.base_url = base_url;
-                    crate::secrets::write_private_file(&path, serde_json::to_string_pretty(&creds)?.as_bytes()).map_err(anyhow::Error::msg)?;
+                    crate::secrets::write_private_file(
+                        &path,
+                        serde_json::to_string_pretty(&creds)?.as_bytes(),
+                    )
+                    .map_err(anyhow::Error::msg)?;
                 }
                 announce(&creds, &path);
                 return Ok(creds);
@@ -115,12 +137,21 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
     let (client, secret) = crate::admin::new_client(
         "demo",
         vec![SCOPE_ALL.to_owned()],
-        vec!["client_credentials".into(), "authorization_code".into(), "refresh_token".into()],
-        vec!["http://127.0.0.1/callback".into(), "http://localhost/callback".into()],
+        vec![
+            "client_credentials".into(),
+            "authorization_code".into(),
+            "refresh_token".into(),
+        ],
+        vec![
+            "http://127.0.0.1/callback".into(),
+            "http://localhost/callback".into(),
+        ],
         now,
     )
     .map_err(anyhow::Error::msg)?;
-    store.apply(vec![WriteOp::UpsertClient(client.clone())]).await?;
+    store
+        .apply(vec![WriteOp::UpsertClient(client.clone())])
+        .await?;
     let creds = DemoCredentials {
         base_url,
         client_id: client.client_id,
@@ -128,7 +159,8 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
         user_name: DEMO_USER.into(),
         source_name: DEMO_SOURCE.into(),
     };
-    crate::secrets::write_private_file(&path, serde_json::to_string_pretty(&creds)?.as_bytes()).map_err(anyhow::Error::msg)?;
+    crate::secrets::write_private_file(&path, serde_json::to_string_pretty(&creds)?.as_bytes())
+        .map_err(anyhow::Error::msg)?;
     announce(&creds, &path);
     Ok(creds)
 }

@@ -32,7 +32,9 @@ pub enum ApiError {
     Conflict(Vec<Cause>),
     PayloadTooLarge(String),
     UnsupportedMediaType(String),
-    TooManyRequests { retry_after_secs: u64 },
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
     /// Something broke inside; the text is logged, never sent.
     Internal(String),
     /// The store or another dependency is not reachable right now.
@@ -59,7 +61,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => ApiError::Conflict(vec![Cause(m)]),
             StoreError::NotFound(m) => ApiError::NotFound(m),
-            StoreError::Database(m) if m.contains("pool timed out") || m.contains("database is locked") => ApiError::Unavailable(m),
+            StoreError::Database(m)
+                if m.contains("pool timed out") || m.contains("database is locked") =>
+            {
+                ApiError::Unavailable(m)
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -76,9 +82,13 @@ impl From<DomainError> for ApiError {
 fn generic_message(status: StatusCode, lang: &str) -> Option<&'static str> {
     let code = status.as_u16();
     match (lang, code) {
-        ("en", 400) => Some("The request was syntactically correct but its content is semantically invalid."),
+        ("en", 400) => {
+            Some("The request was syntactically correct but its content is semantically invalid.")
+        }
         ("en", 403) => Some("The server understood the request but refuses to authorize it."),
-        ("en", 404) => Some("The server did not find a current representation for the target resource."),
+        ("en", 404) => {
+            Some("The server did not find a current representation for the target resource.")
+        }
         ("en", 405) => Some("The method is not allowed on this resource."),
         ("en", 409) => Some("The request conflicts with the current state of the resource."),
         ("en", 413) => Some("The request body is larger than the server accepts."),
@@ -86,10 +96,14 @@ fn generic_message(status: StatusCode, lang: &str) -> Option<&'static str> {
         ("en", 500) => Some("An internal fault occurred."),
         ("en", 503) => Some("The service is temporarily unavailable; try again shortly."),
         ("de", 400) => Some("Die Anfrage ist syntaktisch korrekt, ihr Inhalt aber ungültig."),
-        ("de", 403) => Some("Der Server hat die Anfrage verstanden, verweigert aber die Berechtigung."),
+        ("de", 403) => {
+            Some("Der Server hat die Anfrage verstanden, verweigert aber die Berechtigung.")
+        }
         ("de", 404) => Some("Der Server hat die angeforderte Ressource nicht gefunden."),
         ("de", 500) => Some("Ein interner Fehler ist aufgetreten."),
-        ("fr", 400) => Some("La requête est syntaxiquement correcte mais son contenu est invalide."),
+        ("fr", 400) => {
+            Some("La requête est syntaxiquement correcte mais son contenu est invalide.")
+        }
         ("fr", 403) => Some("Le serveur a compris la requête mais refuse de l'autoriser."),
         ("fr", 404) => Some("Le serveur n'a pas trouvé la ressource demandée."),
         ("fr", 500) => Some("Une erreur interne s'est produite."),
@@ -117,11 +131,17 @@ pub fn error_body(status: StatusCode, causes: &[Cause], lang: Option<&str>) -> R
     let mut messages = vec![ErrorMessageDto {
         locale: Some("en-US".into()),
         locale_origin: Some("DEFAULT".into()),
-        text: generic_message(status, "en").unwrap_or("An error occurred.").into(),
+        text: generic_message(status, "en")
+            .unwrap_or("An error occurred.")
+            .into(),
     }];
     if let Some(lang) = lang.filter(|l| *l != "en") {
         if let Some(text) = generic_message(status, lang) {
-            messages.push(ErrorMessageDto { locale: Some(lang.into()), locale_origin: Some("REQUEST".into()), text: text.into() });
+            messages.push(ErrorMessageDto {
+                locale: Some(lang.into()),
+                locale_origin: Some("REQUEST".into()),
+                text: text.into(),
+            });
         }
     }
     let body = ErrorResponseDto {
@@ -130,7 +150,11 @@ pub fn error_body(status: StatusCode, causes: &[Cause], lang: Option<&str>) -> R
         messages,
         causes: causes
             .iter()
-            .map(|c| ErrorMessageDto { locale: Some("en-US".into()), locale_origin: Some("DEFAULT".into()), text: c.0.clone() })
+            .map(|c| ErrorMessageDto {
+                locale: Some("en-US".into()),
+                locale_origin: Some("DEFAULT".into()),
+                text: c.0.clone(),
+            })
             .collect(),
     };
     (status, axum::Json(body)).into_response()
@@ -143,22 +167,39 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::BadRequest(causes) => error_body(StatusCode::BAD_REQUEST, &causes, lang),
             ApiError::Unauthorized(msg) => {
-                let mut r = (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({ "error": msg }))).into_response();
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                let mut r = (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(serde_json::json!({ "error": msg })),
+                )
+                    .into_response();
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 r
             }
             ApiError::Forbidden(msg) => error_body(StatusCode::FORBIDDEN, &[Cause(msg)], lang),
             ApiError::NotFound(msg) => error_body(StatusCode::NOT_FOUND, &[Cause(msg)], lang),
-            ApiError::MethodNotAllowed => {
-                error_body(StatusCode::METHOD_NOT_ALLOWED, &[Cause("this path does not accept this HTTP method".into())], lang)
-            }
+            ApiError::MethodNotAllowed => error_body(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &[Cause("this path does not accept this HTTP method".into())],
+                lang,
+            ),
             ApiError::Conflict(causes) => error_body(StatusCode::CONFLICT, &causes, lang),
-            ApiError::PayloadTooLarge(msg) => error_body(StatusCode::PAYLOAD_TOO_LARGE, &[Cause(msg)], lang),
-            ApiError::UnsupportedMediaType(msg) => error_body(StatusCode::UNSUPPORTED_MEDIA_TYPE, &[Cause(msg)], lang),
+            ApiError::PayloadTooLarge(msg) => {
+                error_body(StatusCode::PAYLOAD_TOO_LARGE, &[Cause(msg)], lang)
+            }
+            ApiError::UnsupportedMediaType(msg) => {
+                error_body(StatusCode::UNSUPPORTED_MEDIA_TYPE, &[Cause(msg)], lang)
+            }
             ApiError::TooManyRequests { retry_after_secs } => {
-                let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(serde_json::json!({ "message": " Rate Limit Exceeded " })))
+                let mut r = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    axum::Json(serde_json::json!({ "message": " Rate Limit Exceeded " })),
+                )
                     .into_response();
-                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(1)),
+                );
                 r
             }
             ApiError::Internal(detail) => {
@@ -167,8 +208,13 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(detail) => {
                 tracing::warn!(tracking_id = %current_tracking_id(), error = %detail, "dependency unavailable");
-                let mut r = error_body(StatusCode::SERVICE_UNAVAILABLE, &[Cause("the store is busy; try again".into())], lang);
-                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+                let mut r = error_body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &[Cause("the store is busy; try again".into())],
+                    lang,
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
                 r
             }
         }

@@ -50,7 +50,13 @@ fn lock_err<T>(_: T) -> String {
 }
 
 impl KeyRing {
-    pub fn new(store: Arc<dyn Store>, secrets: Arc<Secrets>, bits: KeyBits, grace_secs: i64, rotate_after_days: i64) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: Arc<Secrets>,
+        bits: KeyBits,
+        grace_secs: i64,
+        rotate_after_days: i64,
+    ) -> Self {
         Self {
             store,
             secrets,
@@ -72,7 +78,11 @@ impl KeyRing {
 
     /// Rebuilds the cache from the store.
     pub async fn reload(&self) -> Result<(), String> {
-        let keys = self.store.list_rsa_keys().await.map_err(|e| e.to_string())?;
+        let keys = self
+            .store
+            .list_rsa_keys()
+            .await
+            .map_err(|e| e.to_string())?;
         let mut ring = Ring::default();
         for k in keys {
             match (k.state, &k.wrapped_private) {
@@ -80,11 +90,22 @@ impl KeyRing {
                     ring.retired.insert(k.id.clone());
                 }
                 (state, Some(wrapped)) => {
-                    let der = self.secrets.unwrap(WrappedKind::RsaKey, wrapped).map_err(|e| e.to_string())?;
-                    let pair = Arc::new(RsaKeyPair::from_pkcs8_der(&der).map_err(|e| format!("stored key {}: {e}", k.id))?);
+                    let der = self
+                        .secrets
+                        .unwrap(WrappedKind::RsaKey, wrapped)
+                        .map_err(|e| e.to_string())?;
+                    let pair = Arc::new(
+                        RsaKeyPair::from_pkcs8_der(&der)
+                            .map_err(|e| format!("stored key {}: {e}", k.id))?,
+                    );
                     if state == KeyState::Active {
-                        let public_key_base64 = pair.public_key_base64().map_err(|e| e.to_string())?;
-                        ring.active = Some(ActiveKey { id: k.id.clone(), public_key_base64, pair: pair.clone() });
+                        let public_key_base64 =
+                            pair.public_key_base64().map_err(|e| e.to_string())?;
+                        ring.active = Some(ActiveKey {
+                            id: k.id.clone(),
+                            public_key_base64,
+                            pair: pair.clone(),
+                        });
                     }
                     ring.decryptable.insert(k.id.clone(), (pair, k.deactivated));
                 }
@@ -99,23 +120,34 @@ impl KeyRing {
     }
 
     /// The key for a `publicKeyId` a client sent, if it may still decrypt at `now`.
-    pub async fn decryption_key(&self, id: &PublicKeyId, now: Millis) -> Result<Arc<RsaKeyPair>, KeyLookupError> {
+    pub async fn decryption_key(
+        &self,
+        id: &PublicKeyId,
+        now: Millis,
+    ) -> Result<Arc<RsaKeyPair>, KeyLookupError> {
         if let Some(result) = self.lookup_cached(id, now) {
             return result;
         }
         // Another node may have rotated: look again in the store.
         self.reload().await.map_err(KeyLookupError::Internal)?;
-        self.lookup_cached(id, now).unwrap_or(Err(KeyLookupError::Unknown))
+        self.lookup_cached(id, now)
+            .unwrap_or(Err(KeyLookupError::Unknown))
     }
 
-    fn lookup_cached(&self, id: &PublicKeyId, now: Millis) -> Option<Result<Arc<RsaKeyPair>, KeyLookupError>> {
+    fn lookup_cached(
+        &self,
+        id: &PublicKeyId,
+        now: Millis,
+    ) -> Option<Result<Arc<RsaKeyPair>, KeyLookupError>> {
         let ring = self.ring.read().ok()?;
         if ring.retired.contains(id) {
             return Some(Err(KeyLookupError::Retired));
         }
         let (pair, deactivated) = ring.decryptable.get(id)?;
         match deactivated {
-            Some(d) if now.0 > d.0.saturating_add(self.grace_ms) => Some(Err(KeyLookupError::Retired)),
+            Some(d) if now.0 > d.0.saturating_add(self.grace_ms) => {
+                Some(Err(KeyLookupError::Retired))
+            }
             _ => Some(Ok(pair.clone())),
         }
     }
@@ -133,28 +165,45 @@ impl KeyRing {
             bits: pair.bits(),
             state: KeyState::Active,
             public_der: pair.public_spki_der().map_err(|e| e.to_string())?,
-            wrapped_private: Some(self.secrets.wrap(WrappedKind::RsaKey, &der).map_err(|e| e.to_string())?),
+            wrapped_private: Some(
+                self.secrets
+                    .wrap(WrappedKind::RsaKey, &der)
+                    .map_err(|e| e.to_string())?,
+            ),
             created: now,
             deactivated: None,
             retired: None,
         };
-        self.store.rotate_rsa_key(&stored, now).await.map_err(|e| e.to_string())?;
+        self.store
+            .rotate_rsa_key(&stored, now)
+            .await
+            .map_err(|e| e.to_string())?;
         self.reload().await?;
         Ok(stored.id)
     }
 
     /// Destroys a key's private half. Refuses the active key (rotate first).
     pub async fn retire(&self, id: &PublicKeyId, now: Millis) -> Result<(), String> {
-        let Some(mut key) = self.store.get_rsa_key(id).await.map_err(|e| e.to_string())? else {
+        let Some(mut key) = self
+            .store
+            .get_rsa_key(id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
             return Err(format!("no key with id {id}"));
         };
         if key.state == KeyState::Active {
-            return Err(format!("key {id} is the active key; run `passbroker keys rotate` first"));
+            return Err(format!(
+                "key {id} is the active key; run `passbroker keys rotate` first"
+            ));
         }
         key.state = KeyState::Retired;
         key.wrapped_private = None;
         key.retired = Some(now);
-        self.store.update_rsa_key(&key).await.map_err(|e| e.to_string())?;
+        self.store
+            .update_rsa_key(&key)
+            .await
+            .map_err(|e| e.to_string())?;
         self.reload().await
     }
 
@@ -162,12 +211,23 @@ impl KeyRing {
     /// key older than the configured age. Returns what it did, for the log.
     pub async fn maintain(&self, now: Millis) -> Result<Vec<String>, String> {
         let mut done = Vec::new();
-        for k in self.store.list_rsa_keys().await.map_err(|e| e.to_string())? {
-            if k.state == KeyState::DecryptOnly && k.deactivated.is_some_and(|d| now.0 > d.0.saturating_add(self.grace_ms)) {
+        for k in self
+            .store
+            .list_rsa_keys()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            if k.state == KeyState::DecryptOnly
+                && k.deactivated
+                    .is_some_and(|d| now.0 > d.0.saturating_add(self.grace_ms))
+            {
                 self.retire(&k.id, now).await?;
                 done.push(format!("retired key {}", k.id));
             }
-            if k.state == KeyState::Active && self.rotate_after_ms > 0 && now.0 > k.created.0.saturating_add(self.rotate_after_ms) {
+            if k.state == KeyState::Active
+                && self.rotate_after_ms > 0
+                && now.0 > k.created.0.saturating_add(self.rotate_after_ms)
+            {
                 let new = self.rotate(now).await?;
                 done.push(format!("rotated key {} to {new}", k.id));
             }

@@ -22,6 +22,6 @@ pub mod routes;
 pub mod secrets;
 pub mod state;
 pub mod telemetry;
+pub mod tenant;
 pub mod tokens;
 pub mod worker;
-pub mod tenant;

@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -26,7 +28,9 @@ impl Metrics {
     pub fn observe_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
-        let h = http.entry((route.to_owned(), method.to_owned(), status)).or_default();
+        let h = http
+            .entry((route.to_owned(), method.to_owned(), status))
+            .or_default();
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
                 h.counts[i] += 1;
@@ -39,17 +43,23 @@ impl Metrics {
     /// Counts a target outcome (`SUCCEEDED`, `FAILED`, `RETRY`) per source name.
     pub fn target_outcome(&self, source: &str, outcome: &str) {
         let mut o = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
-        *o.entry((source.to_owned(), outcome.to_owned())).or_default() += 1;
+        *o.entry((source.to_owned(), outcome.to_owned()))
+            .or_default() += 1;
     }
 
     pub fn set_gauge(&self, name: &str, value: f64) {
-        self.gauges.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), value);
+        self.gauges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), value);
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP passbroker_http_requests_total HTTP requests by route, method and status.\n");
+        out.push_str(
+            "# HELP passbroker_http_requests_total HTTP requests by route, method and status.\n",
+        );
         out.push_str("# TYPE passbroker_http_requests_total counter\n");
         let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
         for ((route, method, status), h) in http.iter() {
@@ -70,16 +80,43 @@ impl Metrics {
         for ((route, method), h) in &by_route {
             let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "passbroker_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "passbroker_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
             }
-            let _ = writeln!(out, "passbroker_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "passbroker_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "passbroker_http_request_duration_seconds_count{{{labels}}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "passbroker_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "passbroker_http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "passbroker_http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
         }
-        out.push_str("# HELP passbroker_target_outcomes_total Target calls by source and outcome.\n");
+        out.push_str(
+            "# HELP passbroker_target_outcomes_total Target calls by source and outcome.\n",
+        );
         out.push_str("# TYPE passbroker_target_outcomes_total counter\n");
-        for ((source, outcome), n) in self.outcomes.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(out, "passbroker_target_outcomes_total{{source=\"{}\",outcome=\"{outcome}\"}} {n}", escape(source));
+        for ((source, outcome), n) in self
+            .outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "passbroker_target_outcomes_total{{source=\"{}\",outcome=\"{outcome}\"}} {n}",
+                escape(source)
+            );
         }
         for (name, v) in self.gauges.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");
@@ -89,5 +126,7 @@ impl Metrics {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -9,7 +9,10 @@ use passbroker_store::Store;
 
 /// The policy that governs a change on `source`: its sync group's policy, else its own,
 /// else the org default, else an empty policy.
-pub async fn effective_policy(store: &dyn Store, source: &Source) -> Result<PasswordPolicy, ApiError> {
+pub async fn effective_policy(
+    store: &dyn Store,
+    source: &Source,
+) -> Result<PasswordPolicy, ApiError> {
     if let Some(group) = store.sync_group_of_source(&source.id).await? {
         if let Some(p) = store.get_policy(&group.password_policy_id).await? {
             return Ok(p);
@@ -26,7 +29,8 @@ pub async fn effective_policy(store: &dyn Store, source: &Source) -> Result<Pass
 /// The org dictionary (empty when none was uploaded).
 pub async fn dictionary(store: &dyn Store) -> Result<Dictionary, ApiError> {
     match store.get_dictionary().await? {
-        Some(text) => Dictionary::parse(text.as_bytes()).map_err(|_| ApiError::internal("the stored dictionary does not parse")),
+        Some(text) => Dictionary::parse(text.as_bytes())
+            .map_err(|_| ApiError::internal("the stored dictionary does not parse")),
         None => Ok(Dictionary::empty()),
     }
 }

@@ -60,29 +60,44 @@ pub struct SharedRateLimiter {
 
 impl SharedRateLimiter {
     pub fn new(store: PostgresStore, prefix: &'static str, limit: u32, window_secs: u64) -> Self {
-        Self { store, prefix, limit, window_ms: window_ms(window_secs) }
+        Self {
+            store,
+            prefix,
+            limit,
+            window_ms: window_ms(window_secs),
+        }
     }
 }
 
 #[async_trait]
 impl RateLimitBackend for SharedRateLimiter {
     async fn hit(&self, key: &str, now: Millis) -> Result<Verdict, StoreError> {
-        let window = self.store.rate_limit_hit(&format!("{}:{key}", self.prefix), now, self.window_ms).await?;
+        let window = self
+            .store
+            .rate_limit_hit(&format!("{}:{key}", self.prefix), now, self.window_ms)
+            .await?;
         if window.hits <= u64::from(self.limit) {
             return Ok(Verdict::Allowed);
         }
         // Another node's clock may run ahead of ours: never promise more than one window.
-        let remaining_ms = (window.start.0.saturating_add(self.window_ms) - now.0).clamp(1, self.window_ms);
-        Ok(Verdict::Limited { retry_after_secs: u64::try_from((remaining_ms + 999) / 1000).unwrap_or(1) })
+        let remaining_ms =
+            (window.start.0.saturating_add(self.window_ms) - now.0).clamp(1, self.window_ms);
+        Ok(Verdict::Limited {
+            retry_after_secs: u64::try_from((remaining_ms + 999) / 1000).unwrap_or(1),
+        })
     }
 
     async fn purge(&self, now: Millis) -> Result<u64, StoreError> {
-        self.store.purge_rate_limits(Millis(now.0.saturating_sub(self.window_ms))).await
+        self.store
+            .purge_rate_limits(Millis(now.0.saturating_sub(self.window_ms)))
+            .await
     }
 }
 
 fn window_ms(window_secs: u64) -> i64 {
-    i64::try_from(window_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
+    i64::try_from(window_secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
 }
 
 pub struct RateLimiter {
@@ -93,7 +108,11 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limit: u32, window_secs: u64) -> Self {
-        Self { limit, window_ms: window_ms(window_secs), windows: Mutex::new(HashMap::new()) }
+        Self {
+            limit,
+            window_ms: window_ms(window_secs),
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Counts one request; `Err(retry_after_secs)` when over the limit.
@@ -127,7 +146,10 @@ impl RateLimiter {
     }
 
     pub fn reset(&self, key: &str) {
-        self.windows.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 
@@ -143,7 +165,10 @@ mod tests {
         }
         assert_eq!(l.check("t", Millis(2_500)), Err(8));
         assert!(l.check("other", Millis(2_500)).is_ok());
-        assert!(l.check("t", Millis(10_000)).is_ok(), "a new window after the wait");
+        assert!(
+            l.check("t", Millis(10_000)).is_ok(),
+            "a new window after the wait"
+        );
     }
 
     #[tokio::test]
@@ -152,7 +177,12 @@ mod tests {
         let b: &dyn RateLimitBackend = &l;
         assert_eq!(b.hit("t", Millis(0)).await.unwrap(), Verdict::Allowed);
         assert_eq!(b.hit("t", Millis(1)).await.unwrap(), Verdict::Allowed);
-        assert_eq!(b.hit("t", Millis(1_000)).await.unwrap(), Verdict::Limited { retry_after_secs: 9 });
+        assert_eq!(
+            b.hit("t", Millis(1_000)).await.unwrap(),
+            Verdict::Limited {
+                retry_after_secs: 9
+            }
+        );
         assert_eq!(b.purge(Millis(10_000)).await.unwrap(), 1);
         assert_eq!(b.hit("t", Millis(10_001)).await.unwrap(), Verdict::Allowed);
     }

@@ -44,11 +44,19 @@ impl Secrets {
     }
 
     pub fn wrap(&self, kind: WrappedKind, plaintext: &[u8]) -> Result<Vec<u8>, SecretsError> {
-        self.master.wrap(plaintext, aad(kind)).map_err(|e| SecretsError::Other(e.to_string()))
+        self.master
+            .wrap(plaintext, aad(kind))
+            .map_err(|e| SecretsError::Other(e.to_string()))
     }
 
-    pub fn unwrap(&self, kind: WrappedKind, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
-        self.master.unwrap(wrapped, aad(kind)).map_err(|_| SecretsError::WrongMasterKey(self.master.key_id()))
+    pub fn unwrap(
+        &self,
+        kind: WrappedKind,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+        self.master
+            .unwrap(wrapped, aad(kind))
+            .map_err(|_| SecretsError::WrongMasterKey(self.master.key_id()))
     }
 
     /// Wraps a source's connector secrets (JSON).
@@ -59,12 +67,17 @@ impl Secrets {
 
     pub fn unwrap_json(&self, wrapped: &[u8]) -> Result<serde_json::Value, SecretsError> {
         let bytes = self.unwrap(WrappedKind::SourceSecrets, wrapped)?;
-        serde_json::from_slice(&bytes).map_err(|_| SecretsError::Other("stored connector secrets are not JSON".into()))
+        serde_json::from_slice(&bytes)
+            .map_err(|_| SecretsError::Other("stored connector secrets are not JSON".into()))
     }
 
     /// On first use stores a check value; afterwards verifies the key matches it.
     pub async fn verify_against(&self, store: &dyn Store) -> Result<(), SecretsError> {
-        match store.get_meta(CHECK_META_KEY).await.map_err(|e| SecretsError::Other(e.to_string()))? {
+        match store
+            .get_meta(CHECK_META_KEY)
+            .await
+            .map_err(|e| SecretsError::Other(e.to_string()))?
+        {
             Some(wrapped) => {
                 let plain = self.unwrap(WrappedKind::Meta, &wrapped)?;
                 if plain.as_slice() != CHECK_PLAINTEXT {
@@ -74,30 +87,49 @@ impl Secrets {
             }
             None => {
                 let wrapped = self.wrap(WrappedKind::Meta, CHECK_PLAINTEXT)?;
-                store.set_meta(CHECK_META_KEY, &wrapped).await.map_err(|e| SecretsError::Other(e.to_string()))
+                store
+                    .set_meta(CHECK_META_KEY, &wrapped)
+                    .await
+                    .map_err(|e| SecretsError::Other(e.to_string()))
             }
         }
     }
 
     /// Re-wraps every secret in the store from this key to `new`, atomically.
-    pub async fn rotate_to(&self, new: &MasterKey, store: &dyn Store) -> Result<usize, SecretsError> {
+    pub async fn rotate_to(
+        &self,
+        new: &MasterKey,
+        store: &dyn Store,
+    ) -> Result<usize, SecretsError> {
         let old = &self.master;
         let rewrap = move |kind: WrappedKind, wrapped: &[u8]| -> Result<Vec<u8>, String> {
-            let plain = old.unwrap(wrapped, aad(kind)).map_err(|_| "cannot unwrap with the current master key".to_owned())?;
+            let plain = old
+                .unwrap(wrapped, aad(kind))
+                .map_err(|_| "cannot unwrap with the current master key".to_owned())?;
             new.wrap(&plain, aad(kind)).map_err(|e| e.to_string())
         };
-        store.rewrap_all(&rewrap).await.map_err(|e| SecretsError::Other(e.to_string()))
+        store
+            .rewrap_all(&rewrap)
+            .await
+            .map_err(|e| SecretsError::Other(e.to_string()))
     }
 }
 
 /// Loads the master key from configuration, or in demo mode from (or into) the data dir.
-pub fn load_master_key(given: Option<&str>, data_dir: &Path, demo: bool) -> Result<MasterKey, String> {
+pub fn load_master_key(
+    given: Option<&str>,
+    data_dir: &Path,
+    demo: bool,
+) -> Result<MasterKey, String> {
     if let Some(text) = given {
         return MasterKey::parse(text).map_err(|e| format!("key `master_key`: {e}"));
     }
     let path = data_dir.join("master.key");
     if path.exists() {
-        let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        );
         if !demo {
             tracing::warn!(path = %path.display(), "using the master key file in the data dir; for production give master_key_file outside the data dir");
         }
@@ -124,6 +156,9 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut f = options.open(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.write_all(bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let mut f = options
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

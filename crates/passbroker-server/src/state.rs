@@ -29,7 +29,8 @@ impl Clock {
     }
     /// Moves this clock forward (tests of expiry and grace periods).
     pub fn advance(&self, ms: i64) {
-        self.offset_ms.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+        self.offset_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -29,7 +29,10 @@ pub fn current_tracking_id() -> String {
 
 /// The caller's preferred language (primary subtag of `Accept-Language`), if any.
 pub fn current_language() -> Option<String> {
-    REQUEST_CONTEXT.try_with(|c| c.language.clone()).ok().flatten()
+    REQUEST_CONTEXT
+        .try_with(|c| c.language.clone())
+        .ok()
+        .flatten()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +43,11 @@ pub enum LogFormat {
 
 /// Installs the global subscriber once; later calls (tests) are ignored.
 pub fn init(format: LogFormat, default_filter: &str) {
-    let filter = EnvFilter::try_from_env("PASSBROKER_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let filter = EnvFilter::try_from_env("PASSBROKER_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -49,10 +55,15 @@ pub fn init(format: LogFormat, default_filter: &str) {
 }
 
 fn preferred_language(req: &Request) -> Option<String> {
-    let header = req.headers().get(axum::http::header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+    let header = req
+        .headers()
+        .get(axum::http::header::ACCEPT_LANGUAGE)?
+        .to_str()
+        .ok()?;
     let first = header.split(',').next()?.split(';').next()?.trim();
     let primary = first.split('-').next()?.to_ascii_lowercase();
-    (!primary.is_empty() && primary.len() <= 8 && primary.bytes().all(|b| b.is_ascii_alphabetic())).then_some(primary)
+    (!primary.is_empty() && primary.len() <= 8 && primary.bytes().all(|b| b.is_ascii_alphabetic()))
+        .then_some(primary)
 }
 
 /// Middleware: tracking id, log line, metrics.
@@ -66,7 +77,10 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().clone();
     let started = Instant::now();
-    let ctx = RequestContext { tracking_id: tracking_id.clone(), language };
+    let ctx = RequestContext {
+        tracking_id: tracking_id.clone(),
+        language,
+    };
     let mut response = REQUEST_CONTEXT.scope(ctx, next.run(req)).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();

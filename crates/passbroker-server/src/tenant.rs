@@ -118,12 +118,21 @@ fn client_credentials() -> Vec<String> {
 
 /// Parses a tenant file by extension (`.yaml`/`.yml`, `.toml`, `.json`).
 pub fn parse(path: &std::path::Path, text: &str) -> Result<TenantFile, String> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
-        "yaml" | "yml" => serde_yaml::from_str(text).map_err(|e| format!("{}: {e}", path.display())),
+        "yaml" | "yml" => {
+            serde_yaml::from_str(text).map_err(|e| format!("{}: {e}", path.display()))
+        }
         "toml" => toml::from_str(text).map_err(|e| format!("{}: {e}", path.display())),
         "json" => serde_json::from_str(text).map_err(|e| format!("{}: {e}", path.display())),
-        _ => Err(format!("{}: use a .yaml, .yml, .toml or .json file", path.display())),
+        _ => Err(format!(
+            "{}: use a .yaml, .yml, .toml or .json file",
+            path.display()
+        )),
     }
 }
 
@@ -159,20 +168,36 @@ impl Plan {
 
 /// Validates the whole file, then writes the differences atomically. On any error nothing
 /// is written and every problem is returned.
-pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: Millis) -> Result<ApplyReport, Vec<String>> {
-    let mut plan = Plan { ops: Vec::new(), report: ApplyReport::default(), errors: Vec::new() };
+pub async fn apply(
+    store: &dyn Store,
+    secrets: &Secrets,
+    file: TenantFile,
+    now: Millis,
+) -> Result<ApplyReport, Vec<String>> {
+    let mut plan = Plan {
+        ops: Vec::new(),
+        report: ApplyReport::default(),
+        errors: Vec::new(),
+    };
     let db = |e: passbroker_store::StoreError| vec![format!("store: {e}")];
 
     let mut policy_ids: HashMap<String, PolicyId> = HashMap::new();
     for (i, p) in file.policies.into_iter().enumerate() {
         let at = format!("policies[{i}] ({:?})", p.name);
         if let Err(errs) = p.validate() {
-            plan.errors.extend(errs.into_iter().map(|e| format!("{at}: {e}")));
+            plan.errors
+                .extend(errs.into_iter().map(|e| format!("{at}: {e}")));
             continue;
         }
         let existing = store.find_policy_by_name(&p.name).await.map_err(db)?;
-        let mut policy = PasswordPolicy { source_ids: Vec::new(), ..p };
-        policy.id = existing.as_ref().and_then(|e| e.id.clone()).or_else(|| Some(PolicyId::generate()));
+        let mut policy = PasswordPolicy {
+            source_ids: Vec::new(),
+            ..p
+        };
+        policy.id = existing
+            .as_ref()
+            .and_then(|e| e.id.clone())
+            .or_else(|| Some(PolicyId::generate()));
         policy.date_created = existing.as_ref().and_then(|e| e.date_created).or(Some(now));
         policy.last_updated = Some(now);
         let changed = existing.map(|e| {
@@ -194,8 +219,14 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
     for (i, e) in file.identities.into_iter().enumerate() {
         let at = format!("identities[{i}] ({:?})", e.user_name);
         // Registered before validation, so entries that refer to it report their own problems.
-        let existing = store.find_identity_by_login(&e.user_name).await.map_err(db)?;
-        let id = existing.as_ref().map(|x| x.id.clone()).unwrap_or_else(IdentityId::generate);
+        let existing = store
+            .find_identity_by_login(&e.user_name)
+            .await
+            .map_err(db)?;
+        let id = existing
+            .as_ref()
+            .map(|x| x.id.clone())
+            .unwrap_or_else(IdentityId::generate);
         identity_ids.insert(e.user_name.to_lowercase(), id.clone());
         let login = match LoginName::parse(&e.user_name) {
             Ok(l) => l,
@@ -213,7 +244,8 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
         };
         if let Some(email) = &e.email {
             if !email.contains('@') || email.chars().any(char::is_whitespace) {
-                plan.errors.push(format!("{at}: email: {email:?} is not an email address"));
+                plan.errors
+                    .push(format!("{at}: email: {email:?} is not an email address"));
                 continue;
             }
         }
@@ -229,15 +261,22 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
         let changed = existing.map(|x| x != identity);
         plan.note(changed, WriteOp::UpsertIdentity(identity));
     }
-    let find_identity = |name: &str, ids: &HashMap<String, IdentityId>| ids.get(&name.to_lowercase()).cloned();
+    let find_identity =
+        |name: &str, ids: &HashMap<String, IdentityId>| ids.get(&name.to_lowercase()).cloned();
 
     let mut source_ids: HashMap<String, SourceId> = HashMap::new();
     for (i, e) in file.sources.into_iter().enumerate() {
         let at = format!("sources[{i}] ({:?})", e.name);
         let existing = store.find_source_by_name(&e.name).await.map_err(db)?;
-        let id = existing.as_ref().map(|x| x.id.clone()).unwrap_or_else(SourceId::generate);
+        let id = existing
+            .as_ref()
+            .map(|x| x.id.clone())
+            .unwrap_or_else(SourceId::generate);
         source_ids.insert(e.name.clone(), id.clone());
-        let (name, kind) = match (SourceName::parse(&e.name), ConnectorKind::parse(&e.connector)) {
+        let (name, kind) = match (
+            SourceName::parse(&e.name),
+            ConnectorKind::parse(&e.connector),
+        ) {
             (Ok(n), Ok(k)) => (n, k),
             (Err(err), _) | (_, Err(err)) => {
                 plan.errors.push(format!("{at}: {err}"));
@@ -251,17 +290,28 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
             }
         }
         let policy = match &e.policy {
-            Some(p) => match policy_id(p, &policy_ids).or(store.find_policy_by_name(p).await.map_err(db)?.and_then(|x| x.id)) {
+            Some(p) => match policy_id(p, &policy_ids).or(store
+                .find_policy_by_name(p)
+                .await
+                .map_err(db)?
+                .and_then(|x| x.id))
+            {
                 Some(id) => Some(id),
                 None => {
-                    plan.errors.push(format!("{at}: policy: no policy named {p:?}"));
+                    plan.errors
+                        .push(format!("{at}: policy: no policy named {p:?}"));
                     continue;
                 }
             },
             None => None,
         };
         let owner = match &e.owner {
-            Some(o) => match find_identity(o, &identity_ids).or(store.find_identity_by_login(o).await.map_err(db)?.map(|x| x.id)) {
+            Some(o) => match find_identity(o, &identity_ids).or(store
+                .find_identity_by_login(o)
+                .await
+                .map_err(db)?
+                .map(|x| x.id))
+            {
                 Some(id) => Some(id),
                 None => {
                     plan.errors.push(format!("{at}: owner: no identity {o:?}"));
@@ -270,7 +320,10 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
             },
             None => None,
         };
-        let same_secrets = match (&existing.as_ref().and_then(|x| x.wrapped_secrets.clone()), &e.secrets) {
+        let same_secrets = match (
+            &existing.as_ref().and_then(|x| x.wrapped_secrets.clone()),
+            &e.secrets,
+        ) {
             (Some(w), Some(new)) => secrets.unwrap_json(w).ok().as_ref() == Some(new),
             (None, None) => true,
             _ => false,
@@ -303,12 +356,24 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
 
     for (i, e) in file.accounts.into_iter().enumerate() {
         let at = format!("accounts[{i}] ({:?} on {:?})", e.account_id, e.source);
-        let Some(identity_id) = find_identity(&e.identity, &identity_ids).or(store.find_identity_by_login(&e.identity).await.map_err(db)?.map(|x| x.id)) else {
-            plan.errors.push(format!("{at}: identity: no identity {:?}", e.identity));
+        let Some(identity_id) = find_identity(&e.identity, &identity_ids).or(store
+            .find_identity_by_login(&e.identity)
+            .await
+            .map_err(db)?
+            .map(|x| x.id))
+        else {
+            plan.errors
+                .push(format!("{at}: identity: no identity {:?}", e.identity));
             continue;
         };
-        let Some(source_id) = source_ids.get(&e.source).cloned().or(store.find_source_by_name(&e.source).await.map_err(db)?.map(|x| x.id)) else {
-            plan.errors.push(format!("{at}: source: no source {:?}", e.source));
+        let Some(source_id) = source_ids.get(&e.source).cloned().or(store
+            .find_source_by_name(&e.source)
+            .await
+            .map_err(db)?
+            .map(|x| x.id))
+        else {
+            plan.errors
+                .push(format!("{at}: source: no source {:?}", e.source));
             continue;
         };
         let native = match NativeAccountId::parse(&e.account_id) {
@@ -318,9 +383,15 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
                 continue;
             }
         };
-        let existing = store.find_account(&source_id, &e.account_id).await.map_err(db)?;
+        let existing = store
+            .find_account(&source_id, &e.account_id)
+            .await
+            .map_err(db)?;
         let account = Account {
-            id: existing.as_ref().map(|x| x.id.clone()).unwrap_or_else(AccountRef::generate),
+            id: existing
+                .as_ref()
+                .map(|x| x.id.clone())
+                .unwrap_or_else(AccountRef::generate),
             source_id,
             identity_id,
             native_id: native,
@@ -334,17 +405,30 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
 
     for (i, e) in file.sync_groups.into_iter().enumerate() {
         let at = format!("syncGroups[{i}] ({:?})", e.name);
-        let Some(policy) = policy_id(&e.policy, &policy_ids).or(store.find_policy_by_name(&e.policy).await.map_err(db)?.and_then(|x| x.id)) else {
-            plan.errors.push(format!("{at}: policy: no policy named {:?}", e.policy));
+        let Some(policy) = policy_id(&e.policy, &policy_ids).or(store
+            .find_policy_by_name(&e.policy)
+            .await
+            .map_err(db)?
+            .and_then(|x| x.id))
+        else {
+            plan.errors
+                .push(format!("{at}: policy: no policy named {:?}", e.policy));
             continue;
         };
         if e.sources.len() < 2 {
-            plan.errors.push(format!("{at}: sources: a sync group needs at least 2 sources"));
+            plan.errors.push(format!(
+                "{at}: sources: a sync group needs at least 2 sources"
+            ));
             continue;
         }
         let mut ids = Vec::new();
         for s in &e.sources {
-            match source_ids.get(s).cloned().or(store.find_source_by_name(s).await.map_err(db)?.map(|x| x.id)) {
+            match source_ids.get(s).cloned().or(store
+                .find_source_by_name(s)
+                .await
+                .map_err(db)?
+                .map(|x| x.id))
+            {
                 Some(id) => ids.push(id),
                 None => plan.errors.push(format!("{at}: sources: no source {s:?}")),
             }
@@ -352,7 +436,10 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
         let (existing, _) = store.list_sync_groups(Page::all()).await.map_err(db)?;
         let existing = existing.into_iter().find(|g| g.name == e.name);
         let group = PasswordSyncGroup {
-            id: existing.as_ref().map(|g| g.id.clone()).unwrap_or_else(SyncGroupId::generate),
+            id: existing
+                .as_ref()
+                .map(|g| g.id.clone())
+                .unwrap_or_else(SyncGroupId::generate),
             name: e.name,
             password_policy_id: policy,
             source_ids: ids,
@@ -366,22 +453,29 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
     for (i, e) in file.clients.into_iter().enumerate() {
         let at = format!("clients[{i}] ({:?})", e.name);
         if !passbroker_core::ids::is_isc_id(&e.client_id) {
-            plan.errors.push(format!("{at}: clientId: must be 32 lowercase hexadecimal characters"));
+            plan.errors.push(format!(
+                "{at}: clientId: must be 32 lowercase hexadecimal characters"
+            ));
             continue;
         }
         if !e.secret_hash.starts_with("$argon2id$") {
-            plan.errors.push(format!("{at}: secretHash: must be an argon2id PHC string"));
+            plan.errors
+                .push(format!("{at}: secretHash: must be an argon2id PHC string"));
             continue;
         }
         let scopes = match parse_scopes(&e.scopes.join(" ")) {
             Ok(s) => s,
             Err(bad) => {
-                plan.errors.push(format!("{at}: scopes: unknown scope {bad:?}"));
+                plan.errors
+                    .push(format!("{at}: scopes: unknown scope {bad:?}"));
                 continue;
             }
         };
-        if let Some(g) = e.grant_types.iter().find(|g| !["client_credentials", "authorization_code", "refresh_token"].contains(&g.as_str())) {
-            plan.errors.push(format!("{at}: grantTypes: unknown grant type {g:?}"));
+        if let Some(g) = e.grant_types.iter().find(|g| {
+            !["client_credentials", "authorization_code", "refresh_token"].contains(&g.as_str())
+        }) {
+            plan.errors
+                .push(format!("{at}: grantTypes: unknown grant type {g:?}"));
             continue;
         }
         let existing = store.get_client(&e.client_id).await.map_err(db)?;
@@ -403,7 +497,10 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
         return Err(plan.errors);
     }
     if !plan.ops.is_empty() {
-        store.apply(plan.ops).await.map_err(|e| vec![format!("store: {e}")])?;
+        store
+            .apply(plan.ops)
+            .await
+            .map_err(|e| vec![format!("store: {e}")])?;
     }
     Ok(plan.report)
 }
@@ -412,16 +509,34 @@ pub async fn apply(store: &dyn Store, secrets: &Secrets, file: TenantFile, now: 
 /// the store unwrapped); client secrets appear only as their argon2id hashes.
 pub async fn export(store: &dyn Store) -> Result<TenantFile, passbroker_store::StoreError> {
     let (policies, _) = store.list_policies(Page::all()).await?;
-    let policy_names: HashMap<PolicyId, String> = policies.iter().filter_map(|p| p.id.clone().map(|id| (id, p.name.clone()))).collect();
+    let policy_names: HashMap<PolicyId, String> = policies
+        .iter()
+        .filter_map(|p| p.id.clone().map(|id| (id, p.name.clone())))
+        .collect();
     let (identities, _) = store.list_identities(Page::all()).await?;
-    let login: HashMap<IdentityId, String> = identities.iter().map(|i| (i.id.clone(), i.login_name.as_str().to_owned())).collect();
+    let login: HashMap<IdentityId, String> = identities
+        .iter()
+        .map(|i| (i.id.clone(), i.login_name.as_str().to_owned()))
+        .collect();
     let (sources, _) = store.list_sources(Page::all()).await?;
-    let source_names: HashMap<SourceId, String> = sources.iter().map(|s| (s.id.clone(), s.name.as_str().to_owned())).collect();
+    let source_names: HashMap<SourceId, String> = sources
+        .iter()
+        .map(|s| (s.id.clone(), s.name.as_str().to_owned()))
+        .collect();
     let (accounts, _) = store.list_accounts(Page::all()).await?;
     let (groups, _) = store.list_sync_groups(Page::all()).await?;
     let clients = store.list_clients().await?;
     Ok(TenantFile {
-        policies: policies.into_iter().map(|p| PasswordPolicy { id: None, source_ids: Vec::new(), date_created: None, last_updated: None, ..p }).collect(),
+        policies: policies
+            .into_iter()
+            .map(|p| PasswordPolicy {
+                id: None,
+                source_ids: Vec::new(),
+                date_created: None,
+                last_updated: None,
+                ..p
+            })
+            .collect(),
         identities: identities
             .into_iter()
             .map(|i| IdentityEntry {
@@ -442,7 +557,9 @@ pub async fn export(store: &dyn Store) -> Result<TenantFile, passbroker_store::S
                 connector: s.connector.as_str().to_owned(),
                 config: s.connector_config,
                 secrets: None,
-                policy: s.password_policy_id.and_then(|p| policy_names.get(&p).cloned()),
+                policy: s
+                    .password_policy_id
+                    .and_then(|p| policy_names.get(&p).cloned()),
                 owner: s.owner.and_then(|o| login.get(&o).cloned()),
                 delivery: s.delivery,
             })
@@ -462,8 +579,15 @@ pub async fn export(store: &dyn Store) -> Result<TenantFile, passbroker_store::S
             .into_iter()
             .map(|g| SyncGroupEntry {
                 name: g.name,
-                policy: policy_names.get(&g.password_policy_id).cloned().unwrap_or_default(),
-                sources: g.source_ids.iter().filter_map(|s| source_names.get(s).cloned()).collect(),
+                policy: policy_names
+                    .get(&g.password_policy_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                sources: g
+                    .source_ids
+                    .iter()
+                    .filter_map(|s| source_names.get(s).cloned())
+                    .collect(),
             })
             .collect(),
         clients: clients

@@ -20,7 +20,13 @@ pub enum Subject {
     /// An API client (`client_credentials`, no user).
     Client { client_id: String },
     /// A user: through a personal access token (`pat_id`) or a login (authorization code).
-    User { identity_id: IdentityId, user_name: String, level: UserLevel, client_id: String, pat_id: Option<String> },
+    User {
+        identity_id: IdentityId,
+        user_name: String,
+        level: UserLevel,
+        client_id: String,
+        pat_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +48,22 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    pub fn new(store: Arc<dyn Store>, secrets: Arc<Secrets>, issuer: String, audience: String, lifetime_secs: i64) -> Self {
-        Self { store, secrets, issuer, audience, lifetime_secs, signer: RwLock::new(None), verifiers: RwLock::new(Vec::new()) }
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: Arc<Secrets>,
+        issuer: String,
+        audience: String,
+        lifetime_secs: i64,
+    ) -> Self {
+        Self {
+            store,
+            secrets,
+            issuer,
+            audience,
+            lifetime_secs,
+            signer: RwLock::new(None),
+            verifiers: RwLock::new(Vec::new()),
+        }
     }
 
     pub fn lifetime_secs(&self) -> i64 {
@@ -53,18 +73,27 @@ impl TokenService {
     /// Loads keys; creates the first signing key, and rotates an old one.
     pub async fn init(&self, now: Millis) -> Result<(), String> {
         self.reload().await?;
-        let keys = self.store.list_signing_keys().await.map_err(|e| e.to_string())?;
+        let keys = self
+            .store
+            .list_signing_keys()
+            .await
+            .map_err(|e| e.to_string())?;
         let active = keys.iter().find(|k| k.state == KeyState::Active);
         if active.is_none_or(|k| now.0 > k.created.0.saturating_add(SIGNING_KEY_ROTATE_MS)) {
             self.rotate(now).await?;
         }
         // Keys that stopped signing longer ago than two token lifetimes verify nothing.
         for mut k in keys {
-            let expired = k.deactivated.is_some_and(|d| now.0 > d.0.saturating_add(2 * self.lifetime_secs * 1000));
+            let expired = k
+                .deactivated
+                .is_some_and(|d| now.0 > d.0.saturating_add(2 * self.lifetime_secs * 1000));
             if k.state == KeyState::DecryptOnly && expired {
                 k.state = KeyState::Retired;
                 k.wrapped_private = None;
-                self.store.update_signing_key(&k).await.map_err(|e| e.to_string())?;
+                self.store
+                    .update_signing_key(&k)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
         }
         self.reload().await
@@ -72,11 +101,19 @@ impl TokenService {
 
     async fn rotate(&self, now: Millis) -> Result<(), String> {
         let key = SigningKey::generate().map_err(|e| e.to_string())?;
-        for mut old in self.store.list_signing_keys().await.map_err(|e| e.to_string())? {
+        for mut old in self
+            .store
+            .list_signing_keys()
+            .await
+            .map_err(|e| e.to_string())?
+        {
             if old.state == KeyState::Active {
                 old.state = KeyState::DecryptOnly;
                 old.deactivated = Some(now);
-                self.store.update_signing_key(&old).await.map_err(|e| e.to_string())?;
+                self.store
+                    .update_signing_key(&old)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
         }
         let raw = key.raw_private().map_err(|e| e.to_string())?;
@@ -84,23 +121,43 @@ impl TokenService {
             kid: key.kid.clone(),
             state: KeyState::Active,
             public_raw: key.raw_public().map_err(|e| e.to_string())?,
-            wrapped_private: Some(self.secrets.wrap(WrappedKind::SigningKey, &raw).map_err(|e| e.to_string())?),
+            wrapped_private: Some(
+                self.secrets
+                    .wrap(WrappedKind::SigningKey, &raw)
+                    .map_err(|e| e.to_string())?,
+            ),
             created: now,
             deactivated: None,
         };
-        self.store.insert_signing_key(&stored).await.map_err(|e| e.to_string())
+        self.store
+            .insert_signing_key(&stored)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     pub async fn reload(&self) -> Result<(), String> {
-        let keys = self.store.list_signing_keys().await.map_err(|e| e.to_string())?;
+        let keys = self
+            .store
+            .list_signing_keys()
+            .await
+            .map_err(|e| e.to_string())?;
         let mut verifiers = Vec::new();
         let mut signer = None;
         for k in keys.iter().filter(|k| k.state != KeyState::Retired) {
-            verifiers.push(VerifyingKey::from_raw_public(k.kid.clone(), &k.public_raw).map_err(|e| e.to_string())?);
+            verifiers.push(
+                VerifyingKey::from_raw_public(k.kid.clone(), &k.public_raw)
+                    .map_err(|e| e.to_string())?,
+            );
             if k.state == KeyState::Active {
                 if let Some(wrapped) = &k.wrapped_private {
-                    let raw = self.secrets.unwrap(WrappedKind::SigningKey, wrapped).map_err(|e| e.to_string())?;
-                    signer = Some(Arc::new(SigningKey::from_raw_private(k.kid.clone(), &raw).map_err(|e| e.to_string())?));
+                    let raw = self
+                        .secrets
+                        .unwrap(WrappedKind::SigningKey, wrapped)
+                        .map_err(|e| e.to_string())?;
+                    signer = Some(Arc::new(
+                        SigningKey::from_raw_private(k.kid.clone(), &raw)
+                            .map_err(|e| e.to_string())?,
+                    ));
                 }
             }
         }
@@ -110,8 +167,18 @@ impl TokenService {
     }
 
     /// Issues an access token; returns it with its claims.
-    pub fn issue(&self, subject: Subject, scopes: Vec<String>, now: Millis) -> Result<(String, TokenClaims), String> {
-        let signer = self.signer.read().map_err(|_| "lock")?.clone().ok_or("no signing key")?;
+    pub fn issue(
+        &self,
+        subject: Subject,
+        scopes: Vec<String>,
+        now: Millis,
+    ) -> Result<(String, TokenClaims), String> {
+        let signer = self
+            .signer
+            .read()
+            .map_err(|_| "lock")?
+            .clone()
+            .ok_or("no signing key")?;
         let iat = now.0 / 1000;
         let exp = iat + self.lifetime_secs;
         let jti = passbroker_crypto::random::random_token(16);
@@ -125,7 +192,13 @@ impl TokenService {
                 claims["kind"] = json!("client");
                 claims["client_id"] = json!(client_id);
             }
-            Subject::User { identity_id, user_name, level, client_id, pat_id } => {
+            Subject::User {
+                identity_id,
+                user_name,
+                level,
+                client_id,
+                pat_id,
+            } => {
                 claims["sub"] = json!(identity_id.as_str());
                 claims["kind"] = json!("user");
                 claims["client_id"] = json!(client_id);
@@ -138,7 +211,15 @@ impl TokenService {
             }
         }
         let token = signer.sign(&claims).map_err(|e| e.to_string())?;
-        Ok((token, TokenClaims { subject, scopes, jti, expires: exp }))
+        Ok((
+            token,
+            TokenClaims {
+                subject,
+                scopes,
+                jti,
+                expires: exp,
+            },
+        ))
     }
 
     /// Verifies a bearer token. Unknown `kid`s trigger one reload (another node rotated).
@@ -155,18 +236,37 @@ impl TokenService {
     }
 
     fn verify_cached(&self, token: &str, now: Millis) -> Result<Value, JwtError> {
-        let verifiers = self.verifiers.read().map_err(|_| JwtError::Crypto("lock".into()))?;
-        jwt::verify(token, &verifiers, now.0 / 1000, &self.issuer, &self.audience, 5)
+        let verifiers = self
+            .verifiers
+            .read()
+            .map_err(|_| JwtError::Crypto("lock".into()))?;
+        jwt::verify(
+            token,
+            &verifiers,
+            now.0 / 1000,
+            &self.issuer,
+            &self.audience,
+            5,
+        )
     }
 
     pub fn jwks(&self) -> Value {
-        let keys: Vec<Value> = self.verifiers.read().map(|v| v.iter().map(VerifyingKey::jwk).collect()).unwrap_or_default();
+        let keys: Vec<Value> = self
+            .verifiers
+            .read()
+            .map(|v| v.iter().map(VerifyingKey::jwk).collect())
+            .unwrap_or_default();
         json!({ "keys": keys })
     }
 }
 
 fn parse_claims(v: &Value) -> Option<TokenClaims> {
-    let scopes = v["scope"].as_str()?.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let scopes = v["scope"]
+        .as_str()?
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     let client_id = v["client_id"].as_str()?.to_owned();
     let subject = match v["kind"].as_str()? {
         "client" => Subject::Client { client_id },
@@ -179,5 +279,10 @@ fn parse_claims(v: &Value) -> Option<TokenClaims> {
         },
         _ => return None,
     };
-    Some(TokenClaims { subject, scopes, jti: v["jti"].as_str()?.to_owned(), expires: v["exp"].as_i64()? })
+    Some(TokenClaims {
+        subject,
+        scopes,
+        jti: v["jti"].as_str()?.to_owned(),
+        expires: v["exp"].as_i64()?,
+    })
 }

@@ -11,7 +11,10 @@ use crate::state::AppState;
 use passbroker_connectors::{ConnectorError, SetPasswordCall};
 use passbroker_core::account::Account;
 use passbroker_core::policy::eval::{evaluate, PolicyContext};
-use passbroker_core::request::{overall_state, retry_backoff_millis, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState};
+use passbroker_core::request::{
+    overall_state, retry_backoff_millis, Encryption, PasswordChangeRequest, RequestState,
+    TargetTask, TaskState,
+};
 use passbroker_core::time::Millis;
 use passbroker_core::{Password, RequestId};
 use std::collections::VecDeque;
@@ -44,7 +47,10 @@ impl Backlog {
     const RATE_WINDOW_MS: i64 = 30_000;
 
     pub fn new(in_progress: u64) -> Self {
-        Self { in_progress: AtomicI64::new(i64::try_from(in_progress).unwrap_or(0)), finishes: Mutex::new(VecDeque::new()) }
+        Self {
+            in_progress: AtomicI64::new(i64::try_from(in_progress).unwrap_or(0)),
+            finishes: Mutex::new(VecDeque::new()),
+        }
     }
     pub fn on_accept(&self) {
         self.in_progress.fetch_add(1, Ordering::Relaxed);
@@ -60,7 +66,10 @@ impl Backlog {
     /// Sets the in-progress count from the store: with several nodes, requests this node
     /// accepted may be finished by another node's workers (and the other way round).
     pub fn resync(&self, in_progress: u64) {
-        self.in_progress.store(i64::try_from(in_progress).unwrap_or(i64::MAX), Ordering::Relaxed);
+        self.in_progress.store(
+            i64::try_from(in_progress).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
     }
     pub fn in_progress(&self) -> i64 {
         self.in_progress.load(Ordering::Relaxed).max(0)
@@ -68,7 +77,10 @@ impl Backlog {
     /// Completions per second over the last 30 s.
     pub fn drain_rate(&self, now: Millis) -> f64 {
         let f = self.finishes.lock().unwrap_or_else(|e| e.into_inner());
-        let n = f.iter().filter(|t| now.0 - **t <= Self::RATE_WINDOW_MS).count();
+        let n = f
+            .iter()
+            .filter(|t| now.0 - **t <= Self::RATE_WINDOW_MS)
+            .count();
         n as f64 / (Self::RATE_WINDOW_MS as f64 / 1000.0)
     }
     /// `Err(retry_after_secs)` when the backlog could not drain before new work's deadline.
@@ -91,7 +103,10 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(state: AppState, owner: impl Into<String>) -> Self {
-        Self { state, owner: owner.into() }
+        Self {
+            state,
+            owner: owner.into(),
+        }
     }
 
     /// Claims and processes one due request.
@@ -99,7 +114,12 @@ impl Worker {
         let s = &self.state;
         let now = s.clock.now();
         let lease_ms = s.config.lease_secs * 1000;
-        let Some(request) = s.store.claim_request(&self.owner, now, lease_ms).await.map_err(|e| e.to_string())? else {
+        let Some(request) = s
+            .store
+            .claim_request(&self.owner, now, lease_ms)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
             return Ok(Outcome::Idle);
         };
         let renew = self.keep_lease(request.id.clone(), lease_ms);
@@ -114,10 +134,16 @@ impl Worker {
         let clock = self.state.clock.clone();
         let owner = self.owner.clone();
         tokio::spawn(async move {
-            let period = Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000).max(100));
+            let period =
+                Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000).max(100));
             loop {
                 tokio::time::sleep(period).await;
-                if !matches!(store.renew_lease(&id, &owner, clock.now().plus_millis(lease_ms)).await, Ok(true)) {
+                if !matches!(
+                    store
+                        .renew_lease(&id, &owner, clock.now().plus_millis(lease_ms))
+                        .await,
+                    Ok(true)
+                ) {
                     return;
                 }
             }
@@ -127,17 +153,31 @@ impl Worker {
     async fn process(&self, request: PasswordChangeRequest) -> Result<Outcome, String> {
         let s = &self.state;
         let now = s.clock.now();
-        let mut tasks = s.store.tasks_of_request(&request.id).await.map_err(|e| e.to_string())?;
+        let mut tasks = s
+            .store
+            .tasks_of_request(&request.id)
+            .await
+            .map_err(|e| e.to_string())?;
         if now >= request.deadline {
             let secs = (request.deadline.0 - request.created.0) / 1000;
-            return self.fail_pending(&request, &mut tasks, &format!("did not complete within the {secs}-second deadline")).await;
+            return self
+                .fail_pending(
+                    &request,
+                    &mut tasks,
+                    &format!("did not complete within the {secs}-second deadline"),
+                )
+                .await;
         }
         let Some(ciphertext) = request.ciphertext.clone() else {
-            return self.finish(&request, &mut tasks, vec![PAYLOAD_INVALID.into()]).await;
+            return self
+                .finish(&request, &mut tasks, vec![PAYLOAD_INVALID.into()])
+                .await;
         };
         let key = match s.keys.decryption_key(&request.public_key_id, now).await {
             Ok(k) => k,
-            Err(crate::keyring::KeyLookupError::Internal(e)) => return self.retry_later(&request, now, &e).await,
+            Err(crate::keyring::KeyLookupError::Internal(e)) => {
+                return self.retry_later(&request, now, &e).await
+            }
             Err(_) => {
                 let msg = format!("The encryption key {} was retired before the change ran; call query-password-info for the current key and try again", request.public_key_id);
                 return self.finish(&request, &mut tasks, vec![msg]).await;
@@ -152,7 +192,11 @@ impl Worker {
         .map_err(|e| e.to_string())?;
         let password = match decrypted.ok().map(Password::from_utf8) {
             Some(Ok(p)) if usable(&p) => p,
-            _ => return self.finish(&request, &mut tasks, vec![PAYLOAD_INVALID.into()]).await,
+            _ => {
+                return self
+                    .finish(&request, &mut tasks, vec![PAYLOAD_INVALID.into()])
+                    .await
+            }
         };
         let accounts = self.load_accounts(&tasks).await?;
         if !request.validated {
@@ -160,13 +204,25 @@ impl Worker {
             if !violations.is_empty() {
                 return self.finish(&request, &mut tasks, violations).await;
             }
-            s.store.mark_validated(&request.id).await.map_err(|e| e.to_string())?;
+            s.store
+                .mark_validated(&request.id)
+                .await
+                .map_err(|e| e.to_string())?;
         }
-        self.deliver(&request, &mut tasks, &accounts, &password).await?;
+        self.deliver(&request, &mut tasks, &accounts, &password)
+            .await?;
         if tasks.iter().any(|t| t.state == TaskState::Pending) {
-            let next = tasks.iter().filter(|t| t.state == TaskState::Pending).map(|t| t.next_attempt_at).min().unwrap_or(now);
+            let next = tasks
+                .iter()
+                .filter(|t| t.state == TaskState::Pending)
+                .map(|t| t.next_attempt_at)
+                .min()
+                .unwrap_or(now);
             let next = Millis(next.0.min(request.deadline.0));
-            s.store.release_request(&request.id, &self.owner, next).await.map_err(|e| e.to_string())?;
+            s.store
+                .release_request(&request.id, &self.owner, next)
+                .await
+                .map_err(|e| e.to_string())?;
             return Ok(Outcome::Progressed(request.id));
         }
         self.finish(&request, &mut tasks, Vec::new()).await
@@ -175,19 +231,48 @@ impl Worker {
     async fn load_accounts(&self, tasks: &[TargetTask]) -> Result<Vec<Option<Account>>, String> {
         let mut out = Vec::with_capacity(tasks.len());
         for t in tasks {
-            out.push(self.state.store.get_account(&t.account_ref).await.map_err(|e| e.to_string())?);
+            out.push(
+                self.state
+                    .store
+                    .get_account(&t.account_ref)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
         }
         Ok(out)
     }
 
     /// Every failed rule, as sentences. Includes history (argon2id, off the async threads).
-    async fn check_policy(&self, request: &PasswordChangeRequest, accounts: &[Option<Account>], password: &Password) -> Result<Vec<String>, String> {
+    async fn check_policy(
+        &self,
+        request: &PasswordChangeRequest,
+        accounts: &[Option<Account>],
+        password: &Password,
+    ) -> Result<Vec<String>, String> {
         let s = &self.state;
-        let source = s.store.get_source(&request.source_id).await.map_err(|e| e.to_string())?.ok_or("the source no longer exists")?;
-        let policy = crate::policies::effective_policy(s.store.as_ref(), &source).await.map_err(|e| format!("{e:?}"))?;
-        let dictionary = crate::policies::dictionary(s.store.as_ref()).await.map_err(|e| format!("{e:?}"))?;
-        let identity = s.store.get_identity(&request.identity_id).await.map_err(|e| e.to_string())?.ok_or("the identity no longer exists")?;
-        let named = s.store.get_account(&request.account_ref).await.map_err(|e| e.to_string())?;
+        let source = s
+            .store
+            .get_source(&request.source_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the source no longer exists")?;
+        let policy = crate::policies::effective_policy(s.store.as_ref(), &source)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let dictionary = crate::policies::dictionary(s.store.as_ref())
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let identity = s
+            .store
+            .get_identity(&request.identity_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the identity no longer exists")?;
+        let named = s
+            .store
+            .get_account(&request.account_ref)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut account_values: Vec<&str> = Vec::new();
         for a in accounts.iter().flatten() {
             account_values.extend(a.attribute_values());
@@ -197,18 +282,32 @@ impl Worker {
             identity_values: identity.attribute_values(),
             account_values,
             account_id: named.as_ref().map(|a| a.native_id.as_str()).unwrap_or(""),
-            account_name: named.as_ref().map(|a| a.account_name.as_str()).unwrap_or(""),
+            account_name: named
+                .as_ref()
+                .map(|a| a.account_name.as_str())
+                .unwrap_or(""),
             strong_auth: false,
         };
-        let mut messages: Vec<String> = evaluate(&policy, password, &ctx).into_iter().map(|v| v.message).collect();
+        let mut messages: Vec<String> = evaluate(&policy, password, &ctx)
+            .into_iter()
+            .map(|v| v.message)
+            .collect();
         let depth = u32::try_from(policy.history_depth.max(0)).unwrap_or(0);
         if depth > 0 {
             for a in accounts.iter().flatten() {
-                let hashes = s.store.history(&a.id, depth).await.map_err(|e| e.to_string())?;
-                let secret = zeroize::Zeroizing::new(password.expose().as_bytes().to_vec());
-                let reused = tokio::task::spawn_blocking(move || hashes.iter().any(|h| passbroker_crypto::password_hash::verify(&secret, h)))
+                let hashes = s
+                    .store
+                    .history(&a.id, depth)
                     .await
                     .map_err(|e| e.to_string())?;
+                let secret = zeroize::Zeroizing::new(password.expose().as_bytes().to_vec());
+                let reused = tokio::task::spawn_blocking(move || {
+                    hashes
+                        .iter()
+                        .any(|h| passbroker_crypto::password_hash::verify(&secret, h))
+                })
+                .await
+                .map_err(|e| e.to_string())?;
                 if reused {
                     messages.push(format!("The password must not be one of the last {depth} passwords used for this account."));
                     break;
@@ -219,7 +318,13 @@ impl Worker {
     }
 
     /// Calls the connectors of every pending, due task, concurrently.
-    async fn deliver(&self, request: &PasswordChangeRequest, tasks: &mut [TargetTask], accounts: &[Option<Account>], password: &Password) -> Result<(), String> {
+    async fn deliver(
+        &self,
+        request: &PasswordChangeRequest,
+        tasks: &mut [TargetTask],
+        accounts: &[Option<Account>],
+        password: &Password,
+    ) -> Result<(), String> {
         let s = &self.state;
         let now = s.clock.now();
         let mut calls = Vec::new();
@@ -235,24 +340,58 @@ impl Worker {
         Ok(())
     }
 
-    async fn deliver_one(&self, request: &PasswordChangeRequest, task: &mut TargetTask, account: Option<&Account>, password: &Password) -> Result<(), String> {
+    async fn deliver_one(
+        &self,
+        request: &PasswordChangeRequest,
+        task: &mut TargetTask,
+        account: Option<&Account>,
+        password: &Password,
+    ) -> Result<(), String> {
         let s = &self.state;
-        let source = s.store.get_source(&task.source_id).await.map_err(|e| e.to_string())?;
+        let source = s
+            .store
+            .get_source(&task.source_id)
+            .await
+            .map_err(|e| e.to_string())?;
         let (Some(source), Some(account)) = (source, account) else {
-            return self.end_task(request, task, "?", Err("the account or its source no longer exists".into())).await;
+            return self
+                .end_task(
+                    request,
+                    task,
+                    "?",
+                    Err("the account or its source no longer exists".into()),
+                )
+                .await;
         };
         let name = source.name.as_str().to_owned();
         let (connector, semaphore) = match s.connectors.get(&source) {
             Ok(c) => c,
-            Err(e) => return self.end_task(request, task, &name, Err(format!("the source is misconfigured ({e})"))).await,
+            Err(e) => {
+                return self
+                    .end_task(
+                        request,
+                        task,
+                        &name,
+                        Err(format!("the source is misconfigured ({e})")),
+                    )
+                    .await
+            }
         };
         let _permit = semaphore.acquire_owned().await.map_err(|e| e.to_string())?;
         task.attempts += 1;
         let timeout = Duration::from_millis(source.delivery.timeout_ms.max(1));
-        let call = SetPasswordCall { account, password, task_id: task.id.as_str(), attempt: task.attempts };
+        let call = SetPasswordCall {
+            account,
+            password,
+            task_id: task.id.as_str(),
+            attempt: task.attempts,
+        };
         let result = match tokio::time::timeout(timeout, connector.set_password(call)).await {
             Ok(r) => r,
-            Err(_) => Err(ConnectorError::Transient(format!("the target did not answer within {} ms", timeout.as_millis()))),
+            Err(_) => Err(ConnectorError::Transient(format!(
+                "the target did not answer within {} ms",
+                timeout.as_millis()
+            ))),
         };
         match result {
             Ok(()) => {
@@ -264,29 +403,61 @@ impl Worker {
                 s.metrics.target_outcome(&name, "RETRY");
                 let now = s.clock.now();
                 task.next_attempt_at = now.plus_millis(retry_backoff_millis(task.attempts));
-                task.error = Some(format!("{name}: {msg} (attempt {}, will retry)", task.attempts));
+                task.error = Some(format!(
+                    "{name}: {msg} (attempt {}, will retry)",
+                    task.attempts
+                ));
                 s.store.update_task(task).await.map_err(|e| e.to_string())
             }
             Err(ConnectorError::Transient(msg)) => {
                 let attempts = task.attempts;
-                self.end_task(request, task, &name, Err(format!("{msg} (gave up after {attempts} attempts)"))).await
+                self.end_task(
+                    request,
+                    task,
+                    &name,
+                    Err(format!("{msg} (gave up after {attempts} attempts)")),
+                )
+                .await
             }
-            Err(e) => self.end_task(request, task, &name, Err(e.to_string())).await,
+            Err(e) => {
+                self.end_task(request, task, &name, Err(e.to_string()))
+                    .await
+            }
         }
     }
 
-    async fn record_history(&self, source: &passbroker_core::source::Source, account: &Account, password: &Password) -> Result<(), String> {
-        let policy = crate::policies::effective_policy(self.state.store.as_ref(), source).await.map_err(|e| format!("{e:?}"))?;
+    async fn record_history(
+        &self,
+        source: &passbroker_core::source::Source,
+        account: &Account,
+        password: &Password,
+    ) -> Result<(), String> {
+        let policy = crate::policies::effective_policy(self.state.store.as_ref(), source)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
         let depth = u32::try_from(policy.history_depth.max(0)).unwrap_or(0);
         if depth == 0 {
             return Ok(());
         }
         let secret = zeroize::Zeroizing::new(password.expose().as_bytes().to_vec());
-        let hash = tokio::task::spawn_blocking(move || passbroker_crypto::password_hash::hash(&secret)).await.map_err(|e| e.to_string())??;
-        self.state.store.push_history(&account.id, &hash, depth, self.state.clock.now()).await.map_err(|e| e.to_string())
+        let hash =
+            tokio::task::spawn_blocking(move || passbroker_crypto::password_hash::hash(&secret))
+                .await
+                .map_err(|e| e.to_string())??;
+        self.state
+            .store
+            .push_history(&account.id, &hash, depth, self.state.clock.now())
+            .await
+            .map_err(|e| e.to_string())
     }
 
-    async fn end_task(&self, request: &PasswordChangeRequest, task: &mut TargetTask, source_name: &str, result: Result<(), String>) -> Result<(), String> {
+    async fn end_task(
+        &self,
+        request: &PasswordChangeRequest,
+        task: &mut TargetTask,
+        source_name: &str,
+        result: Result<(), String>,
+    ) -> Result<(), String> {
         let s = &self.state;
         let now = s.clock.now();
         task.finished = Some(now);
@@ -294,17 +465,31 @@ impl Worker {
             Ok(()) => {
                 task.state = TaskState::Succeeded;
                 task.error = None;
-                ("PASSWORD_CHANGE_TARGET_SUCCEEDED", "SUCCESS", format!("password set on {source_name}"))
+                (
+                    "PASSWORD_CHANGE_TARGET_SUCCEEDED",
+                    "SUCCESS",
+                    format!("password set on {source_name}"),
+                )
             }
             Err(msg) => {
                 task.state = TaskState::Failed;
                 task.error = Some(format!("{source_name}: {msg}"));
                 s.metrics.target_outcome(source_name, "FAILED");
-                ("PASSWORD_CHANGE_TARGET_FAILED", "FAILURE", format!("{source_name}: {msg}"))
+                (
+                    "PASSWORD_CHANGE_TARGET_FAILED",
+                    "FAILURE",
+                    format!("{source_name}: {msg}"),
+                )
             }
         };
         s.store.update_task(task).await.map_err(|e| e.to_string())?;
-        let mut event = audit_event(&request.requested_by.to_text(), action, outcome, detail, now);
+        let mut event = audit_event(
+            &request.requested_by.to_text(),
+            action,
+            outcome,
+            detail,
+            now,
+        );
         event.request_id = Some(request.id.to_string());
         event.source_id = Some(task.source_id.to_string());
         event.identity_id = Some(request.identity_id.to_string());
@@ -312,18 +497,45 @@ impl Worker {
         Ok(())
     }
 
-    async fn fail_pending(&self, request: &PasswordChangeRequest, tasks: &mut [TargetTask], why: &str) -> Result<Outcome, String> {
+    async fn fail_pending(
+        &self,
+        request: &PasswordChangeRequest,
+        tasks: &mut [TargetTask],
+        why: &str,
+    ) -> Result<Outcome, String> {
         for task in tasks.iter_mut().filter(|t| t.state == TaskState::Pending) {
-            let source = self.state.store.get_source(&task.source_id).await.map_err(|e| e.to_string())?;
-            let name = source.map(|s| s.name.as_str().to_owned()).unwrap_or_else(|| "?".into());
-            let last = task.error.clone().map(|e| format!("; last error: {e}")).unwrap_or_default();
-            self.end_task(request, task, &name, Err(format!("the password change {why}{last}"))).await?;
+            let source = self
+                .state
+                .store
+                .get_source(&task.source_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let name = source
+                .map(|s| s.name.as_str().to_owned())
+                .unwrap_or_else(|| "?".into());
+            let last = task
+                .error
+                .clone()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default();
+            self.end_task(
+                request,
+                task,
+                &name,
+                Err(format!("the password change {why}{last}")),
+            )
+            .await?;
         }
         self.finish(request, tasks, Vec::new()).await
     }
 
     /// Ends the request. Tasks still pending become failed (a request-level error stopped them).
-    async fn finish(&self, request: &PasswordChangeRequest, tasks: &mut [TargetTask], errors: Vec<String>) -> Result<Outcome, String> {
+    async fn finish(
+        &self,
+        request: &PasswordChangeRequest,
+        tasks: &mut [TargetTask],
+        errors: Vec<String>,
+    ) -> Result<Outcome, String> {
         let s = &self.state;
         let now = s.clock.now();
         for task in tasks.iter_mut().filter(|t| t.state == TaskState::Pending) {
@@ -333,13 +545,25 @@ impl Worker {
             s.store.update_task(task).await.map_err(|e| e.to_string())?;
         }
         let state = overall_state(&errors, tasks);
-        s.store.finish_request(&request.id, state, &errors, now).await.map_err(|e| e.to_string())?;
+        s.store
+            .finish_request(&request.id, state, &errors, now)
+            .await
+            .map_err(|e| e.to_string())?;
         let (outcome, detail) = if state == RequestState::Finished {
             ("SUCCESS", "password change finished".to_owned())
         } else {
-            ("FAILURE", format!("password change failed: {}", errors.join(" ")))
+            (
+                "FAILURE",
+                format!("password change failed: {}", errors.join(" ")),
+            )
         };
-        let mut event = audit_event(&request.requested_by.to_text(), &format!("PASSWORD_CHANGE_{}", state.as_str()), outcome, detail, now);
+        let mut event = audit_event(
+            &request.requested_by.to_text(),
+            &format!("PASSWORD_CHANGE_{}", state.as_str()),
+            outcome,
+            detail,
+            now,
+        );
         event.request_id = Some(request.id.to_string());
         event.source_id = Some(request.source_id.to_string());
         event.identity_id = Some(request.identity_id.to_string());
@@ -349,9 +573,18 @@ impl Worker {
         Ok(Outcome::Finished(request.id.clone(), state))
     }
 
-    async fn retry_later(&self, request: &PasswordChangeRequest, now: Millis, why: &str) -> Result<Outcome, String> {
+    async fn retry_later(
+        &self,
+        request: &PasswordChangeRequest,
+        now: Millis,
+        why: &str,
+    ) -> Result<Outcome, String> {
         tracing::warn!(request_id = %request.id, error = why, "request postponed");
-        self.state.store.release_request(&request.id, &self.owner, now.plus_millis(1000)).await.map_err(|e| e.to_string())?;
+        self.state
+            .store
+            .release_request(&request.id, &self.owner, now.plus_millis(1000))
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(Outcome::Progressed(request.id.clone()))
     }
 }

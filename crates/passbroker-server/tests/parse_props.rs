@@ -13,8 +13,15 @@ fn is_client_error(e: &ApiError) -> bool {
 /// JSON-looking text: objects with the DTO's field names and values of every kind.
 fn near_json() -> impl Strategy<Value = String> {
     let key = prop_oneof![
-        Just("identityId"), Just("encryptedPassword"), Just("publicKeyId"), Just("accountId"),
-        Just("sourceId"), Just("encryption"), Just("userName"), Just("sourceName"), Just("x"),
+        Just("identityId"),
+        Just("encryptedPassword"),
+        Just("publicKeyId"),
+        Just("accountId"),
+        Just("sourceId"),
+        Just("encryption"),
+        Just("userName"),
+        Just("sourceName"),
+        Just("x"),
     ];
     let value = prop_oneof![
         any::<String>().prop_map(|s| serde_json::Value::from(s).to_string()),
@@ -26,7 +33,10 @@ fn near_json() -> impl Strategy<Value = String> {
         "[a-zA-Z0-9+/=]{0,400}".prop_map(|s| format!("\"{s}\"")),
     ];
     prop::collection::vec((key, value), 0..8).prop_map(|pairs| {
-        let body: Vec<String> = pairs.into_iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+        let body: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| format!("\"{k}\": {v}"))
+            .collect();
         format!("{{{}}}", body.join(", "))
     })
 }

@@ -8,7 +8,9 @@ use passbroker_core::account::{Account, NativeAccountId};
 use passbroker_core::audit::AuditEvent;
 use passbroker_core::identity::{Identity, LoginName, UserLevel};
 use passbroker_core::keys::{KeyState, StoredRsaKey};
-use passbroker_core::request::{Actor, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState};
+use passbroker_core::request::{
+    Actor, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
+};
 use passbroker_core::source::{ConnectorKind, DeliverySettings, Source, SourceName};
 use passbroker_core::sync_group::PasswordSyncGroup;
 use passbroker_core::time::Millis;
@@ -99,7 +101,12 @@ pub fn account(identity: &Identity, source: &Source, native: &str) -> Account {
     }
 }
 
-fn request(identity: &Identity, account: &Account, key: Option<&str>, created: i64) -> (PasswordChangeRequest, Vec<TargetTask>) {
+fn request(
+    identity: &Identity,
+    account: &Account,
+    key: Option<&str>,
+    created: i64,
+) -> (PasswordChangeRequest, Vec<TargetTask>) {
     let id = RequestId::generate();
     let req = PasswordChangeRequest {
         id: id.clone(),
@@ -138,7 +145,11 @@ pub(crate) async fn seed(store: &dyn Store) -> (Identity, Source, Account) {
     let s = source("My-AD");
     let a = account(&i, &s, "CN=Abby Smith,OU=Austin,DC=acme,DC=com");
     store
-        .apply(vec![WriteOp::UpsertIdentity(i.clone()), WriteOp::UpsertSource(s.clone()), WriteOp::UpsertAccount(a.clone())])
+        .apply(vec![
+            WriteOp::UpsertIdentity(i.clone()),
+            WriteOp::UpsertSource(s.clone()),
+            WriteOp::UpsertAccount(a.clone()),
+        ])
         .await
         .expect("seed");
     (i, s, a)
@@ -146,43 +157,103 @@ pub(crate) async fn seed(store: &dyn Store) -> (Identity, Source, Account) {
 
 pub async fn identities_round_trip(store: &dyn Store) {
     let i = identity("Abby.Smith");
-    store.apply(vec![WriteOp::UpsertIdentity(i.clone())]).await.unwrap();
+    store
+        .apply(vec![WriteOp::UpsertIdentity(i.clone())])
+        .await
+        .unwrap();
     assert_eq!(store.get_identity(&i.id).await.unwrap(), Some(i.clone()));
-    assert_eq!(store.find_identity_by_login("abby.smith").await.unwrap(), Some(i.clone()));
+    assert_eq!(
+        store.find_identity_by_login("abby.smith").await.unwrap(),
+        Some(i.clone())
+    );
     let mut changed = i.clone();
     changed.display_name = "Abby S.".into();
     changed.user_level = UserLevel::OrgAdmin;
-    store.apply(vec![WriteOp::UpsertIdentity(changed.clone())]).await.unwrap();
+    store
+        .apply(vec![WriteOp::UpsertIdentity(changed.clone())])
+        .await
+        .unwrap();
     assert_eq!(store.get_identity(&i.id).await.unwrap(), Some(changed));
     let (list, n) = store.list_identities(Page::default()).await.unwrap();
     assert_eq!((list.len(), n), (1, 1));
-    store.apply(vec![WriteOp::DeleteIdentity(i.id.clone())]).await.unwrap();
+    store
+        .apply(vec![WriteOp::DeleteIdentity(i.id.clone())])
+        .await
+        .unwrap();
     assert_eq!(store.get_identity(&i.id).await.unwrap(), None);
 }
 
 pub async fn login_names_are_unique_case_insensitively(store: &dyn Store) {
-    store.apply(vec![WriteOp::UpsertIdentity(identity("Abby.Smith"))]).await.unwrap();
-    let err = store.apply(vec![WriteOp::UpsertIdentity(identity("ABBY.SMITH"))]).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("login name")), "{err}");
+    store
+        .apply(vec![WriteOp::UpsertIdentity(identity("Abby.Smith"))])
+        .await
+        .unwrap();
+    let err = store
+        .apply(vec![WriteOp::UpsertIdentity(identity("ABBY.SMITH"))])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("login name")),
+        "{err}"
+    );
 }
 
 pub async fn apply_is_all_or_nothing(store: &dyn Store) {
     let a = identity("a.one");
     let b = identity("A.ONE");
-    assert!(store.apply(vec![WriteOp::UpsertIdentity(a.clone()), WriteOp::UpsertIdentity(b)]).await.is_err());
-    assert_eq!(store.get_identity(&a.id).await.unwrap(), None, "a failed batch must leave nothing behind");
+    assert!(store
+        .apply(vec![
+            WriteOp::UpsertIdentity(a.clone()),
+            WriteOp::UpsertIdentity(b)
+        ])
+        .await
+        .is_err());
+    assert_eq!(
+        store.get_identity(&a.id).await.unwrap(),
+        None,
+        "a failed batch must leave nothing behind"
+    );
 }
 
 pub async fn sources_and_accounts(store: &dyn Store) {
     let (i, s, a) = seed(store).await;
     assert_eq!(store.get_source(&s.id).await.unwrap(), Some(s.clone()));
-    assert_eq!(store.find_source_by_name("My-AD").await.unwrap().map(|x| x.id), Some(s.id.clone()));
-    assert_eq!(store.find_account(&s.id, a.native_id.as_str()).await.unwrap(), Some(a.clone()));
-    assert_eq!(store.accounts_of_identity(&i.id, Some(&s.id)).await.unwrap(), vec![a.clone()]);
+    assert_eq!(
+        store
+            .find_source_by_name("My-AD")
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(s.id.clone())
+    );
+    assert_eq!(
+        store
+            .find_account(&s.id, a.native_id.as_str())
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store
+            .accounts_of_identity(&i.id, Some(&s.id))
+            .await
+            .unwrap(),
+        vec![a.clone()]
+    );
     let dup = account(&i, &s, a.native_id.as_str());
-    assert!(matches!(store.apply(vec![WriteOp::UpsertAccount(dup)]).await, Err(StoreError::Conflict(_))));
-    store.apply(vec![WriteOp::DeleteSource(s.id.clone())]).await.unwrap();
-    assert_eq!(store.get_account(&a.id).await.unwrap(), None, "accounts go with their source");
+    assert!(matches!(
+        store.apply(vec![WriteOp::UpsertAccount(dup)]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .apply(vec![WriteOp::DeleteSource(s.id.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_account(&a.id).await.unwrap(),
+        None,
+        "accounts go with their source"
+    );
 }
 
 pub async fn policies_follow_their_sources(store: &dyn Store) {
@@ -196,15 +267,45 @@ pub async fn policies_follow_their_sources(store: &dyn Store) {
         date_created: Some(Millis(5)),
         ..PasswordPolicy::default()
     };
-    store.apply(vec![WriteOp::UpsertPolicy(policy.clone())]).await.unwrap();
-    let got = store.get_policy(policy.id.as_ref().unwrap()).await.unwrap().unwrap();
+    store
+        .apply(vec![WriteOp::UpsertPolicy(policy.clone())])
+        .await
+        .unwrap();
+    let got = store
+        .get_policy(policy.id.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.min_length, 12);
     assert_eq!(got.source_ids, vec![s.id.clone()]);
-    assert_eq!(store.get_source(&s.id).await.unwrap().unwrap().password_policy_id, policy.id);
-    assert_eq!(store.default_policy().await.unwrap().and_then(|p| p.id), policy.id);
-    let other = PasswordPolicy { id: Some(PolicyId::generate()), name: "Other".into(), default_policy: true, ..PasswordPolicy::default() };
-    store.apply(vec![WriteOp::UpsertPolicy(other.clone())]).await.unwrap();
-    assert_eq!(store.default_policy().await.unwrap().and_then(|p| p.id), other.id, "only one default");
+    assert_eq!(
+        store
+            .get_source(&s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_policy_id,
+        policy.id
+    );
+    assert_eq!(
+        store.default_policy().await.unwrap().and_then(|p| p.id),
+        policy.id
+    );
+    let other = PasswordPolicy {
+        id: Some(PolicyId::generate()),
+        name: "Other".into(),
+        default_policy: true,
+        ..PasswordPolicy::default()
+    };
+    store
+        .apply(vec![WriteOp::UpsertPolicy(other.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.default_policy().await.unwrap().and_then(|p| p.id),
+        other.id,
+        "only one default"
+    );
     let (all, n) = store.list_policies(Page::new(0, 1)).await.unwrap();
     assert_eq!((all.len(), n), (1, 2));
 }
@@ -212,9 +313,17 @@ pub async fn policies_follow_their_sources(store: &dyn Store) {
 pub async fn sync_group_source_belongs_to_one_group(store: &dyn Store) {
     let s1 = source("One");
     let s2 = source("Two");
-    let policy = PasswordPolicy { id: Some(PolicyId::generate()), name: "P".into(), ..PasswordPolicy::default() };
+    let policy = PasswordPolicy {
+        id: Some(PolicyId::generate()),
+        name: "P".into(),
+        ..PasswordPolicy::default()
+    };
     store
-        .apply(vec![WriteOp::UpsertSource(s1.clone()), WriteOp::UpsertSource(s2.clone()), WriteOp::UpsertPolicy(policy.clone())])
+        .apply(vec![
+            WriteOp::UpsertSource(s1.clone()),
+            WriteOp::UpsertSource(s2.clone()),
+            WriteOp::UpsertPolicy(policy.clone()),
+        ])
         .await
         .unwrap();
     let g = PasswordSyncGroup {
@@ -225,23 +334,51 @@ pub async fn sync_group_source_belongs_to_one_group(store: &dyn Store) {
         created: Millis(1),
         modified: Millis(1),
     };
-    store.apply(vec![WriteOp::UpsertSyncGroup(g.clone())]).await.unwrap();
-    assert_eq!(store.sync_group_of_source(&s2.id).await.unwrap(), Some(g.clone()));
-    let g2 = PasswordSyncGroup { id: SyncGroupId::generate(), name: "G2".into(), ..g.clone() };
-    let err = store.apply(vec![WriteOp::UpsertSyncGroup(g2)]).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("at most one")), "{err}");
+    store
+        .apply(vec![WriteOp::UpsertSyncGroup(g.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sync_group_of_source(&s2.id).await.unwrap(),
+        Some(g.clone())
+    );
+    let g2 = PasswordSyncGroup {
+        id: SyncGroupId::generate(),
+        name: "G2".into(),
+        ..g.clone()
+    };
+    let err = store
+        .apply(vec![WriteOp::UpsertSyncGroup(g2)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("at most one")),
+        "{err}"
+    );
 }
 
 pub async fn requests_idempotency_window(store: &dyn Store) {
     let (i, _, a) = seed(store).await;
     let (r1, t1) = request(&i, &a, Some("k1"), 1_000);
-    assert_eq!(store.create_request(&r1, &t1, Millis(0)).await.unwrap(), CreateOutcome::Created);
+    assert_eq!(
+        store.create_request(&r1, &t1, Millis(0)).await.unwrap(),
+        CreateOutcome::Created
+    );
     let (r2, t2) = request(&i, &a, Some("k1"), 2_000);
-    assert_eq!(store.create_request(&r2, &t2, Millis(500)).await.unwrap(), CreateOutcome::Existing(r1.id.clone()));
+    assert_eq!(
+        store.create_request(&r2, &t2, Millis(500)).await.unwrap(),
+        CreateOutcome::Existing(r1.id.clone())
+    );
     assert_eq!(store.get_request(&r2.id).await.unwrap(), None);
     // Outside the window the key is free again.
-    assert_eq!(store.create_request(&r2, &t2, Millis(1_500)).await.unwrap(), CreateOutcome::Created);
-    assert_eq!(store.get_request(&r1.id).await.unwrap().unwrap().state, RequestState::InProgress);
+    assert_eq!(
+        store.create_request(&r2, &t2, Millis(1_500)).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        store.get_request(&r1.id).await.unwrap().unwrap().state,
+        RequestState::InProgress
+    );
     assert_eq!(store.tasks_of_request(&r2.id).await.unwrap(), t2);
     assert_eq!(store.count_in_progress().await.unwrap(), 2);
 }
@@ -250,18 +387,60 @@ pub async fn claim_leases_exclusively(store: &dyn Store) {
     let (i, _, a) = seed(store).await;
     let (r, t) = request(&i, &a, None, 1_000);
     store.create_request(&r, &t, Millis(0)).await.unwrap();
-    assert!(store.claim_request("w1", Millis(999), 30_000).await.unwrap().is_none(), "not due yet");
-    let got = store.claim_request("w1", Millis(1_000), 30_000).await.unwrap().unwrap();
+    assert!(
+        store
+            .claim_request("w1", Millis(999), 30_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "not due yet"
+    );
+    let got = store
+        .claim_request("w1", Millis(1_000), 30_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.id, r.id);
-    assert!(store.claim_request("w2", Millis(2_000), 30_000).await.unwrap().is_none(), "leased");
-    assert!(store.renew_lease(&r.id, "w1", Millis(40_000)).await.unwrap());
-    assert!(!store.renew_lease(&r.id, "w2", Millis(40_000)).await.unwrap());
+    assert!(
+        store
+            .claim_request("w2", Millis(2_000), 30_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "leased"
+    );
+    assert!(store
+        .renew_lease(&r.id, "w1", Millis(40_000))
+        .await
+        .unwrap());
+    assert!(!store
+        .renew_lease(&r.id, "w2", Millis(40_000))
+        .await
+        .unwrap());
     // After the lease runs out (a crashed worker), another worker takes it.
-    let again = store.claim_request("w2", Millis(40_001), 30_000).await.unwrap().unwrap();
+    let again = store
+        .claim_request("w2", Millis(40_001), 30_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.id, r.id);
-    store.release_request(&r.id, "w2", Millis(50_000)).await.unwrap();
-    assert!(store.claim_request("w3", Millis(45_000), 30_000).await.unwrap().is_none(), "backoff respected");
-    assert!(store.claim_request("w3", Millis(50_000), 30_000).await.unwrap().is_some());
+    store
+        .release_request(&r.id, "w2", Millis(50_000))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_request("w3", Millis(45_000), 30_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "backoff respected"
+    );
+    assert!(store
+        .claim_request("w3", Millis(50_000), 30_000)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 pub async fn finish_erases_ciphertext(store: &dyn Store) {
@@ -274,7 +453,10 @@ pub async fn finish_erases_ciphertext(store: &dyn Store) {
     t[0].error = Some("My-AD: refused".into());
     t[0].finished = Some(Millis(3_000));
     store.update_task(&t[0]).await.unwrap();
-    store.finish_request(&r.id, RequestState::Failed, &["x".into()], Millis(3_000)).await.unwrap();
+    store
+        .finish_request(&r.id, RequestState::Failed, &["x".into()], Millis(3_000))
+        .await
+        .unwrap();
     let done = store.get_request(&r.id).await.unwrap().unwrap();
     assert_eq!(done.state, RequestState::Failed);
     assert_eq!(done.ciphertext, None);
@@ -282,8 +464,21 @@ pub async fn finish_erases_ciphertext(store: &dyn Store) {
     assert_eq!(done.errors, vec!["x".to_owned()]);
     assert_eq!(done.finished, Some(Millis(3_000)));
     assert_eq!(store.tasks_of_request(&r.id).await.unwrap(), t);
-    assert!(store.claim_request("w", Millis(10_000), 1).await.unwrap().is_none(), "finished requests are not claimed");
-    assert_eq!(store.count_requests(Some(RequestState::Failed)).await.unwrap(), 1);
+    assert!(
+        store
+            .claim_request("w", Millis(10_000), 1)
+            .await
+            .unwrap()
+            .is_none(),
+        "finished requests are not claimed"
+    );
+    assert_eq!(
+        store
+            .count_requests(Some(RequestState::Failed))
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 pub async fn audit_pages_in_order(store: &dyn Store) {
@@ -301,10 +496,22 @@ pub async fn audit_pages_in_order(store: &dyn Store) {
         })
         .collect();
     store.append_audit(&events).await.unwrap();
-    let (page, total) = store.list_audit(&AuditFilter::default(), Page::new(1, 2)).await.unwrap();
+    let (page, total) = store
+        .list_audit(&AuditFilter::default(), Page::new(1, 2))
+        .await
+        .unwrap();
     assert_eq!(total, 5);
     assert_eq!(page, events[1..3].to_vec());
-    let (only_a, n) = store.list_audit(&AuditFilter { action: Some("A".into()), ..Default::default() }, Page::default()).await.unwrap();
+    let (only_a, n) = store
+        .list_audit(
+            &AuditFilter {
+                action: Some("A".into()),
+                ..Default::default()
+            },
+            Page::default(),
+        )
+        .await
+        .unwrap();
     assert_eq!((only_a.len(), n), (3, 3));
 }
 
@@ -327,32 +534,77 @@ pub async fn rsa_rotation_keeps_one_active(store: &dyn Store) {
     let k2 = rsa_key(KeyState::Active, 2);
     store.rotate_rsa_key(&k2, Millis(10)).await.unwrap();
     let keys = store.list_rsa_keys().await.unwrap();
-    assert_eq!(keys.iter().filter(|k| k.state == KeyState::Active).count(), 1);
+    assert_eq!(
+        keys.iter().filter(|k| k.state == KeyState::Active).count(),
+        1
+    );
     let old = store.get_rsa_key(&k1.id).await.unwrap().unwrap();
-    assert_eq!((old.state, old.deactivated), (KeyState::DecryptOnly, Some(Millis(10))));
-    let retired = StoredRsaKey { state: KeyState::Retired, wrapped_private: None, retired: Some(Millis(20)), ..old };
+    assert_eq!(
+        (old.state, old.deactivated),
+        (KeyState::DecryptOnly, Some(Millis(10)))
+    );
+    let retired = StoredRsaKey {
+        state: KeyState::Retired,
+        wrapped_private: None,
+        retired: Some(Millis(20)),
+        ..old
+    };
     store.update_rsa_key(&retired).await.unwrap();
     assert_eq!(store.get_rsa_key(&k1.id).await.unwrap(), Some(retired));
 }
 
 pub async fn rewrap_is_atomic(store: &dyn Store) {
-    store.insert_rsa_key(&rsa_key(KeyState::Active, 1)).await.unwrap();
-    store.insert_rsa_key(&rsa_key(KeyState::DecryptOnly, 0)).await.unwrap();
+    store
+        .insert_rsa_key(&rsa_key(KeyState::Active, 1))
+        .await
+        .unwrap();
+    store
+        .insert_rsa_key(&rsa_key(KeyState::DecryptOnly, 0))
+        .await
+        .unwrap();
     let (_, s, _) = seed(store).await;
     store.set_meta("wrapped:check", &[5, 5]).await.unwrap();
     // A failure on any item changes nothing.
-    let failing = |kind: WrappedKind, _: &[u8]| if kind == WrappedKind::SourceSecrets { Err("boom".to_owned()) } else { Ok(vec![0]) };
+    let failing = |kind: WrappedKind, _: &[u8]| {
+        if kind == WrappedKind::SourceSecrets {
+            Err("boom".to_owned())
+        } else {
+            Ok(vec![0])
+        }
+    };
     assert!(store.rewrap_all(&failing).await.is_err());
-    assert!(store.list_rsa_keys().await.unwrap().iter().all(|k| k.wrapped_private == Some(vec![9; 40])));
-    let n = store.rewrap_all(&|_, old: &[u8]| Ok(old.iter().map(|b| b ^ 0xff).collect())).await.unwrap();
+    assert!(store
+        .list_rsa_keys()
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.wrapped_private == Some(vec![9; 40])));
+    let n = store
+        .rewrap_all(&|_, old: &[u8]| Ok(old.iter().map(|b| b ^ 0xff).collect()))
+        .await
+        .unwrap();
     assert_eq!(n, 4);
-    assert_eq!(store.get_source(&s.id).await.unwrap().unwrap().wrapped_secrets, Some(vec![0xfe, 0xfd, 0xfc]));
-    assert_eq!(store.get_meta("wrapped:check").await.unwrap(), Some(vec![0xfa, 0xfa]));
+    assert_eq!(
+        store
+            .get_source(&s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .wrapped_secrets,
+        Some(vec![0xfe, 0xfd, 0xfc])
+    );
+    assert_eq!(
+        store.get_meta("wrapped:check").await.unwrap(),
+        Some(vec![0xfa, 0xfa])
+    );
 }
 
 pub async fn auth_codes_are_single_use(store: &dyn Store) {
     let i = identity("u1");
-    store.apply(vec![WriteOp::UpsertIdentity(i.clone())]).await.unwrap();
+    store
+        .apply(vec![WriteOp::UpsertIdentity(i.clone())])
+        .await
+        .unwrap();
     let code = AuthCode {
         code_hash: "h1".into(),
         client_id: "c".into(),
@@ -370,27 +622,57 @@ pub async fn auth_codes_are_single_use(store: &dyn Store) {
 
 pub async fn refresh_tokens_rotate(store: &dyn Store) {
     let i = identity("u2");
-    let t = RefreshToken { token_hash: "t1".into(), client_id: "c".into(), identity_id: i.id.clone(), scopes: vec![], expires: Millis(100) };
+    let t = RefreshToken {
+        token_hash: "t1".into(),
+        client_id: "c".into(),
+        identity_id: i.id.clone(),
+        scopes: vec![],
+        expires: Millis(100),
+    };
     store.insert_refresh_token(&t).await.unwrap();
-    assert_eq!(store.take_refresh_token("t1", Millis(200)).await.unwrap(), None, "expired");
-    let t2 = RefreshToken { token_hash: "t2".into(), expires: Millis(1_000), ..t };
+    assert_eq!(
+        store.take_refresh_token("t1", Millis(200)).await.unwrap(),
+        None,
+        "expired"
+    );
+    let t2 = RefreshToken {
+        token_hash: "t2".into(),
+        expires: Millis(1_000),
+        ..t
+    };
     store.insert_refresh_token(&t2).await.unwrap();
-    assert_eq!(store.take_refresh_token("t2", Millis(200)).await.unwrap(), Some(t2));
-    assert_eq!(store.take_refresh_token("t2", Millis(200)).await.unwrap(), None, "used once");
+    assert_eq!(
+        store.take_refresh_token("t2", Millis(200)).await.unwrap(),
+        Some(t2)
+    );
+    assert_eq!(
+        store.take_refresh_token("t2", Millis(200)).await.unwrap(),
+        None,
+        "used once"
+    );
 }
 
 pub async fn history_keeps_depth(store: &dyn Store) {
     let (_, _, a) = seed(store).await;
     for n in 0..5 {
-        store.push_history(&a.id, &format!("h{n}"), 3, Millis(n)).await.unwrap();
+        store
+            .push_history(&a.id, &format!("h{n}"), 3, Millis(n))
+            .await
+            .unwrap();
     }
-    assert_eq!(store.history(&a.id, 10).await.unwrap(), vec!["h4", "h3", "h2"]);
+    assert_eq!(
+        store.history(&a.id, 10).await.unwrap(),
+        vec!["h4", "h3", "h2"]
+    );
     assert_eq!(store.history(&a.id, 1).await.unwrap(), vec!["h4"]);
 }
 
 pub async fn pats_revoke(store: &dyn Store) {
     let i = identity("owner");
-    store.apply(vec![WriteOp::UpsertIdentity(i.clone())]).await.unwrap();
+    store
+        .apply(vec![WriteOp::UpsertIdentity(i.clone())])
+        .await
+        .unwrap();
     let pat = PersonalAccessToken {
         id: "0123456789abcdef0123456789abcdef".into(),
         name: "laptop".into(),
@@ -403,10 +685,12 @@ pub async fn pats_revoke(store: &dyn Store) {
     };
     store.insert_pat(&pat).await.unwrap();
     store.touch_pat(&pat.id, Millis(9)).await.unwrap();
-    assert_eq!(store.get_pat(&pat.id).await.unwrap().unwrap().last_used, Some(Millis(9)));
+    assert_eq!(
+        store.get_pat(&pat.id).await.unwrap().unwrap().last_used,
+        Some(Millis(9))
+    );
     assert_eq!(store.list_pats(Some(&i.id)).await.unwrap().len(), 1);
     assert!(store.revoke_pat(&pat.id).await.unwrap());
     assert!(!store.revoke_pat(&pat.id).await.unwrap());
     assert!(store.get_pat(&pat.id).await.unwrap().unwrap().revoked);
 }
-

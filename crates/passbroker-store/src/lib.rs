@@ -27,7 +27,9 @@ use passbroker_core::request::{PasswordChangeRequest, RequestState, TargetTask};
 use passbroker_core::source::Source;
 use passbroker_core::sync_group::PasswordSyncGroup;
 use passbroker_core::time::Millis;
-use passbroker_core::{AccountRef, IdentityId, PolicyId, PublicKeyId, RequestId, SourceId, SyncGroupId};
+use passbroker_core::{
+    AccountRef, IdentityId, PolicyId, PublicKeyId, RequestId, SourceId, SyncGroupId,
+};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -64,7 +66,11 @@ pub enum WriteOp {
     UpsertSyncGroup(PasswordSyncGroup),
     DeleteSyncGroup(SyncGroupId),
     UpsertClient(ApiClient),
-    SetBuiltinCredential { identity_id: IdentityId, hash: String, now: Millis },
+    SetBuiltinCredential {
+        identity_id: IdentityId,
+        hash: String,
+        now: Millis,
+    },
     PutOrgConfig(OrgPasswordConfig),
     PutDictionary(String),
 }
@@ -96,9 +102,17 @@ pub trait Store: Send + Sync + 'static {
 
     // Accounts.
     async fn get_account(&self, id: &AccountRef) -> StoreResult<Option<Account>>;
-    async fn find_account(&self, source_id: &SourceId, native_id: &str) -> StoreResult<Option<Account>>;
+    async fn find_account(
+        &self,
+        source_id: &SourceId,
+        native_id: &str,
+    ) -> StoreResult<Option<Account>>;
     /// The identity's accounts, on one source or on all.
-    async fn accounts_of_identity(&self, identity_id: &IdentityId, source_id: Option<&SourceId>) -> StoreResult<Vec<Account>>;
+    async fn accounts_of_identity(
+        &self,
+        identity_id: &IdentityId,
+        source_id: Option<&SourceId>,
+    ) -> StoreResult<Vec<Account>>;
     async fn list_accounts(&self, page: Page) -> StoreResult<(Vec<Account>, u64)>;
 
     // Policies; `source_ids` are filled from the sources that use each policy.
@@ -110,7 +124,10 @@ pub trait Store: Send + Sync + 'static {
     // Sync groups.
     async fn get_sync_group(&self, id: &SyncGroupId) -> StoreResult<Option<PasswordSyncGroup>>;
     async fn list_sync_groups(&self, page: Page) -> StoreResult<(Vec<PasswordSyncGroup>, u64)>;
-    async fn sync_group_of_source(&self, source_id: &SourceId) -> StoreResult<Option<PasswordSyncGroup>>;
+    async fn sync_group_of_source(
+        &self,
+        source_id: &SourceId,
+    ) -> StoreResult<Option<PasswordSyncGroup>>;
 
     // Org config and dictionary.
     async fn get_org_config(&self) -> StoreResult<Option<OrgPasswordConfig>>;
@@ -133,11 +150,22 @@ pub trait Store: Send + Sync + 'static {
     async fn take_auth_code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     /// Revokes and returns the token if it is live (refresh tokens rotate on use).
-    async fn take_refresh_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<RefreshToken>>;
+    async fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<RefreshToken>>;
 
     // Built-in directory credentials and password history.
-    async fn get_builtin_credential(&self, identity_id: &IdentityId) -> StoreResult<Option<String>>;
-    async fn push_history(&self, account_ref: &AccountRef, hash: &str, keep: u32, now: Millis) -> StoreResult<()>;
+    async fn get_builtin_credential(&self, identity_id: &IdentityId)
+        -> StoreResult<Option<String>>;
+    async fn push_history(
+        &self,
+        account_ref: &AccountRef,
+        hash: &str,
+        keep: u32,
+        now: Millis,
+    ) -> StoreResult<()>;
     async fn history(&self, account_ref: &AccountRef, depth: u32) -> StoreResult<Vec<String>>;
 
     // Keys.
@@ -159,48 +187,98 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a request and its tasks. If `request.idempotency_key` is already used by a
     /// request created after `idempotency_since`, nothing is inserted and that request's id
     /// is returned as `Existing`.
-    async fn create_request(&self, request: &PasswordChangeRequest, tasks: &[TargetTask], idempotency_since: Millis) -> StoreResult<CreateOutcome>;
+    async fn create_request(
+        &self,
+        request: &PasswordChangeRequest,
+        tasks: &[TargetTask],
+        idempotency_since: Millis,
+    ) -> StoreResult<CreateOutcome>;
     async fn get_request(&self, id: &RequestId) -> StoreResult<Option<PasswordChangeRequest>>;
     async fn tasks_of_request(&self, id: &RequestId) -> StoreResult<Vec<TargetTask>>;
     /// Leases the oldest due in-progress request whose lease has expired.
-    async fn claim_request(&self, owner: &str, now: Millis, lease_ms: i64) -> StoreResult<Option<PasswordChangeRequest>>;
+    async fn claim_request(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+    ) -> StoreResult<Option<PasswordChangeRequest>>;
     /// Extends a lease this owner holds; false if the lease was lost.
     async fn renew_lease(&self, id: &RequestId, owner: &str, until: Millis) -> StoreResult<bool>;
     async fn update_task(&self, task: &TargetTask) -> StoreResult<()>;
     async fn mark_validated(&self, id: &RequestId) -> StoreResult<()>;
     /// Gives the request back to the queue, due again at `next_attempt_at`.
-    async fn release_request(&self, id: &RequestId, owner: &str, next_attempt_at: Millis) -> StoreResult<()>;
+    async fn release_request(
+        &self,
+        id: &RequestId,
+        owner: &str,
+        next_attempt_at: Millis,
+    ) -> StoreResult<()>;
     /// Ends a request: sets the state and errors and erases the ciphertext, in one statement.
-    async fn finish_request(&self, id: &RequestId, state: RequestState, errors: &[String], now: Millis) -> StoreResult<()>;
+    async fn finish_request(
+        &self,
+        id: &RequestId,
+        state: RequestState,
+        errors: &[String],
+        now: Millis,
+    ) -> StoreResult<()>;
     /// In-progress requests (the backlog).
     async fn count_in_progress(&self) -> StoreResult<u64>;
     async fn count_requests(&self, state: Option<RequestState>) -> StoreResult<u64>;
 
     // Filtered, paged lists for the admin APIs (ordered like the plain lists).
-    async fn search_identities(&self, filter: &IdentityFilter, page: Page) -> StoreResult<(Vec<Identity>, u64)>;
-    async fn search_accounts(&self, filter: &AccountFilter, page: Page) -> StoreResult<(Vec<Account>, u64)>;
-    async fn search_sources(&self, filter: &SourceFilter, page: Page) -> StoreResult<(Vec<Source>, u64)>;
+    async fn search_identities(
+        &self,
+        filter: &IdentityFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<Identity>, u64)>;
+    async fn search_accounts(
+        &self,
+        filter: &AccountFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<Account>, u64)>;
+    async fn search_sources(
+        &self,
+        filter: &SourceFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<Source>, u64)>;
 
     // Digit tokens (password reset).
     async fn insert_digit_token(&self, token: &DigitToken) -> StoreResult<()>;
     /// The identity's live tokens: unused, not expired at `now`, and with fewer than
     /// `max_failures` failed redemption attempts. Newest first.
-    async fn live_digit_tokens(&self, identity_id: &IdentityId, now: Millis, max_failures: u32) -> StoreResult<Vec<DigitToken>>;
+    async fn live_digit_tokens(
+        &self,
+        identity_id: &IdentityId,
+        now: Millis,
+        max_failures: u32,
+    ) -> StoreResult<Vec<DigitToken>>;
     /// Marks a token used. True only for the one call that found it live (single use, even
     /// under concurrent redemptions).
     async fn consume_digit_token(&self, id: &str, now: Millis) -> StoreResult<bool>;
     /// Counts a failed redemption against every live token of the identity.
-    async fn record_digit_token_failure(&self, identity_id: &IdentityId, now: Millis) -> StoreResult<()>;
+    async fn record_digit_token_failure(
+        &self,
+        identity_id: &IdentityId,
+        now: Millis,
+    ) -> StoreResult<()>;
     /// Deletes tokens that expired before `before`; returns how many.
     async fn purge_digit_tokens(&self, before: Millis) -> StoreResult<u64>;
 
     // Custom password instructions.
     async fn put_custom_instruction(&self, instruction: &CustomInstruction) -> StoreResult<()>;
-    async fn get_custom_instruction(&self, page_id: &str, locale: &str) -> StoreResult<Option<CustomInstruction>>;
+    async fn get_custom_instruction(
+        &self,
+        page_id: &str,
+        locale: &str,
+    ) -> StoreResult<Option<CustomInstruction>>;
     /// True when there was one to delete.
     async fn delete_custom_instruction(&self, page_id: &str, locale: &str) -> StoreResult<bool>;
 
     // Audit.
     async fn append_audit(&self, events: &[AuditEvent]) -> StoreResult<()>;
-    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, u64)>;
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<AuditEvent>, u64)>;
 }

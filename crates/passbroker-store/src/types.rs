@@ -13,17 +13,26 @@ pub struct Page {
 impl Page {
     pub const MAX_LIMIT: u64 = 250;
     pub fn new(offset: u64, limit: u64) -> Self {
-        Self { offset, limit: limit.min(Self::MAX_LIMIT) }
+        Self {
+            offset,
+            limit: limit.min(Self::MAX_LIMIT),
+        }
     }
     /// Everything, for internal callers (exports) that stream through all rows.
     pub fn all() -> Self {
-        Self { offset: 0, limit: i64::MAX as u64 }
+        Self {
+            offset: 0,
+            limit: i64::MAX as u64,
+        }
     }
 }
 
 impl Default for Page {
     fn default() -> Self {
-        Self { offset: 0, limit: Self::MAX_LIMIT }
+        Self {
+            offset: 0,
+            limit: Self::MAX_LIMIT,
+        }
     }
 }
 
@@ -73,7 +82,8 @@ pub struct RefreshToken {
 }
 
 /// The callback of [`crate::Store::rewrap_all`]: old wrapped bytes in, new wrapped bytes out.
-pub type RewrapFn<'f> = dyn for<'a> Fn(WrappedKind, &'a [u8]) -> Result<Vec<u8>, String> + Send + Sync + 'f;
+pub type RewrapFn<'f> =
+    dyn for<'a> Fn(WrappedKind, &'a [u8]) -> Result<Vec<u8>, String> + Send + Sync + 'f;
 
 /// A one-time digit token for a password reset. Only `hash` = SHA-256(salt ‖ token) is
 /// stored; the token itself is shown once, to the caller that generated it.

@@ -7,7 +7,9 @@ async fn fresh() -> SqliteStore {
     let path = dir.path().join("passbroker.db");
     // Keep the directory for the life of the process; tests are short.
     std::mem::forget(dir);
-    SqliteStore::open(&path, Durability::Normal).await.expect("open sqlite")
+    SqliteStore::open(&path, Durability::Normal)
+        .await
+        .expect("open sqlite")
 }
 
 mod sqlite_store {
@@ -19,15 +21,21 @@ mod sqlite_store {
 async fn sqlite_store_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.sqlite");
-    let store = SqliteStore::open(&path, passbroker_store::sqlite::Durability::Normal).await.unwrap();
+    let store = SqliteStore::open(&path, passbroker_store::sqlite::Durability::Normal)
+        .await
+        .unwrap();
     store.close().await;
     // Pretend a newer passbroker applied migration 9999.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
     sqlx::query("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (9999, 'future', CURRENT_TIMESTAMP, 1, x'00', 0)")
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
-    let err = SqliteStore::open(&path, Durability::Normal).await.unwrap_err();
+    let err = SqliteStore::open(&path, Durability::Normal)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("newer"), "{err}");
 }

@@ -50,15 +50,26 @@ pub enum ImportCommand {
 async fn import(s: &AppState, cmd: &ImportCommand) -> anyhow::Result<ExitCode> {
     use passbroker_server::import::ImportKind;
     let (kind, file, skip) = match cmd {
-        ImportCommand::Identities { file, skip_bad_rows } => (ImportKind::Identities, file, *skip_bad_rows),
-        ImportCommand::Accounts { file, skip_bad_rows } => (ImportKind::Accounts, file, *skip_bad_rows),
+        ImportCommand::Identities {
+            file,
+            skip_bad_rows,
+        } => (ImportKind::Identities, file, *skip_bad_rows),
+        ImportCommand::Accounts {
+            file,
+            skip_bad_rows,
+        } => (ImportKind::Accounts, file, *skip_bad_rows),
     };
     match passbroker_server::import::import(s.store.as_ref(), kind, file, skip).await {
         Ok(report) => {
             for e in &report.skipped {
                 eprintln!("  skipped {e}");
             }
-            println!("imported {} record(s) from {}; {} bad row(s) skipped", report.imported, file.display(), report.skipped.len());
+            println!(
+                "imported {} record(s) from {}; {} bad row(s) skipped",
+                report.imported,
+                file.display(),
+                report.skipped.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -76,11 +87,26 @@ pub async fn tenant(config: Config, cmd: &TenantCommand) -> anyhow::Result<ExitC
     match cmd {
         TenantCommand::Import(c) => import(&s, c).await,
         TenantCommand::Apply { file } => {
-            let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let parsed = passbroker_server::tenant::parse(file, &text).map_err(anyhow::Error::msg)?;
-            match passbroker_server::tenant::apply(s.store.as_ref(), &s.secrets, parsed, s.clock.now()).await {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let parsed =
+                passbroker_server::tenant::parse(file, &text).map_err(anyhow::Error::msg)?;
+            match passbroker_server::tenant::apply(
+                s.store.as_ref(),
+                &s.secrets,
+                parsed,
+                s.clock.now(),
+            )
+            .await
+            {
                 Ok(r) => {
-                    println!("applied {}: {} created, {} updated, {} unchanged", file.display(), r.created, r.updated, r.unchanged);
+                    println!(
+                        "applied {}: {} created, {} updated, {} unchanged",
+                        file.display(),
+                        r.created,
+                        r.updated,
+                        r.unchanged
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(errors) => {
@@ -126,24 +152,55 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
-    Delete { client_id: String },
+    Delete {
+        client_id: String,
+    },
 }
 
 pub async fn clients(config: Config, cmd: &ClientsCommand) -> anyhow::Result<ExitCode> {
     let s = state(config).await?;
     match cmd {
-        ClientsCommand::Create { name, scopes, grant_types, redirect_uri, json } => {
-            let scopes = parse_scopes(scopes).map_err(|bad| anyhow::anyhow!("--scopes: unknown scope {bad:?}"))?;
-            let grants: Vec<String> = grant_types.split(',').map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect();
-            if let Some(g) = grants.iter().find(|g| !["client_credentials", "authorization_code", "refresh_token"].contains(&g.as_str())) {
+        ClientsCommand::Create {
+            name,
+            scopes,
+            grant_types,
+            redirect_uri,
+            json,
+        } => {
+            let scopes = parse_scopes(scopes)
+                .map_err(|bad| anyhow::anyhow!("--scopes: unknown scope {bad:?}"))?;
+            let grants: Vec<String> = grant_types
+                .split(',')
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect();
+            if let Some(g) = grants.iter().find(|g| {
+                !["client_credentials", "authorization_code", "refresh_token"].contains(&g.as_str())
+            }) {
                 anyhow::bail!("--grant-types: unknown grant type {g:?}");
             }
-            let (client, secret) = passbroker_server::admin::new_client(name, scopes, grants, redirect_uri.clone(), s.clock.now()).map_err(anyhow::Error::msg)?;
-            s.store.apply(vec![WriteOp::UpsertClient(client.clone())]).await?;
+            let (client, secret) = passbroker_server::admin::new_client(
+                name,
+                scopes,
+                grants,
+                redirect_uri.clone(),
+                s.clock.now(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            s.store
+                .apply(vec![WriteOp::UpsertClient(client.clone())])
+                .await?;
             if *json {
-                println!("{}", serde_json::json!({ "clientId": client.client_id, "clientSecret": secret.as_str(), "name": client.name, "scopes": client.scopes }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "clientId": client.client_id, "clientSecret": secret.as_str(), "name": client.name, "scopes": client.scopes })
+                );
             } else {
-                println!("client id:     {}\nclient secret: {}\n(the secret is shown only now)", client.client_id, secret.as_str());
+                println!(
+                    "client id:     {}\nclient secret: {}\n(the secret is shown only now)",
+                    client.client_id,
+                    secret.as_str()
+                );
             }
         }
         ClientsCommand::List { json } => {
@@ -192,24 +249,55 @@ pub enum PatsCommand {
 pub async fn pats(config: Config, cmd: &PatsCommand) -> anyhow::Result<ExitCode> {
     let s = state(config).await?;
     match cmd {
-        PatsCommand::Create { user, name, scopes, json } => {
-            let identity = s.store.find_identity_by_login(user).await?.ok_or_else(|| anyhow::anyhow!("--user: no identity {user:?}"))?;
-            let scopes = parse_scopes(scopes).map_err(|bad| anyhow::anyhow!("--scopes: unknown scope {bad:?}"))?;
-            let (pat, secret) = passbroker_server::admin::new_pat(&identity.id, name, scopes, s.clock.now()).map_err(anyhow::Error::msg)?;
+        PatsCommand::Create {
+            user,
+            name,
+            scopes,
+            json,
+        } => {
+            let identity = s
+                .store
+                .find_identity_by_login(user)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("--user: no identity {user:?}"))?;
+            let scopes = parse_scopes(scopes)
+                .map_err(|bad| anyhow::anyhow!("--scopes: unknown scope {bad:?}"))?;
+            let (pat, secret) =
+                passbroker_server::admin::new_pat(&identity.id, name, scopes, s.clock.now())
+                    .map_err(anyhow::Error::msg)?;
             s.store.insert_pat(&pat).await?;
             if *json {
-                println!("{}", serde_json::json!({ "clientId": pat.id, "clientSecret": secret.as_str(), "name": pat.name, "owner": user }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "clientId": pat.id, "clientSecret": secret.as_str(), "name": pat.name, "owner": user })
+                );
             } else {
-                println!("PAT client id:     {}\nPAT client secret: {}\n(the secret is shown only now)", pat.id, secret.as_str());
+                println!(
+                    "PAT client id:     {}\nPAT client secret: {}\n(the secret is shown only now)",
+                    pat.id,
+                    secret.as_str()
+                );
             }
         }
         PatsCommand::List { user } => {
             let owner = match user {
-                Some(u) => Some(s.store.find_identity_by_login(u).await?.ok_or_else(|| anyhow::anyhow!("--user: no identity {u:?}"))?.id),
+                Some(u) => Some(
+                    s.store
+                        .find_identity_by_login(u)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("--user: no identity {u:?}"))?
+                        .id,
+                ),
                 None => None,
             };
             for p in s.store.list_pats(owner.as_ref()).await? {
-                println!("{}  {}  owner={}  {}", p.id, p.name, p.owner, if p.revoked { "REVOKED" } else { "active" });
+                println!(
+                    "{}  {}  owner={}  {}",
+                    p.id,
+                    p.name,
+                    p.owner,
+                    if p.revoked { "REVOKED" } else { "active" }
+                );
             }
         }
         PatsCommand::Revoke { id } => {
@@ -228,7 +316,9 @@ pub enum KeysCommand {
     /// Make a new active key; the old one decrypts for the grace period.
     Rotate,
     /// Destroy a non-active key's private half now.
-    Retire { id: String },
+    Retire {
+        id: String,
+    },
 }
 
 pub async fn keys(config: Config, cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
@@ -236,16 +326,32 @@ pub async fn keys(config: Config, cmd: &KeysCommand) -> anyhow::Result<ExitCode>
     match cmd {
         KeysCommand::List => {
             for k in s.store.list_rsa_keys().await? {
-                println!("{}  RSA-{}  {}  created {}", k.id, k.bits, k.state.as_str(), passbroker_server::routes::rfc3339(k.created));
+                println!(
+                    "{}  RSA-{}  {}  created {}",
+                    k.id,
+                    k.bits,
+                    k.state.as_str(),
+                    passbroker_server::routes::rfc3339(k.created)
+                );
             }
         }
         KeysCommand::Rotate => {
-            let id = s.keys.rotate(s.clock.now()).await.map_err(anyhow::Error::msg)?;
-            println!("new active key {id}; the previous key decrypts for {} more seconds", s.config.key_grace_period_secs);
+            let id = s
+                .keys
+                .rotate(s.clock.now())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "new active key {id}; the previous key decrypts for {} more seconds",
+                s.config.key_grace_period_secs
+            );
         }
         KeysCommand::Retire { id } => {
             let id = passbroker_core::PublicKeyId::parse(id)?;
-            s.keys.retire(&id, s.clock.now()).await.map_err(anyhow::Error::msg)?;
+            s.keys
+                .retire(&id, s.clock.now())
+                .await
+                .map_err(anyhow::Error::msg)?;
             println!("retired key {id}");
         }
     }
@@ -264,21 +370,35 @@ pub enum MasterKeyCommand {
     },
 }
 
-pub async fn master_key(config: Option<Config>, cmd: &MasterKeyCommand) -> anyhow::Result<ExitCode> {
+pub async fn master_key(
+    config: Option<Config>,
+    cmd: &MasterKeyCommand,
+) -> anyhow::Result<ExitCode> {
     match cmd {
         MasterKeyCommand::Generate => {
-            println!("{}", passbroker_crypto::MasterKey::generate().to_base64().as_str());
+            println!(
+                "{}",
+                passbroker_crypto::MasterKey::generate()
+                    .to_base64()
+                    .as_str()
+            );
         }
         MasterKeyCommand::Rotate { new_key_file } => {
-            let config = config.ok_or_else(|| anyhow::anyhow!("the configuration is invalid; fix it first"))?;
+            let config = config
+                .ok_or_else(|| anyhow::anyhow!("the configuration is invalid; fix it first"))?;
             let text = zeroize::Zeroizing::new(std::fs::read_to_string(new_key_file)?);
-            let new = passbroker_crypto::MasterKey::parse(&text).map_err(|e| anyhow::anyhow!("--new-key-file: {e}"))?;
+            let new = passbroker_crypto::MasterKey::parse(&text)
+                .map_err(|e| anyhow::anyhow!("--new-key-file: {e}"))?;
             let demo_key_file = config.master_key.is_none() && config.master_key_file.is_none();
             let data_dir = config.data_dir.clone();
             let s = state(config).await?;
             let n = s.secrets.rotate_to(&new, s.store.as_ref()).await?;
             if demo_key_file {
-                passbroker_server::secrets::write_private_file(&data_dir.join("master.key"), new.to_base64().as_bytes()).map_err(anyhow::Error::msg)?;
+                passbroker_server::secrets::write_private_file(
+                    &data_dir.join("master.key"),
+                    new.to_base64().as_bytes(),
+                )
+                .map_err(anyhow::Error::msg)?;
             }
             println!("re-wrapped {n} secrets under master key {}; start passbroker with the new key from now on", new.key_id());
         }
@@ -290,7 +410,9 @@ pub async fn master_key(config: Option<Config>, cmd: &MasterKeyCommand) -> anyho
 pub enum SourcesCommand {
     List,
     /// Connect to a source's target and authenticate, and say how it went.
-    Check { name: String },
+    Check {
+        name: String,
+    },
 }
 
 pub async fn sources(config: Config, cmd: &SourcesCommand) -> anyhow::Result<ExitCode> {
@@ -299,24 +421,52 @@ pub async fn sources(config: Config, cmd: &SourcesCommand) -> anyhow::Result<Exi
         SourcesCommand::List => {
             let (list, _) = s.store.list_sources(Page::all()).await?;
             for src in list {
-                println!("{}  {}  {}  [{}]", src.id, src.name.as_str(), src.connector.as_str(), src.features.join(","));
+                println!(
+                    "{}  {}  {}  [{}]",
+                    src.id,
+                    src.name.as_str(),
+                    src.connector.as_str(),
+                    src.features.join(",")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         SourcesCommand::Check { name } => {
-            let src = s.store.find_source_by_name(name).await?.ok_or_else(|| anyhow::anyhow!("no source named {name:?}"))?;
-            let (connector, _) = s.connectors.get(&src).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-            match tokio::time::timeout(std::time::Duration::from_millis(src.delivery.timeout_ms.max(1000)), connector.check()).await {
+            let src = s
+                .store
+                .find_source_by_name(name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no source named {name:?}"))?;
+            let (connector, _) = s
+                .connectors
+                .get(&src)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            match tokio::time::timeout(
+                std::time::Duration::from_millis(src.delivery.timeout_ms.max(1000)),
+                connector.check(),
+            )
+            .await
+            {
                 Ok(Ok(msg)) => {
                     println!("OK   {name}: {msg}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Ok(Err(e)) => {
-                    println!("FAIL {name}: {e}{}", if e.is_transient() { " (transient: the target may be down)" } else { "" });
+                    println!(
+                        "FAIL {name}: {e}{}",
+                        if e.is_transient() {
+                            " (transient: the target may be down)"
+                        } else {
+                            ""
+                        }
+                    );
                     Ok(ExitCode::FAILURE)
                 }
                 Err(_) => {
-                    println!("FAIL {name}: no answer within {} ms", src.delivery.timeout_ms);
+                    println!(
+                        "FAIL {name}: no answer within {} ms",
+                        src.delivery.timeout_ms
+                    );
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -338,11 +488,28 @@ pub enum AuditCommand {
 
 pub async fn audit(config: Config, cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
     let s = state(config).await?;
-    let AuditCommand::List { request_id, limit, offset } = cmd;
-    let filter = AuditFilter { request_id: request_id.clone(), ..AuditFilter::default() };
-    let (events, total) = s.store.list_audit(&filter, Page::new(*offset, *limit)).await?;
+    let AuditCommand::List {
+        request_id,
+        limit,
+        offset,
+    } = cmd;
+    let filter = AuditFilter {
+        request_id: request_id.clone(),
+        ..AuditFilter::default()
+    };
+    let (events, total) = s
+        .store
+        .list_audit(&filter, Page::new(*offset, *limit))
+        .await?;
     for e in &events {
-        println!("{}  {:<36} {:<8} {}  {}", passbroker_server::routes::rfc3339(e.at), e.action, e.outcome, e.actor, e.detail);
+        println!(
+            "{}  {:<36} {:<8} {}  {}",
+            passbroker_server::routes::rfc3339(e.at),
+            e.action,
+            e.outcome,
+            e.actor,
+            e.detail
+        );
     }
     println!("({} of {total})", events.len());
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,10 @@
 use anyhow::{bail, Context};
 use base64::Engine;
 use clap::Args;
-use passbroker_wire::{PasswordChangeRequestDto, PasswordChangeResponse, PasswordInfo, PasswordInfoQueryDto, PasswordStatus, TokenResponse};
+use passbroker_wire::{
+    PasswordChangeRequestDto, PasswordChangeResponse, PasswordInfo, PasswordInfoQueryDto,
+    PasswordStatus, TokenResponse,
+};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,19 +77,39 @@ async fn check(resp: reqwest::Response, what: &str) -> anyhow::Result<reqwest::R
     }
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    let mut detail: Vec<String> = body["causes"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str().map(str::to_owned)).collect();
+    let mut detail: Vec<String> = body["causes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["text"].as_str().map(str::to_owned))
+        .collect();
     if detail.is_empty() {
-        detail.extend(["error_description", "error", "message"].iter().filter_map(|k| body[*k].as_str().map(str::to_owned)).take(1));
+        detail.extend(
+            ["error_description", "error", "message"]
+                .iter()
+                .filter_map(|k| body[*k].as_str().map(str::to_owned))
+                .take(1),
+        );
     }
-    bail!("{what} failed: HTTP {status}{}", if detail.is_empty() { String::new() } else { format!(": {}", detail.join("; ")) })
+    bail!(
+        "{what} failed: HTTP {status}{}",
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", detail.join("; "))
+        }
+    )
 }
 
 fn read_password(args: &SetPasswordArgs) -> anyhow::Result<Zeroizing<String>> {
     let mut raw = Zeroizing::new(String::new());
     if let Some(path) = &args.password_file {
-        *raw = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        *raw = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
     } else if args.password_stdin || !std::io::stdin().is_terminal() {
-        std::io::stdin().read_to_string(&mut raw).context("cannot read standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut raw)
+            .context("cannot read standard input")?;
     } else {
         let first = Zeroizing::new(rpassword::prompt_password("New password: ")?);
         let second = Zeroizing::new(rpassword::prompt_password("Repeat it: ")?);
@@ -103,8 +126,11 @@ fn read_password(args: &SetPasswordArgs) -> anyhow::Result<Zeroizing<String>> {
 }
 
 fn encrypt(public_key_b64: &str, password: &str, oaep: bool) -> anyhow::Result<String> {
-    let der = base64::engine::general_purpose::STANDARD.decode(public_key_b64).context("publicKey is not base64")?;
-    let key = openssl::pkey::PKey::public_key_from_der(&der).context("publicKey is not a DER public key")?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(public_key_b64)
+        .context("publicKey is not base64")?;
+    let key = openssl::pkey::PKey::public_key_from_der(&der)
+        .context("publicKey is not a DER public key")?;
     let rsa = key.rsa().context("publicKey is not an RSA key")?;
     let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&key)?;
     ctx.encrypt_init()?;
@@ -117,7 +143,10 @@ fn encrypt(public_key_b64: &str, password: &str, oaep: bool) -> anyhow::Result<S
     }
     let limit = rsa.size() as usize - if oaep { 66 } else { 11 };
     if password.len() > limit {
-        bail!("the password is {} bytes in UTF-8; this key takes at most {limit}", password.len());
+        bail!(
+            "the password is {} bytes in UTF-8; this key takes at most {limit}",
+            password.len()
+        );
     }
     let mut out = vec![];
     ctx.encrypt_to_vec(password.as_bytes(), &mut out)?;
@@ -127,40 +156,99 @@ fn encrypt(public_key_b64: &str, password: &str, oaep: bool) -> anyhow::Result<S
 pub async fn set_password(args: &SetPasswordArgs) -> anyhow::Result<ExitCode> {
     let mut base = args.base_url.clone();
     let mut client_id = args.client_id.clone();
-    let mut client_secret = std::env::var("PASSBROKER_CLIENT_SECRET").ok().or(args.client_secret.clone());
+    let mut client_secret = std::env::var("PASSBROKER_CLIENT_SECRET")
+        .ok()
+        .or(args.client_secret.clone());
     let mut user = args.user.clone();
     let mut source = args.source.clone();
     if let Some(path) = &args.credentials_file {
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)?;
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )?;
         base = base.or(v["baseUrl"].as_str().map(str::to_owned));
         client_id = client_id.or(v["clientId"].as_str().map(str::to_owned));
         client_secret = client_secret.or(v["clientSecret"].as_str().map(str::to_owned));
         user = user.or(v["userName"].as_str().map(str::to_owned));
         source = source.or(v["sourceName"].as_str().map(str::to_owned));
     }
-    let base = base.context("--base-url (or PASSBROKER_URL, or a credentials file) is required")?.trim_end_matches('/').to_owned();
-    let client_id = client_id.context("a client id is required: PASSBROKER_CLIENT_ID or --credentials-file")?;
-    let client_secret = Zeroizing::new(client_secret.context("a client secret is required: PASSBROKER_CLIENT_SECRET or --credentials-file")?);
+    let base = base
+        .context("--base-url (or PASSBROKER_URL, or a credentials file) is required")?
+        .trim_end_matches('/')
+        .to_owned();
+    let client_id =
+        client_id.context("a client id is required: PASSBROKER_CLIENT_ID or --credentials-file")?;
+    let client_secret =
+        Zeroizing::new(client_secret.context(
+            "a client secret is required: PASSBROKER_CLIENT_SECRET or --credentials-file",
+        )?);
     let user = user.context("--user is required")?;
     let source = source.context("--source is required")?;
     if !["v3", "beta", "v2024", "v2025", "v1"].contains(&args.api.as_str()) {
         bail!("--api: use v3, beta, v2024, v2025 or v1");
     }
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
 
-    let form = [("grant_type", "client_credentials"), ("client_id", client_id.as_str()), ("client_secret", client_secret.as_str())];
-    let token: TokenResponse = check(http.post(format!("{base}/oauth/token")).form(&form).send().await?, "getting a token").await?.json().await?;
-    let api = Api { http, base, family: args.api.clone(), token: token.access_token };
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id.as_str()),
+        ("client_secret", client_secret.as_str()),
+    ];
+    let token: TokenResponse = check(
+        http.post(format!("{base}/oauth/token"))
+            .form(&form)
+            .send()
+            .await?,
+        "getting a token",
+    )
+    .await?
+    .json()
+    .await?;
+    let api = Api {
+        http,
+        base,
+        family: args.api.clone(),
+        token: token.access_token,
+    };
 
-    let query = PasswordInfoQueryDto { user_name: Some(user.clone()), source_name: Some(source.clone()) };
-    let info: PasswordInfo = check(api.http.post(api.url("query-password-info", "")).bearer_auth(&api.token).json(&query).send().await?, "query-password-info").await?.json().await?;
+    let query = PasswordInfoQueryDto {
+        user_name: Some(user.clone()),
+        source_name: Some(source.clone()),
+    };
+    let info: PasswordInfo = check(
+        api.http
+            .post(api.url("query-password-info", ""))
+            .bearer_auth(&api.token)
+            .json(&query)
+            .send()
+            .await?,
+        "query-password-info",
+    )
+    .await?
+    .json()
+    .await?;
     let account = match (&args.account, info.accounts.as_slice()) {
-        (Some(a), list) => list.iter().find(|x| x.account_id == *a || x.account_name == *a).with_context(|| format!("--account: {user} has no account {a:?} on {source}"))?,
+        (Some(a), list) => list
+            .iter()
+            .find(|x| x.account_id == *a || x.account_name == *a)
+            .with_context(|| format!("--account: {user} has no account {a:?} on {source}"))?,
         (None, [only]) => only,
         (None, []) => bail!("{user} has no account on {source}"),
-        (None, list) => bail!("{user} has {} accounts on {source}; choose one with --account: {}", list.len(), list.iter().map(|a| a.account_id.as_str()).collect::<Vec<_>>().join(", ")),
+        (None, list) => bail!(
+            "{user} has {} accounts on {source}; choose one with --account: {}",
+            list.len(),
+            list.iter()
+                .map(|a| a.account_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    eprintln!("Changing the password of {} on {source}.", account.account_id);
+    eprintln!(
+        "Changing the password of {} on {source}.",
+        account.account_id
+    );
     if !info.policies.is_empty() {
         eprintln!("Policy: {}", info.policies.join(", "));
     }
@@ -177,26 +265,52 @@ pub async fn set_password(args: &SetPasswordArgs) -> anyhow::Result<ExitCode> {
     let idempotency = passbroker_core::ids::new_isc_id();
     let accepted: PasswordChangeResponse = check(
         // `Prefer: wait` lets passbroker answer with the final state at once; ISC ignores it.
-        api.http.post(api.url("set-password", "")).bearer_auth(&api.token).header("Idempotency-Key", idempotency).header("Prefer", "wait=5").json(&body).send().await?,
+        api.http
+            .post(api.url("set-password", ""))
+            .bearer_auth(&api.token)
+            .header("Idempotency-Key", idempotency)
+            .header("Prefer", "wait=5")
+            .json(&body)
+            .send()
+            .await?,
         "set-password",
     )
     .await?
     .json()
     .await?;
-    let id = accepted.request_id.context("the server returned no requestId")?;
+    let id = accepted
+        .request_id
+        .context("the server returned no requestId")?;
     let started = Instant::now();
     let spinner = ['|', '/', '-', '\\'];
     let mut n = 0usize;
     let status = loop {
-        let status: PasswordStatus = check(api.http.get(api.url("password-change-status", &format!("/{id}"))).bearer_auth(&api.token).send().await?, "password-change-status").await?.json().await?;
+        let status: PasswordStatus = check(
+            api.http
+                .get(api.url("password-change-status", &format!("/{id}")))
+                .bearer_auth(&api.token)
+                .send()
+                .await?,
+            "password-change-status",
+        )
+        .await?
+        .json()
+        .await?;
         if status.state != "IN_PROGRESS" {
             break status;
         }
         if started.elapsed() > Duration::from_secs(args.timeout) {
             eprintln!();
-            bail!("request {id} is still IN_PROGRESS after {} s; check later with its id", args.timeout);
+            bail!(
+                "request {id} is still IN_PROGRESS after {} s; check later with its id",
+                args.timeout
+            );
         }
-        eprint!("\r{} waiting for request {id} ({} s)", spinner[n % 4], started.elapsed().as_secs());
+        eprint!(
+            "\r{} waiting for request {id} ({} s)",
+            spinner[n % 4],
+            started.elapsed().as_secs()
+        );
         let _ = std::io::stderr().flush();
         n += 1;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -206,5 +320,9 @@ pub async fn set_password(args: &SetPasswordArgs) -> anyhow::Result<ExitCode> {
     for e in &status.errors {
         println!("  - {e}");
     }
-    Ok(if status.state == "FINISHED" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.state == "FINISHED" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

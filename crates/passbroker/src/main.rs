@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "passbroker", version, about = "Self-hosted password management that speaks SailPoint ISC's Password Management API")]
+#[command(
+    name = "passbroker",
+    version,
+    about = "Self-hosted password management that speaks SailPoint ISC's Password Management API"
+)]
 struct Cli {
     /// TOML configuration file.
     #[arg(long, global = true, env = "PASSBROKER_CONFIG")]
@@ -78,7 +82,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -96,14 +103,29 @@ fn main() -> ExitCode {
 
 fn load_config(cli: &Cli, overrides: Overrides) -> anyhow::Result<Config> {
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let overrides = Overrides { data_dir: cli.data_dir.clone(), ..overrides };
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        ..overrides
+    };
     Ok(Config::load(cli.config.as_deref(), &env, &overrides)?)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Command::Serve { listen, demo, log_format } => {
-            let config = load_config(&cli, Overrides { listen: listen.clone(), demo: *demo, log_format: log_format.clone(), ..Overrides::default() })?;
+        Command::Serve {
+            listen,
+            demo,
+            log_format,
+        } => {
+            let config = load_config(
+                &cli,
+                Overrides {
+                    listen: listen.clone(),
+                    demo: *demo,
+                    log_format: log_format.clone(),
+                    ..Overrides::default()
+                },
+            )?;
             passbroker_server::telemetry::init(config.log_format(), &config.log_level);
             let app = passbroker_server::app::Application::build(config).await?;
             app.run_until(shutdown_signal()).await?;
@@ -118,7 +140,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Healthcheck { url } => {
             let ready = format!("{}/health/ready", url.trim_end_matches('/'));
-            match reqwest::Client::new().get(&ready).timeout(std::time::Duration::from_secs(5)).send().await {
+            match reqwest::Client::new()
+                .get(&ready)
+                .timeout(std::time::Duration::from_secs(5))
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() => {
                     println!("ready");
                     Ok(ExitCode::SUCCESS)
@@ -138,7 +165,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clients(c) => admin::clients(load_config(&cli, Overrides::default())?, c).await,
         Command::Pats(c) => admin::pats(load_config(&cli, Overrides::default())?, c).await,
         Command::Keys(c) => admin::keys(load_config(&cli, Overrides::default())?, c).await,
-        Command::MasterKey(c) => admin::master_key(load_config(&cli, Overrides::default()).ok(), c).await,
+        Command::MasterKey(c) => {
+            admin::master_key(load_config(&cli, Overrides::default()).ok(), c).await
+        }
         Command::Sources(c) => admin::sources(load_config(&cli, Overrides::default())?, c).await,
         Command::Audit(c) => admin::audit(load_config(&cli, Overrides::default())?, c).await,
     }

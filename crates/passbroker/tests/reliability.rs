@@ -21,7 +21,11 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn env(master_key: &str) -> Vec<(&'static str, String)> {
@@ -36,7 +40,9 @@ fn env(master_key: &str) -> Vec<(&'static str, String)> {
 
 fn passbroker(dir: &Path, master_key: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_passbroker"));
-    cmd.arg("--data-dir").arg(dir).env_remove("PASSBROKER_CONFIG");
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .env_remove("PASSBROKER_CONFIG");
     for (k, v) in env(master_key) {
         cmd.env(k, v);
     }
@@ -45,7 +51,11 @@ fn passbroker(dir: &Path, master_key: &str) -> Command {
 
 async fn start(dir: &Path, master_key: &str, log: &Path) -> Server {
     let port = free_port();
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     let child = passbroker(dir, master_key)
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(out.try_clone().unwrap())
@@ -70,8 +80,15 @@ fn apply(dir: &Path, master_key: &str, yaml: &str) {
     let file = dir.join("tenant.yaml");
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(&file, yaml).unwrap();
-    let out = passbroker(dir, master_key).args(["tenant", "apply", file.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = passbroker(dir, master_key)
+        .args(["tenant", "apply", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 struct Client {
@@ -84,14 +101,42 @@ struct Client {
 
 impl Client {
     async fn new(dir: &Path, base: &str) -> Client {
-        let creds: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("demo-credentials.json")).unwrap()).unwrap();
+        let creds: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("demo-credentials.json")).unwrap(),
+        )
+        .unwrap();
         let http = reqwest::Client::new();
-        let form = [("grant_type", "client_credentials"), ("client_id", creds["clientId"].as_str().unwrap()), ("client_secret", creds["clientSecret"].as_str().unwrap())];
-        let tok: Value = http.post(format!("{base}/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
-        Client { http, base: base.to_owned(), token: tok["access_token"].as_str().unwrap().to_owned(), seen: Default::default() }
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", creds["clientId"].as_str().unwrap()),
+            ("client_secret", creds["clientSecret"].as_str().unwrap()),
+        ];
+        let tok: Value = http
+            .post(format!("{base}/oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Client {
+            http,
+            base: base.to_owned(),
+            token: tok["access_token"].as_str().unwrap().to_owned(),
+            seen: Default::default(),
+        }
     }
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -99,20 +144,36 @@ impl Client {
         let status = r.status().as_u16();
         let bytes = r.bytes().await.unwrap();
         self.seen.lock().unwrap().extend_from_slice(&bytes);
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
     async fn info(&self, user: &str, source: &str) -> Value {
-        let (s, v) = self.call(reqwest::Method::POST, "/v3/query-password-info", Some(&json!({"userName": user, "sourceName": source}))).await;
+        let (s, v) = self
+            .call(
+                reqwest::Method::POST,
+                "/v3/query-password-info",
+                Some(&json!({"userName": user, "sourceName": source})),
+            )
+            .await;
         assert_eq!(s, 200, "{v}");
         v
     }
 }
 
 fn encrypt(public_key: &str, plaintext: &[u8]) -> String {
-    let der = base64::engine::general_purpose::STANDARD.decode(public_key).unwrap();
-    let rsa = openssl::pkey::PKey::public_key_from_der(&der).unwrap().rsa().unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(public_key)
+        .unwrap();
+    let rsa = openssl::pkey::PKey::public_key_from_der(&der)
+        .unwrap()
+        .rsa()
+        .unwrap();
     let mut out = vec![0u8; rsa.size() as usize];
-    let n = rsa.public_encrypt(plaintext, &mut out, openssl::rsa::Padding::PKCS1).unwrap();
+    let n = rsa
+        .public_encrypt(plaintext, &mut out, openssl::rsa::Padding::PKCS1)
+        .unwrap();
     out.truncate(n);
     base64::engine::general_purpose::STANDARD.encode(out)
 }
@@ -127,7 +188,13 @@ async fn wait_all_terminal(c: &Client, ids: &[String]) -> Vec<Value> {
     let mut out = Vec::new();
     for id in ids {
         loop {
-            let (s, v) = c.call(reqwest::Method::GET, &format!("/v3/password-change-status/{id}"), None).await;
+            let (s, v) = c
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v3/password-change-status/{id}"),
+                    None,
+                )
+                .await;
             assert_eq!(s, 200, "request {id} lost: {v}");
             if v["state"] != "IN_PROGRESS" {
                 out.push(v);
@@ -141,7 +208,11 @@ async fn wait_all_terminal(c: &Client, ids: &[String]) -> Vec<Value> {
 }
 
 fn master_key() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_passbroker")).args(["master-key", "generate"]).stdin(Stdio::null()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_passbroker"))
+        .args(["master-key", "generate"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -168,24 +239,41 @@ async fn crash_sigkill_mid_way_loses_nothing_and_delivers_once() {
     ids.append(&mut pending);
     assert_eq!(ids.len(), 500);
     // Kill the server while the backlog drains (the simulated target takes 15 ms a call).
-    let delivered_before = std::fs::read_to_string(&sim_log).unwrap_or_default().lines().filter(|l| !l.is_empty()).count();
+    let delivered_before = std::fs::read_to_string(&sim_log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count();
     drop(server); // SIGKILL
-    assert!(delivered_before < 500, "the crash must happen mid-way ({delivered_before} delivered)");
+    assert!(
+        delivered_before < 500,
+        "the crash must happen mid-way ({delivered_before} delivered)"
+    );
     let server = start(&dir, &key, &server_log).await;
     let c = Client::new(&dir, &server.base).await;
     let states = wait_all_terminal(&c, &ids).await;
-    assert!(states.iter().all(|s| s["state"] == "FINISHED"), "every accepted request finishes");
+    assert!(
+        states.iter().all(|s| s["state"] == "FINISHED"),
+        "every accepted request finishes"
+    );
     let log = std::fs::read_to_string(&sim_log).unwrap();
     let mut per_task = std::collections::HashMap::<String, usize>::new();
     // A record torn by the SIGKILL is a delivery that did not complete; skip it.
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
-        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
         if v["outcome"] == "SUCCEEDED" {
-            *per_task.entry(v["taskId"].as_str().unwrap().to_owned()).or_default() += 1;
+            *per_task
+                .entry(v["taskId"].as_str().unwrap().to_owned())
+                .or_default() += 1;
         }
     }
     assert_eq!(per_task.len(), 500, "each request's target was changed");
-    assert!(per_task.values().all(|n| *n == 1), "no target received a change twice");
+    assert!(
+        per_task.values().all(|n| *n == 1),
+        "no target received a change twice"
+    );
 }
 
 /// Posts `n` set-password requests, 16 at a time; returns the accepted request ids.
@@ -194,9 +282,17 @@ async fn futures_lite_join(c: &std::sync::Arc<Client>, info: &Value, n: usize) -
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
         let c = c.clone();
-        let b = body(info, encrypt(info["publicKey"].as_str().unwrap(), format!("Crash-Passw0rd-{i}").as_bytes()));
+        let b = body(
+            info,
+            encrypt(
+                info["publicKey"].as_str().unwrap(),
+                format!("Crash-Passw0rd-{i}").as_bytes(),
+            ),
+        );
         set.spawn(async move {
-            let (s, v) = c.call(reqwest::Method::POST, "/v3/set-password", Some(&b)).await;
+            let (s, v) = c
+                .call(reqwest::Method::POST, "/v3/set-password", Some(&b))
+                .await;
             assert_eq!(s, 202, "{v}");
             v["requestId"].as_str().unwrap().to_owned()
         });
@@ -215,7 +311,13 @@ fn forms(canary: &str) -> Vec<(String, Vec<u8>)> {
     let utf16: Vec<u8> = canary.encode_utf16().flat_map(u16::to_le_bytes).collect();
     vec![
         ("plain".into(), b.to_vec()),
-        ("base64".into(), base64::engine::general_purpose::STANDARD.encode(b).as_bytes()[..16].to_vec()),
+        (
+            "base64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(b)
+                .as_bytes()[..16]
+                .to_vec(),
+        ),
         ("hex".into(), hex_lower(b).into_bytes()),
         ("HEX".into(), hex_lower(b).to_uppercase().into_bytes()),
         ("utf16le".into(), utf16),
@@ -246,7 +348,10 @@ async fn canary_password_never_leaks_through_any_path() {
     let key = master_key();
     apply(&dir, &key, &tenant(&tmp.path().join("delivered.log")));
     let server_log = tmp.path().join("server.log");
-    let canary = format!("Kanary{}Z9", &master_key()[..12].replace(['+', '/', '='], "q"));
+    let canary = format!(
+        "Kanary{}Z9",
+        &master_key()[..12].replace(['+', '/', '='], "q")
+    );
     let server = start(&dir, &key, &server_log).await;
     let c = std::sync::Arc::new(Client::new(&dir, &server.base).await);
     let slow = c.info("Crash.User", "Slow").await;
@@ -254,18 +359,43 @@ async fn canary_password_never_leaks_through_any_path() {
     let pk = slow["publicKey"].as_str().unwrap().to_owned();
     let mut ids = Vec::new();
     // Success, target failure, policy failure (too long repeated run), bad padding.
-    for (info, pw) in [(&slow, canary.clone()), (&broken, canary.clone()), (&slow, format!("{canary}aaaa"))] {
-        let (s, v) = c.call(reqwest::Method::POST, "/v3/set-password", Some(&body(info, encrypt(&pk, pw.as_bytes())))).await;
+    for (info, pw) in [
+        (&slow, canary.clone()),
+        (&broken, canary.clone()),
+        (&slow, format!("{canary}aaaa")),
+    ] {
+        let (s, v) = c
+            .call(
+                reqwest::Method::POST,
+                "/v3/set-password",
+                Some(&body(info, encrypt(&pk, pw.as_bytes()))),
+            )
+            .await;
         assert_eq!(s, 202, "{v}");
         ids.push(v["requestId"].as_str().unwrap().to_owned());
     }
     let mut bad = encrypt(&pk, canary.as_bytes()).into_bytes();
     bad[10] = if bad[10] == b'A' { b'B' } else { b'A' };
-    let (s, v) = c.call(reqwest::Method::POST, "/v3/set-password", Some(&body(&slow, String::from_utf8(bad).unwrap()))).await;
+    let (s, v) = c
+        .call(
+            reqwest::Method::POST,
+            "/v3/set-password",
+            Some(&body(&slow, String::from_utf8(bad).unwrap())),
+        )
+        .await;
     assert_eq!(s, 202, "{v}");
     ids.push(v["requestId"].as_str().unwrap().to_owned());
     // And a crash while a change is in flight.
-    let (_, v) = c.call(reqwest::Method::POST, "/v3/set-password", Some(&body(&slow, encrypt(&pk, format!("{canary}-crash").as_bytes())))).await;
+    let (_, v) = c
+        .call(
+            reqwest::Method::POST,
+            "/v3/set-password",
+            Some(&body(
+                &slow,
+                encrypt(&pk, format!("{canary}-crash").as_bytes()),
+            )),
+        )
+        .await;
     ids.push(v["requestId"].as_str().unwrap().to_owned());
     drop(server);
     let server = start(&dir, &key, &server_log).await;
@@ -276,15 +406,33 @@ async fn canary_password_never_leaks_through_any_path() {
     assert_eq!(states[2]["state"], "FAILED");
     assert_eq!(states[3]["state"], "FAILED");
     for id in &ids {
-        c2.call(reqwest::Method::GET, &format!("/passbroker/v1/audit-events?requestId={id}"), None).await;
+        c2.call(
+            reqwest::Method::GET,
+            &format!("/passbroker/v1/audit-events?requestId={id}"),
+            None,
+        )
+        .await;
     }
     drop(server);
-    let mut haystacks: Vec<(String, Vec<u8>)> = all_files(&dir).into_iter().map(|p| (p.display().to_string(), std::fs::read(&p).unwrap())).collect();
+    let mut haystacks: Vec<(String, Vec<u8>)> = all_files(&dir)
+        .into_iter()
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
     haystacks.push(("server log".into(), std::fs::read(&server_log).unwrap()));
-    haystacks.push(("HTTP responses".into(), [c.seen.lock().unwrap().clone(), c2.seen.lock().unwrap().clone()].concat()));
+    haystacks.push((
+        "HTTP responses".into(),
+        [
+            c.seen.lock().unwrap().clone(),
+            c2.seen.lock().unwrap().clone(),
+        ]
+        .concat(),
+    ));
     for (form, needle) in forms(&canary) {
         for (name, hay) in &haystacks {
-            assert!(!hay.windows(needle.len()).any(|w| w == needle.as_slice()), "canary ({form}) found in {name}");
+            assert!(
+                !hay.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "canary ({form}) found in {name}"
+            );
         }
     }
 }

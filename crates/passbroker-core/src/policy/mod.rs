@@ -134,44 +134,73 @@ impl PasswordPolicy {
         ];
         for (field, value) in non_negative {
             if value < 0 {
-                errors.push(DomainError::new(field, format!("must be 0 or more, got {value}")));
+                errors.push(DomainError::new(
+                    field,
+                    format!("must be 0 or more, got {value}"),
+                ));
             }
             if value > 10_000 {
-                errors.push(DomainError::new(field, format!("must be at most 10000, got {value}")));
+                errors.push(DomainError::new(
+                    field,
+                    format!("must be at most 10000, got {value}"),
+                ));
             }
         }
         for (field, value) in [
             ("minCharacterTypes", self.min_character_types),
             ("maxRepeatedChars", self.max_repeated_chars),
             ("accountIdMinWordLength", self.account_id_min_word_length),
-            ("accountNameMinWordLength", self.account_name_min_word_length),
+            (
+                "accountNameMinWordLength",
+                self.account_name_min_word_length,
+            ),
         ] {
             if value < -1 {
-                errors.push(DomainError::new(field, format!("must be -1 (off) or more, got {value}")));
+                errors.push(DomainError::new(
+                    field,
+                    format!("must be -1 (off) or more, got {value}"),
+                ));
             }
             if value > 10_000 {
-                errors.push(DomainError::new(field, format!("must be at most 10000, got {value}")));
+                errors.push(DomainError::new(
+                    field,
+                    format!("must be at most 10000, got {value}"),
+                ));
             }
         }
         if self.min_character_types > 4 {
             errors.push(DomainError::new(
                 "minCharacterTypes",
-                format!("there are only 4 character types, got {}", self.min_character_types),
+                format!(
+                    "there are only 4 character types, got {}",
+                    self.min_character_types
+                ),
             ));
         }
         if self.max_repeated_chars == 0 {
-            errors.push(DomainError::new("maxRepeatedChars", "0 would reject every password; use -1 to switch the rule off"));
+            errors.push(DomainError::new(
+                "maxRepeatedChars",
+                "0 would reject every password; use -1 to switch the rule off",
+            ));
         }
         if self.max_length > 0 {
             // Saturating: the values may be anything a client sent (the range checks above only
             // record their errors).
-            let required = [self.min_lower, self.min_upper, self.min_numeric, self.min_special]
-                .iter()
-                .fold(0i64, |sum, v| sum.saturating_add((*v).max(0)));
+            let required = [
+                self.min_lower,
+                self.min_upper,
+                self.min_numeric,
+                self.min_special,
+            ]
+            .iter()
+            .fold(0i64, |sum, v| sum.saturating_add((*v).max(0)));
             if self.max_length < self.min_length {
                 errors.push(DomainError::new(
                     "maxLength",
-                    format!("maxLength {} is below minLength {}", self.max_length, self.min_length),
+                    format!(
+                        "maxLength {} is below minLength {}",
+                        self.max_length, self.min_length
+                    ),
                 ));
             }
             if self.max_length < required {
@@ -181,13 +210,22 @@ impl PasswordPolicy {
                 ));
             }
             if self.max_length < self.min_alpha {
-                errors.push(DomainError::new("maxLength", format!("maxLength {} is below minAlpha {}", self.max_length, self.min_alpha)));
+                errors.push(DomainError::new(
+                    "maxLength",
+                    format!(
+                        "maxLength {} is below minAlpha {}",
+                        self.max_length, self.min_alpha
+                    ),
+                ));
             }
         }
         if self.history_depth > MAX_HISTORY_DEPTH {
             errors.push(DomainError::new(
                 "historyDepth",
-                format!("must be at most {MAX_HISTORY_DEPTH}, got {}", self.history_depth),
+                format!(
+                    "must be at most {MAX_HISTORY_DEPTH}, got {}",
+                    self.history_depth
+                ),
             ));
         }
         if errors.is_empty() {
@@ -204,7 +242,13 @@ mod validate_tests {
 
     #[test]
     fn huge_values_are_reported_not_overflowed() {
-        let p = PasswordPolicy { name: "x".into(), max_length: 10, min_upper: i64::MAX - 1, min_lower: i64::MAX - 1, ..PasswordPolicy::default() };
+        let p = PasswordPolicy {
+            name: "x".into(),
+            max_length: 10,
+            min_upper: i64::MAX - 1,
+            min_lower: i64::MAX - 1,
+            ..PasswordPolicy::default()
+        };
         let errors = p.validate().unwrap_err();
         assert!(errors.iter().any(|e| e.field == "minUpper"));
         assert!(errors.iter().any(|e| e.field == "maxLength"));

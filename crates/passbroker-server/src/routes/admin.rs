@@ -14,10 +14,20 @@ use passbroker_store::AuditFilter;
 use serde::Deserialize;
 use serde_json::json;
 
-operation!(ListAuditEvents, "list-audit-events", Access::AppsAndAdmins, ["idn:audit:read"]);
+operation!(
+    ListAuditEvents,
+    "list-audit-events",
+    Access::AppsAndAdmins,
+    ["idn:audit:read"]
+);
 // Users manage their own PATs; an API client (an operator's tool) may list and revoke any
 // PAT only with `sp:scopes:all`.
-operation!(ManagePats, "personal-access-tokens", Access::AppsAndUsers, ["sp:scopes:all"]);
+operation!(
+    ManagePats,
+    "personal-access-tokens",
+    Access::AppsAndUsers,
+    ["sp:scopes:all"]
+);
 
 fn total_header(paging: &Paging, total: u64) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -35,8 +45,17 @@ pub struct AuditQuery {
     action: Option<String>,
 }
 
-pub async fn list_audit(State(state): State<AppState>, _auth: Authorized<ListAuditEvents>, paging: Paging, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
-    let filter = AuditFilter { request_id: q.request_id, identity_id: q.identity_id, action: q.action };
+pub async fn list_audit(
+    State(state): State<AppState>,
+    _auth: Authorized<ListAuditEvents>,
+    paging: Paging,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Response> {
+    let filter = AuditFilter {
+        request_id: q.request_id,
+        identity_id: q.identity_id,
+        action: q.action,
+    };
     let (events, total) = state.store.list_audit(&filter, paging.page()).await?;
     let body: Vec<serde_json::Value> = events
         .into_iter()
@@ -66,36 +85,63 @@ fn pat_json(p: &PersonalAccessToken) -> serde_json::Value {
 }
 
 /// `POST /beta/personal-access-tokens` (ISC's shape): a user creates a PAT for themself.
-pub async fn create_pat(State(state): State<AppState>, auth: Authorized<ManagePats>, ApiJson(body): ApiJson<CreatePat>) -> ApiResult<Response> {
+pub async fn create_pat(
+    State(state): State<AppState>,
+    auth: Authorized<ManagePats>,
+    ApiJson(body): ApiJson<CreatePat>,
+) -> ApiResult<Response> {
     let Principal::User(user) = auth.principal else {
-        return Err(ApiError::forbidden("personal access tokens belong to users; call this with a user's token"));
+        return Err(ApiError::forbidden(
+            "personal access tokens belong to users; call this with a user's token",
+        ));
     };
-    let name = body.name.filter(|n| !n.trim().is_empty() && n.chars().count() <= 128).ok_or_else(|| ApiError::bad_request("name: is required (1 to 128 characters)"))?;
+    let name = body
+        .name
+        .filter(|n| !n.trim().is_empty() && n.chars().count() <= 128)
+        .ok_or_else(|| ApiError::bad_request("name: is required (1 to 128 characters)"))?;
     let scopes = match body.scope {
-        Some(list) if !list.is_empty() => parse_scopes(&list.join(" ")).map_err(|s| ApiError::bad_request(format!("scope: unknown scope {s:?}")))?,
+        Some(list) if !list.is_empty() => parse_scopes(&list.join(" "))
+            .map_err(|s| ApiError::bad_request(format!("scope: unknown scope {s:?}")))?,
         _ => vec![SCOPE_ALL.to_owned()],
     };
     let now = state.clock.now();
-    let (pat, secret) = crate::admin::new_pat(&user.identity_id, &name, scopes, now).map_err(ApiError::internal)?;
+    let (pat, secret) =
+        crate::admin::new_pat(&user.identity_id, &name, scopes, now).map_err(ApiError::internal)?;
     state.store.insert_pat(&pat).await?;
     let mut body = pat_json(&pat);
     body["secret"] = json!(secret.as_str());
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
-pub async fn list_pats(State(state): State<AppState>, auth: Authorized<ManagePats>) -> ApiResult<Json<Vec<serde_json::Value>>> {
+pub async fn list_pats(
+    State(state): State<AppState>,
+    auth: Authorized<ManagePats>,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
     let pats = match &auth.principal {
         Principal::User(u) => state.store.list_pats(Some(&u.identity_id)).await?,
         Principal::App(_) => state.store.list_pats(None).await?,
     };
-    Ok(Json(pats.iter().filter(|p| !p.revoked).map(pat_json).collect()))
+    Ok(Json(
+        pats.iter().filter(|p| !p.revoked).map(pat_json).collect(),
+    ))
 }
 
-pub async fn delete_pat(State(state): State<AppState>, auth: Authorized<ManagePats>, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
-    let pat = state.store.get_pat(&id).await?.filter(|p| !p.revoked).ok_or_else(|| ApiError::not_found(format!("no personal access token {id:?}")))?;
+pub async fn delete_pat(
+    State(state): State<AppState>,
+    auth: Authorized<ManagePats>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let pat = state
+        .store
+        .get_pat(&id)
+        .await?
+        .filter(|p| !p.revoked)
+        .ok_or_else(|| ApiError::not_found(format!("no personal access token {id:?}")))?;
     if let Principal::User(u) = &auth.principal {
         if u.identity_id != pat.owner && u.level != passbroker_core::identity::UserLevel::OrgAdmin {
-            return Err(ApiError::not_found(format!("no personal access token {id:?}")));
+            return Err(ApiError::not_found(format!(
+                "no personal access token {id:?}"
+            )));
         }
     }
     state.store.revoke_pat(&pat.id).await?;

@@ -35,9 +35,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json_content_type(req.headers()) {
-            return Err(ApiError::UnsupportedMediaType("send the body as application/json".into()));
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as application/json".into(),
+            ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(body_error)?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(body_error)?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -45,7 +49,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// Parses JSON, reporting the path and position of the first problem.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty; a JSON object is required"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; a JSON object is required",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -72,7 +78,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|e: PathRejection| ApiError::not_found(format!("no such resource ({})", e.body_text())))
+            .map_err(|e: PathRejection| {
+                ApiError::not_found(format!("no such resource ({})", e.body_text()))
+            })
     }
 }
 
@@ -88,16 +96,33 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let mut paging = Paging { limit: 250, offset: 0, count: false };
+        let mut paging = Paging {
+            limit: 250,
+            offset: 0,
+            count: false,
+        };
         let query = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| ApiError::bad_request("the query string is malformed"))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError::bad_request("the query string is malformed"))?;
         for (k, v) in pairs {
             match k.as_str() {
                 "limit" => {
-                    paging.limit = v.parse().ok().filter(|n| (0..=250).contains(n)).ok_or_else(|| ApiError::bad_request("limit: must be an integer from 0 to 250"))?;
+                    paging.limit = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (0..=250).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::bad_request("limit: must be an integer from 0 to 250")
+                        })?;
                 }
                 "offset" => {
-                    paging.offset = v.parse().ok().filter(|n| *n <= i64::MAX as u64).ok_or_else(|| ApiError::bad_request("offset: must be a non-negative integer"))?;
+                    paging.offset = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= i64::MAX as u64)
+                        .ok_or_else(|| {
+                            ApiError::bad_request("offset: must be a non-negative integer")
+                        })?;
                 }
                 "count" => {
                     paging.count = match v.as_str() {

@@ -15,7 +15,11 @@ pub async fn live() -> Json<serde_json::Value> {
 pub async fn ready(State(state): State<AppState>) -> Response {
     let store_ok = state.store.ping().await.is_ok();
     let keys_ok = state.keys.active().is_some();
-    let status = if store_ok && keys_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if store_ok && keys_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if status == StatusCode::OK { "UP" } else { "DOWN" },
         "checks": { "store": if store_ok { "UP" } else { "DOWN" }, "keys": if keys_ok { "UP" } else { "DOWN" } },
@@ -25,7 +29,17 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let now = state.clock.now();
-    state.metrics.set_gauge("passbroker_queue_in_progress", state.backlog.in_progress() as f64);
-    state.metrics.set_gauge("passbroker_queue_drain_per_second", state.backlog.drain_rate(now));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    state.metrics.set_gauge(
+        "passbroker_queue_in_progress",
+        state.backlog.in_progress() as f64,
+    );
+    state.metrics.set_gauge(
+        "passbroker_queue_drain_per_second",
+        state.backlog.drain_rate(now),
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }

@@ -35,7 +35,11 @@ pub struct LoginForm {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -49,38 +53,79 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     );
     let mut r = (status, Html(html)).into_response();
     let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     h.insert("x-frame-options", header::HeaderValue::from_static("DENY"));
-    h.insert("content-security-policy", header::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"));
+    h.insert(
+        "content-security-policy",
+        header::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
     r
 }
 
 /// Checks the client and redirect URI. Errors here are shown, never redirected: the
 /// redirect URI is not trusted until it matches the client's allow-list.
 async fn validate(state: &AppState, p: &AuthorizeParams) -> Result<ApiClient, Response> {
-    let bad = |msg: &str| page(StatusCode::BAD_REQUEST, "Cannot sign in", &format!("<p class=\"error\" role=\"alert\">{}</p>", escape(msg)));
+    let bad = |msg: &str| {
+        page(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign in",
+            &format!("<p class=\"error\" role=\"alert\">{}</p>", escape(msg)),
+        )
+    };
     if p.response_type.as_deref() != Some("code") {
         return Err(bad("response_type must be \"code\"."));
     }
-    let client_id = p.client_id.as_deref().ok_or_else(|| bad("client_id is required."))?;
+    let client_id = p
+        .client_id
+        .as_deref()
+        .ok_or_else(|| bad("client_id is required."))?;
     let client = match state.store.get_client(client_id).await {
         Ok(Some(c)) if !c.disabled && c.grant_types.iter().any(|g| g == "authorization_code") => c,
         Ok(_) => return Err(bad("This application is not allowed to sign users in.")),
-        Err(_) => return Err(page(StatusCode::SERVICE_UNAVAILABLE, "Cannot sign in", "<p class=\"error\">Try again shortly.</p>")),
+        Err(_) => {
+            return Err(page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Cannot sign in",
+                "<p class=\"error\">Try again shortly.</p>",
+            ))
+        }
     };
-    let redirect = p.redirect_uri.as_deref().ok_or_else(|| bad("redirect_uri is required."))?;
+    let redirect = p
+        .redirect_uri
+        .as_deref()
+        .ok_or_else(|| bad("redirect_uri is required."))?;
     if !client.redirect_uris.iter().any(|u| u == redirect) {
-        return Err(bad("The redirect_uri is not registered for this application."));
+        return Err(bad(
+            "The redirect_uri is not registered for this application.",
+        ));
     }
-    if p.code_challenge_method.as_deref() != Some("S256") || p.code_challenge.as_deref().is_none_or(|c| c.len() < 43 || c.len() > 128) {
-        return Err(bad("PKCE is required: send code_challenge (S256) and code_challenge_method=S256."));
+    if p.code_challenge_method.as_deref() != Some("S256")
+        || p.code_challenge
+            .as_deref()
+            .is_none_or(|c| c.len() < 43 || c.len() > 128)
+    {
+        return Err(bad(
+            "PKCE is required: send code_challenge (S256) and code_challenge_method=S256.",
+        ));
     }
     Ok(client)
 }
 
 fn form(p: &AuthorizeParams, client: &ApiClient, error: Option<&str>) -> String {
     let hidden = |name: &str, v: &Option<String>| {
-        v.as_deref().map(|v| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(v))).unwrap_or_default()
+        v.as_deref()
+            .map(|v| {
+                format!(
+                    "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+                    escape(v)
+                )
+            })
+            .unwrap_or_default()
     };
     let scopes = p.scope.clone().unwrap_or_else(|| client.scopes.join(" "));
     format!(
@@ -103,9 +148,16 @@ fn form(p: &AuthorizeParams, client: &ApiClient, error: Option<&str>) -> String 
     )
 }
 
-pub async fn authorize_page(State(state): State<AppState>, Query(p): Query<AuthorizeParams>) -> Response {
+pub async fn authorize_page(
+    State(state): State<AppState>,
+    Query(p): Query<AuthorizeParams>,
+) -> Response {
     match validate(&state, &p).await {
-        Ok(client) => page(StatusCode::OK, "Sign in to passbroker", &form(&p, &client, None)),
+        Ok(client) => page(
+            StatusCode::OK,
+            "Sign in to passbroker",
+            &form(&p, &client, None),
+        ),
         Err(r) => r,
     }
 }
@@ -121,7 +173,11 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
     r
 }
 
-pub async fn authorize_submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Form(f): Form<LoginForm>) -> Response {
+pub async fn authorize_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let client = match validate(&state, &f.params).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -129,18 +185,45 @@ pub async fn authorize_submit(State(state): State<AppState>, ConnectInfo(peer): 
     let redirect_uri = f.params.redirect_uri.clone().unwrap_or_default();
     let state_param = f.params.state.clone().unwrap_or_default();
     if f.decision.as_deref() != Some("allow") {
-        return redirect_with(&redirect_uri, &[("error", "access_denied"), ("state", &state_param)]);
+        return redirect_with(
+            &redirect_uri,
+            &[("error", "access_denied"), ("state", &state_param)],
+        );
     }
     let now = state.clock.now();
     let username = f.username.clone().unwrap_or_default();
     let user_key = format!("user:{}", username.to_lowercase());
     let ip_key = format!("ip:{}", peer.ip());
-    if state.login_limit_user.is_blocked(&user_key, now).or(state.login_limit_ip.is_blocked(&ip_key, now)).is_some() {
-        return page(StatusCode::TOO_MANY_REQUESTS, "Sign in to passbroker", &form(&f.params, &client, Some("Too many failed sign-ins. Wait a few minutes and try again.")));
+    if state
+        .login_limit_user
+        .is_blocked(&user_key, now)
+        .or(state.login_limit_ip.is_blocked(&ip_key, now))
+        .is_some()
+    {
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Sign in to passbroker",
+            &form(
+                &f.params,
+                &client,
+                Some("Too many failed sign-ins. Wait a few minutes and try again."),
+            ),
+        );
     }
-    let identity = state.store.find_identity_by_login(&username).await.ok().flatten().filter(|i| i.active);
+    let identity = state
+        .store
+        .find_identity_by_login(&username)
+        .await
+        .ok()
+        .flatten()
+        .filter(|i| i.active);
     let hash = match &identity {
-        Some(i) => state.store.get_builtin_credential(&i.id).await.ok().flatten(),
+        Some(i) => state
+            .store
+            .get_builtin_credential(&i.id)
+            .await
+            .ok()
+            .flatten(),
         None => None,
     };
     let secret = zeroize::Zeroizing::new(f.password.clone().unwrap_or_default().into_bytes());
@@ -156,14 +239,28 @@ pub async fn authorize_submit(State(state): State<AppState>, ConnectInfo(peer): 
     let Some(identity) = identity.filter(|_| ok) else {
         let _ = state.login_limit_user.check(&user_key, now);
         let _ = state.login_limit_ip.check(&ip_key, now);
-        return page(StatusCode::UNAUTHORIZED, "Sign in to passbroker", &form(&f.params, &client, Some("The user name or password is wrong.")));
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "Sign in to passbroker",
+            &form(
+                &f.params,
+                &client,
+                Some("The user name or password is wrong."),
+            ),
+        );
     };
     state.login_limit_user.reset(&user_key);
     let scopes = match f.params.scope.as_deref().filter(|s| !s.trim().is_empty()) {
         // Only scopes the client itself holds can be granted.
         Some(s) => s
             .split(' ')
-            .filter(|x| !x.is_empty() && client.scopes.iter().any(|c| c == x || c == passbroker_core::client::SCOPE_ALL))
+            .filter(|x| {
+                !x.is_empty()
+                    && client
+                        .scopes
+                        .iter()
+                        .any(|c| c == x || c == passbroker_core::client::SCOPE_ALL)
+            })
             .map(str::to_owned)
             .collect(),
         None => client.scopes.clone(),
@@ -179,7 +276,11 @@ pub async fn authorize_submit(State(state): State<AppState>, ConnectInfo(peer): 
         expires: now.plus_secs(CODE_LIFETIME_SECS),
     };
     if state.store.insert_auth_code(&stored).await.is_err() {
-        return page(StatusCode::SERVICE_UNAVAILABLE, "Cannot sign in", "<p class=\"error\">Try again shortly.</p>");
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Cannot sign in",
+            "<p class=\"error\">Try again shortly.</p>",
+        );
     }
     redirect_with(&redirect_uri, &[("code", &code), ("state", &state_param)])
 }

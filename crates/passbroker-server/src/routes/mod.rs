@@ -38,7 +38,10 @@ fn password_routes() -> Router<AppState> {
     Router::new()
         .route("/query-password-info", post(password::query_password_info))
         .route("/set-password", post(password::set_password))
-        .route("/password-change-status/{id}", get(password::password_change_status))
+        .route(
+            "/password-change-status/{id}",
+            get(password::password_change_status),
+        )
 }
 
 pub fn router(state: AppState) -> Router {
@@ -48,20 +51,35 @@ pub fn router(state: AppState) -> Router {
     }
     // The per-API form used by the Python SDK 2.x.
     api = api
-        .route("/query-password-info/v1", post(password::query_password_info))
+        .route(
+            "/query-password-info/v1",
+            post(password::query_password_info),
+        )
         .route("/set-password/v1", post(password::set_password))
-        .route("/password-change-status/v1/{id}", get(password::password_change_status));
+        .route(
+            "/password-change-status/v1/{id}",
+            get(password::password_change_status),
+        );
     for v in ["beta", "v2024", "v2025"] {
         api = api
-            .route(&format!("/{v}/personal-access-tokens"), get(admin::list_pats).post(admin::create_pat))
-            .route(&format!("/{v}/personal-access-tokens/{{id}}"), axum::routing::delete(admin::delete_pat));
+            .route(
+                &format!("/{v}/personal-access-tokens"),
+                get(admin::list_pats).post(admin::create_pat),
+            )
+            .route(
+                &format!("/{v}/personal-access-tokens/{{id}}"),
+                axum::routing::delete(admin::delete_pat),
+            );
     }
     api = api.merge(isc_admin::routes());
     api = api
         .route("/passbroker/v1/audit-events", get(admin::list_audit))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/jwks", get(oauth::jwks))
-        .route("/oauth/authorize", get(login::authorize_page).post(login::authorize_submit))
+        .route(
+            "/oauth/authorize",
+            get(login::authorize_page).post(login::authorize_submit),
+        )
         .route("/health/live", get(health::live))
         .route("/openapi.json", get(openapi::document))
         .route("/health/ready", get(health::ready))
@@ -72,10 +90,15 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(metrics, crate::telemetry::track))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::Internal("a handler panicked".into()).into_response()
-        }))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::telemetry::track,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::Internal("a handler panicked".into()).into_response()
+            },
+        ))
 }
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -105,12 +128,19 @@ pub fn collapse_leading_slashes(mut req: Request) -> Request {
 
 /// ISC's date-time form: RFC 3339 with milliseconds, UTC.
 pub fn rfc3339(m: Millis) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.0) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.0) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Wraps the router so `//v3/...` is routed like `/v3/...`.
-pub fn service(state: AppState) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send> + Clone + Send + 'static {
+pub fn service(
+    state: AppState,
+) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send>
+       + Clone
+       + Send
+       + 'static {
     use tower::ServiceExt;
     router(state).map_request(collapse_leading_slashes)
 }

@@ -15,17 +15,37 @@ use base64::Engine;
 use passbroker_core::account::Account;
 use passbroker_core::identity::Identity;
 use passbroker_core::policy::describe::describe;
-use passbroker_core::request::{Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState};
+use passbroker_core::request::{
+    Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
+};
 use passbroker_core::source::Source;
 use passbroker_core::time::Millis;
 use passbroker_core::{IdentityId, PublicKeyId, RequestId, SourceId, TaskId};
 use passbroker_store::CreateOutcome;
-use passbroker_wire::{PasswordChangeRequestDto, PasswordChangeResponse, PasswordInfo, PasswordInfoAccount, PasswordInfoQueryDto, PasswordStatus};
+use passbroker_wire::{
+    PasswordChangeRequestDto, PasswordChangeResponse, PasswordInfo, PasswordInfoAccount,
+    PasswordInfoQueryDto, PasswordStatus,
+};
 use std::time::Duration;
 
-operation!(QueryPasswordInfo, "query-password-info", Access::AppsOnly, ["idn:password-info:read"]);
-operation!(SetPassword, "set-password", Access::AppsAndUsers, ["idn:password-change:manage"]);
-operation!(GetPasswordChangeStatus, "password-change-status", Access::AppsAndUsers, ["idn:password-change:read", "idn:password-change:manage"]);
+operation!(
+    QueryPasswordInfo,
+    "query-password-info",
+    Access::AppsOnly,
+    ["idn:password-info:read"]
+);
+operation!(
+    SetPassword,
+    "set-password",
+    Access::AppsAndUsers,
+    ["idn:password-change:manage"]
+);
+operation!(
+    GetPasswordChangeStatus,
+    "password-change-status",
+    Access::AppsAndUsers,
+    ["idn:password-change:read", "idn:password-change:manage"]
+);
 
 fn required<'a>(value: &'a Option<String>, field: &str, causes: &mut Vec<Cause>) -> &'a str {
     match value.as_deref() {
@@ -52,14 +72,26 @@ pub async fn query_password_info(
         .store
         .find_identity_by_login(user_name)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("userName: no identity has the login name {user_name:?}")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "userName: no identity has the login name {user_name:?}"
+            ))
+        })?;
     let source = state
         .store
         .find_source_by_name(source_name)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("sourceName: no source is named {source_name:?}")))?;
-    let accounts = state.store.accounts_of_identity(&identity.id, Some(&source.id)).await?;
-    let key = state.keys.active().ok_or_else(|| ApiError::internal("no active RSA key"))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("sourceName: no source is named {source_name:?}"))
+        })?;
+    let accounts = state
+        .store
+        .accounts_of_identity(&identity.id, Some(&source.id))
+        .await?;
+    let key = state
+        .keys
+        .active()
+        .ok_or_else(|| ApiError::internal("no active RSA key"))?;
     let policy = crate::policies::effective_policy(state.store.as_ref(), &source).await?;
     Ok(Json(PasswordInfo {
         identity_id: identity.id.to_string(),
@@ -69,7 +101,10 @@ pub async fn query_password_info(
         accounts: accounts
             .into_iter()
             .filter(|a| !a.disabled)
-            .map(|a| PasswordInfoAccount { account_id: a.native_id.as_str().to_owned(), account_name: a.account_name })
+            .map(|a| PasswordInfoAccount {
+                account_id: a.native_id.as_str().to_owned(),
+                account_name: a.account_name,
+            })
             .collect(),
         policies: describe(&policy),
     }))
@@ -85,7 +120,12 @@ pub(crate) struct Checked {
     ciphertext: Vec<u8>,
 }
 
-pub(crate) async fn check_request(state: &AppState, principal: &Principal, body: &PasswordChangeRequestDto, now: Millis) -> ApiResult<Checked> {
+pub(crate) async fn check_request(
+    state: &AppState,
+    principal: &Principal,
+    body: &PasswordChangeRequestDto,
+    now: Millis,
+) -> ApiResult<Checked> {
     let mut causes = Vec::new();
     let identity_id = required(&body.identity_id, "identityId", &mut causes);
     let encrypted = required(&body.encrypted_password, "encryptedPassword", &mut causes);
@@ -107,11 +147,21 @@ pub(crate) async fn check_request(state: &AppState, principal: &Principal, body:
     }
     if let Principal::User(user) = principal {
         if user.identity_id != identity_id {
-            return Err(ApiError::forbidden("a user may only set the passwords of their own identity's accounts"));
+            return Err(ApiError::forbidden(
+                "a user may only set the passwords of their own identity's accounts",
+            ));
         }
     }
-    let identity = state.store.get_identity(&identity_id).await?.ok_or_else(|| ApiError::not_found(format!("identityId: no identity {identity_id}")))?;
-    let source = state.store.get_source(&source_id).await?.ok_or_else(|| ApiError::not_found(format!("sourceId: no source {source_id}")))?;
+    let identity = state
+        .store
+        .get_identity(&identity_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("identityId: no identity {identity_id}")))?;
+    let source = state
+        .store
+        .get_source(&source_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("sourceId: no source {source_id}")))?;
     if !source.supports_password() {
         return Err(ApiError::bad_request(format!(
             "sourceId: source {:?} does not have the PASSWORD feature; enable it with PATCH /v3/sources/{} (Content-Type: application/json-patch+json) and the body [{{\"op\":\"add\",\"path\":\"/features/-\",\"value\":\"PASSWORD\"}}]",
@@ -123,19 +173,32 @@ pub(crate) async fn check_request(state: &AppState, principal: &Principal, body:
         .store
         .find_account(&source.id, account_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("accountId: source {:?} has no account {account_id:?}", source.name.as_str())))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "accountId: source {:?} has no account {account_id:?}",
+                source.name.as_str()
+            ))
+        })?;
     if account.identity_id != identity.id {
-        return Err(ApiError::bad_request(format!("accountId: account {account_id:?} does not belong to identity {}", identity.id)));
+        return Err(ApiError::bad_request(format!(
+            "accountId: account {account_id:?} does not belong to identity {}",
+            identity.id
+        )));
     }
     if account.disabled {
-        return Err(ApiError::bad_request(format!("accountId: account {account_id:?} is disabled")));
+        return Err(ApiError::bad_request(format!(
+            "accountId: account {account_id:?} is disabled"
+        )));
     }
     let key = state.keys.decryption_key(&public_key_id, now).await.map_err(|e| match e {
         KeyLookupError::Unknown => ApiError::bad_request(format!("publicKeyId: {public_key_id} is not a key of this server; call query-password-info for the current key")),
         KeyLookupError::Retired => ApiError::bad_request(format!("publicKeyId: key {public_key_id} was retired; call query-password-info for the current key")),
         KeyLookupError::Internal(e) => ApiError::internal(e),
     })?;
-    let compact: String = encrypted.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = encrypted
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     let ciphertext = base64::engine::general_purpose::STANDARD
         .decode(&compact)
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&compact))
@@ -148,7 +211,14 @@ pub(crate) async fn check_request(state: &AppState, principal: &Principal, body:
             ciphertext.len()
         )));
     }
-    Ok(Checked { identity, source, account, public_key_id, encryption, ciphertext })
+    Ok(Checked {
+        identity,
+        source,
+        account,
+        public_key_id,
+        encryption,
+        ciphertext,
+    })
 }
 
 /// The accounts a change goes to: the named one, and with a sync group the identity's
@@ -157,7 +227,11 @@ async fn targets(state: &AppState, checked: &Checked) -> ApiResult<Vec<Account>>
     let mut out = vec![checked.account.clone()];
     if let Some(group) = state.store.sync_group_of_source(&checked.source.id).await? {
         for source_id in group.source_ids.iter().filter(|s| **s != checked.source.id) {
-            for a in state.store.accounts_of_identity(&checked.identity.id, Some(source_id)).await? {
+            for a in state
+                .store
+                .accounts_of_identity(&checked.identity.id, Some(source_id))
+                .await?
+            {
                 if !a.disabled {
                     out.push(a);
                 }
@@ -167,21 +241,48 @@ async fn targets(state: &AppState, checked: &Checked) -> ApiResult<Vec<Account>>
     Ok(out)
 }
 
-fn idempotency_key(principal: &Principal, headers: &HeaderMap, checked: &Checked) -> ApiResult<String> {
+fn idempotency_key(
+    principal: &Principal,
+    headers: &HeaderMap,
+    checked: &Checked,
+) -> ApiResult<String> {
     let actor = principal.actor().to_text();
     if let Some(v) = headers.get("idempotency-key") {
-        let v = v.to_str().ok().filter(|v| !v.is_empty() && v.len() <= 255).ok_or_else(|| ApiError::bad_request("Idempotency-Key: must be 1 to 255 visible ASCII characters"))?;
-        return Ok(format!("h:{}", hex::encode(passbroker_crypto::random::sha256(format!("{actor}\n{v}").as_bytes()))));
+        let v = v
+            .to_str()
+            .ok()
+            .filter(|v| !v.is_empty() && v.len() <= 255)
+            .ok_or_else(|| {
+                ApiError::bad_request("Idempotency-Key: must be 1 to 255 visible ASCII characters")
+            })?;
+        return Ok(format!(
+            "h:{}",
+            hex::encode(passbroker_crypto::random::sha256(
+                format!("{actor}\n{v}").as_bytes()
+            ))
+        ));
     }
-    let mut material = format!("{actor}\n{}\n{}\n{}\n{}\n", checked.identity.id, checked.source.id, checked.account.id, checked.encryption.as_str()).into_bytes();
+    let mut material = format!(
+        "{actor}\n{}\n{}\n{}\n{}\n",
+        checked.identity.id,
+        checked.source.id,
+        checked.account.id,
+        checked.encryption.as_str()
+    )
+    .into_bytes();
     material.extend_from_slice(&checked.ciphertext);
-    Ok(format!("a:{}", hex::encode(passbroker_crypto::random::sha256(&material))))
+    Ok(format!(
+        "a:{}",
+        hex::encode(passbroker_crypto::random::sha256(&material))
+    ))
 }
 
 /// `Prefer: wait=N` (RFC 7240): how long the caller is willing to wait for the final state.
 fn prefer_wait(headers: &HeaderMap, max: u64) -> Option<u64> {
     let v = headers.get("prefer")?.to_str().ok()?;
-    v.split(',').find_map(|p| p.trim().strip_prefix("wait=")?.trim().parse::<u64>().ok()).map(|n| n.min(max))
+    v.split(',')
+        .find_map(|p| p.trim().strip_prefix("wait=")?.trim().parse::<u64>().ok())
+        .map(|n| n.min(max))
 }
 
 pub async fn set_password(
@@ -197,7 +298,13 @@ pub async fn set_password(
 
 /// Queues a checked change (idempotently) and answers 202 `{requestId, state}`, waiting first
 /// when the caller sent `Prefer: wait=N`. Shared by set-password and digit-token redemption.
-pub(crate) async fn submit(state: &AppState, principal: &Principal, headers: &HeaderMap, checked: Checked, now: Millis) -> ApiResult<Response> {
+pub(crate) async fn submit(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    checked: Checked,
+    now: Millis,
+) -> ApiResult<Response> {
     let key = idempotency_key(principal, headers, &checked)?;
     if let Err(retry_after_secs) = state.backlog.admit(now, state.config.request_deadline_secs) {
         return Err(ApiError::TooManyRequests { retry_after_secs });
@@ -244,7 +351,16 @@ pub(crate) async fn submit(state: &AppState, principal: &Principal, headers: &He
         CreateOutcome::Created => {
             state.backlog.on_accept();
             state.work_available.notify_one();
-            let mut event = audit_event(&request.requested_by.to_text(), "PASSWORD_CHANGE_REQUESTED", "INFO", format!("password change requested for {} target account(s)", tasks.len()), now);
+            let mut event = audit_event(
+                &request.requested_by.to_text(),
+                "PASSWORD_CHANGE_REQUESTED",
+                "INFO",
+                format!(
+                    "password change requested for {} target account(s)",
+                    tasks.len()
+                ),
+                now,
+            );
             event.request_id = Some(request_id.to_string());
             event.source_id = Some(request.source_id.to_string());
             event.identity_id = Some(request.identity_id.to_string());
@@ -262,7 +378,9 @@ pub(crate) async fn submit(state: &AppState, principal: &Principal, headers: &He
                 break;
             }
             match tokio::time::timeout_at(deadline, finished_rx.recv()).await {
-                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    continue
+                }
                 _ => break,
             }
         }
@@ -270,11 +388,23 @@ pub(crate) async fn submit(state: &AppState, principal: &Principal, headers: &He
     // Without `Prefer: wait` a new request is reported IN_PROGRESS whatever the workers did in
     // the meantime: the 202 must not depend on how fast (or how) the payload was processed.
     let current = if wait.is_some() || !created {
-        state.store.get_request(&id).await?.map(|r| r.state).unwrap_or(RequestState::InProgress)
+        state
+            .store
+            .get_request(&id)
+            .await?
+            .map(|r| r.state)
+            .unwrap_or(RequestState::InProgress)
     } else {
         RequestState::InProgress
     };
-    let mut response = (StatusCode::ACCEPTED, Json(PasswordChangeResponse { request_id: Some(id.to_string()), state: current.as_str().into() })).into_response();
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(PasswordChangeResponse {
+            request_id: Some(id.to_string()),
+            state: current.as_str().into(),
+        }),
+    )
+        .into_response();
     if let Some(secs) = wait {
         if let Ok(v) = HeaderValue::from_str(&format!("wait={secs}")) {
             response.headers_mut().insert("preference-applied", v);
@@ -290,7 +420,11 @@ pub async fn password_change_status(
 ) -> ApiResult<Json<PasswordStatus>> {
     let not_found = || ApiError::not_found(format!("no password change request {id:?}"));
     let request_id = RequestId::parse(&id).map_err(|_| not_found())?;
-    let request = state.store.get_request(&request_id).await?.ok_or_else(not_found)?;
+    let request = state
+        .store
+        .get_request(&request_id)
+        .await?
+        .ok_or_else(not_found)?;
     // A user sees only their own requests; others' are reported as absent (404), so the
     // existence of other people's requests is not revealed.
     if let Principal::User(user) = &auth.principal {
@@ -310,5 +444,10 @@ pub async fn password_change_status(
             source_ids.push(s);
         }
     }
-    Ok(Json(PasswordStatus { request_id: Some(request_id.to_string()), state: request.state.as_str().into(), errors, source_ids }))
+    Ok(Json(PasswordStatus {
+        request_id: Some(request_id.to_string()),
+        state: request.state.as_str().into(),
+        errors,
+        source_ids,
+    }))
 }

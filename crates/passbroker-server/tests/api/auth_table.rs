@@ -3,7 +3,9 @@
 
 use crate::helpers::*;
 use passbroker_core::identity::UserLevel;
-use passbroker_server::auth::{authorize, Access, ApiAuthority, Operation, Principal, UserPrincipal};
+use passbroker_server::auth::{
+    authorize, Access, ApiAuthority, Operation, Principal, UserPrincipal,
+};
 use passbroker_server::error::ApiError;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -24,7 +26,15 @@ enum Caller {
     Garbage,
 }
 
-const CALLERS: [Caller; 7] = [Caller::AppAll, Caller::AppFine, Caller::AppUnrelated, Caller::PatUser, Caller::PatAdmin, Caller::NoToken, Caller::Garbage];
+const CALLERS: [Caller; 7] = [
+    Caller::AppAll,
+    Caller::AppFine,
+    Caller::AppUnrelated,
+    Caller::PatUser,
+    Caller::PatAdmin,
+    Caller::NoToken,
+    Caller::Garbage,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -83,23 +93,75 @@ fn routes() -> Vec<Route> {
     let mut out = Vec::new();
     let r = |kind, method: reqwest::Method, path: String| Route { kind, method, path };
     for v in ["v3", "beta", "v2024", "v2025"] {
-        out.push(r(Kind::QueryInfo, reqwest::Method::POST, format!("/{v}/query-password-info")));
-        out.push(r(Kind::SetPassword, reqwest::Method::POST, format!("/{v}/set-password")));
-        out.push(r(Kind::Status, reqwest::Method::GET, format!("/{v}/password-change-status/")));
+        out.push(r(
+            Kind::QueryInfo,
+            reqwest::Method::POST,
+            format!("/{v}/query-password-info"),
+        ));
+        out.push(r(
+            Kind::SetPassword,
+            reqwest::Method::POST,
+            format!("/{v}/set-password"),
+        ));
+        out.push(r(
+            Kind::Status,
+            reqwest::Method::GET,
+            format!("/{v}/password-change-status/"),
+        ));
     }
-    out.push(r(Kind::QueryInfo, reqwest::Method::POST, "/query-password-info/v1".into()));
-    out.push(r(Kind::SetPassword, reqwest::Method::POST, "/set-password/v1".into()));
-    out.push(r(Kind::Status, reqwest::Method::GET, "/password-change-status/v1/".into()));
+    out.push(r(
+        Kind::QueryInfo,
+        reqwest::Method::POST,
+        "/query-password-info/v1".into(),
+    ));
+    out.push(r(
+        Kind::SetPassword,
+        reqwest::Method::POST,
+        "/set-password/v1".into(),
+    ));
+    out.push(r(
+        Kind::Status,
+        reqwest::Method::GET,
+        "/password-change-status/v1/".into(),
+    ));
     // An SDK base URL with a trailing slash.
-    out.push(r(Kind::QueryInfo, reqwest::Method::POST, "//v3/query-password-info".into()));
-    out.push(r(Kind::SetPassword, reqwest::Method::POST, "//v3/set-password".into()));
-    out.push(r(Kind::Status, reqwest::Method::GET, "//v3/password-change-status/".into()));
+    out.push(r(
+        Kind::QueryInfo,
+        reqwest::Method::POST,
+        "//v3/query-password-info".into(),
+    ));
+    out.push(r(
+        Kind::SetPassword,
+        reqwest::Method::POST,
+        "//v3/set-password".into(),
+    ));
+    out.push(r(
+        Kind::Status,
+        reqwest::Method::GET,
+        "//v3/password-change-status/".into(),
+    ));
     for v in ["beta", "v2024", "v2025"] {
-        out.push(r(Kind::PatsList, reqwest::Method::GET, format!("/{v}/personal-access-tokens")));
-        out.push(r(Kind::PatsCreate, reqwest::Method::POST, format!("/{v}/personal-access-tokens")));
-        out.push(r(Kind::PatsDelete, reqwest::Method::DELETE, format!("/{v}/personal-access-tokens/0123456789abcdef0123456789abcdef")));
+        out.push(r(
+            Kind::PatsList,
+            reqwest::Method::GET,
+            format!("/{v}/personal-access-tokens"),
+        ));
+        out.push(r(
+            Kind::PatsCreate,
+            reqwest::Method::POST,
+            format!("/{v}/personal-access-tokens"),
+        ));
+        out.push(r(
+            Kind::PatsDelete,
+            reqwest::Method::DELETE,
+            format!("/{v}/personal-access-tokens/0123456789abcdef0123456789abcdef"),
+        ));
     }
-    out.push(r(Kind::Audit, reqwest::Method::GET, "/passbroker/v1/audit-events".into()));
+    out.push(r(
+        Kind::Audit,
+        reqwest::Method::GET,
+        "/passbroker/v1/audit-events".into(),
+    ));
     out
 }
 
@@ -124,7 +186,13 @@ async fn every_route_for_every_kind_of_caller() {
     let admin_request = app.set_password(&admin_pat, &admin_body).await;
 
     let mut fine_tokens: HashMap<&'static str, String> = HashMap::new();
-    for kind in [Kind::QueryInfo, Kind::SetPassword, Kind::Status, Kind::PatsList, Kind::Audit] {
+    for kind in [
+        Kind::QueryInfo,
+        Kind::SetPassword,
+        Kind::Status,
+        Kind::PatsList,
+        Kind::Audit,
+    ] {
         for scope in kind.fine_scopes() {
             if !fine_tokens.contains_key(scope) {
                 fine_tokens.insert(scope, app.token_with_scopes(&[scope]).await);
@@ -141,17 +209,33 @@ async fn every_route_for_every_kind_of_caller() {
             Caller::PatUser => (Some(abby_pat.clone()), &abby_body, &abby_request),
             Caller::PatAdmin => (Some(admin_pat.clone()), &admin_body, &admin_request),
             Caller::NoToken => (None, &abby_body, &abby_request),
-            Caller::Garbage => (Some("garbage.garbage.garbage".to_owned()), &abby_body, &abby_request),
+            Caller::Garbage => (
+                Some("garbage.garbage.garbage".to_owned()),
+                &abby_body,
+                &abby_request,
+            ),
         };
-        CallerData { token, set_body: Some(body.clone()), request_id: Some(request.clone()) }
+        CallerData {
+            token,
+            set_body: Some(body.clone()),
+            request_id: Some(request.clone()),
+        }
     };
 
     let mut failures = Vec::new();
     let mut checked = 0;
     for route in routes() {
         for caller in CALLERS {
-            let fine_list: Vec<Option<&String>> =
-                if caller == Caller::AppFine { route.kind.fine_scopes().iter().map(|s| fine_tokens.get(s)).collect() } else { vec![None] };
+            let fine_list: Vec<Option<&String>> = if caller == Caller::AppFine {
+                route
+                    .kind
+                    .fine_scopes()
+                    .iter()
+                    .map(|s| fine_tokens.get(s))
+                    .collect()
+            } else {
+                vec![None]
+            };
             for fine in fine_list {
                 let d = data(caller, fine);
                 let mut path = route.path.clone();
@@ -160,7 +244,9 @@ async fn every_route_for_every_kind_of_caller() {
                 }
                 let mut req = app.http.request(route.method.clone(), app.url(&path));
                 req = match route.kind {
-                    Kind::QueryInfo => req.json(&json!({"userName": "Abby.Smith", "sourceName": "My-AD"})),
+                    Kind::QueryInfo => {
+                        req.json(&json!({"userName": "Abby.Smith", "sourceName": "My-AD"}))
+                    }
                     Kind::SetPassword => req.json(d.set_body.as_ref().unwrap()),
                     Kind::PatsCreate => req.json(&json!({"name": "table"})),
                     _ => req,
@@ -178,17 +264,30 @@ async fn every_route_for_every_kind_of_caller() {
                 }
                 checked += 1;
                 let shape_ok = match status {
-                    401 => body.as_object().is_some_and(|o| o.len() == 1 && o["error"].is_string()),
-                    403 => body["detailCode"] == "403 Forbidden" && body["causes"].as_array().is_some_and(|c| !c.is_empty()),
+                    401 => body
+                        .as_object()
+                        .is_some_and(|o| o.len() == 1 && o["error"].is_string()),
+                    403 => {
+                        body["detailCode"] == "403 Forbidden"
+                            && body["causes"].as_array().is_some_and(|c| !c.is_empty())
+                    }
                     _ => true,
                 };
                 if status != expected || !shape_ok {
-                    failures.push(format!("{} {} as {caller:?}: expected {expected}, got {status} {body}", route.method, route.path));
+                    failures.push(format!(
+                        "{} {} as {caller:?}: expected {expected}, got {status} {body}",
+                        route.method, route.path
+                    ));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {checked} cells wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked >= 200, "the table covered {checked} cells");
 }
 
@@ -196,7 +295,9 @@ async fn every_route_for_every_kind_of_caller() {
 #[test]
 fn the_operations_declare_their_scopes_and_callers() {
     use passbroker_server::routes::admin::{ListAuditEvents, ManagePats};
-    use passbroker_server::routes::password::{GetPasswordChangeStatus, QueryPasswordInfo, SetPassword};
+    use passbroker_server::routes::password::{
+        GetPasswordChangeStatus, QueryPasswordInfo, SetPassword,
+    };
     assert_eq!(QueryPasswordInfo::ACCESS, Access::AppsOnly);
     assert_eq!(QueryPasswordInfo::SCOPES, Kind::QueryInfo.fine_scopes());
     assert_eq!(SetPassword::ACCESS, Access::AppsAndUsers);
@@ -210,11 +311,18 @@ fn the_operations_declare_their_scopes_and_callers() {
 }
 
 fn app_principal() -> Principal {
-    Principal::App(ApiAuthority { client_id: "client".into() })
+    Principal::App(ApiAuthority {
+        client_id: "client".into(),
+    })
 }
 
 fn user_principal(level: UserLevel) -> Principal {
-    Principal::User(UserPrincipal { identity_id: passbroker_core::IdentityId::generate(), user_name: "someone".into(), level, pat_id: Some("pat".into()) })
+    Principal::User(UserPrincipal {
+        identity_id: passbroker_core::IdentityId::generate(),
+        user_name: "someone".into(),
+        level,
+        pat_id: Some("pat".into()),
+    })
 }
 
 fn decide(p: &Principal, scopes: &[&str], access: Access) -> Result<(), String> {
@@ -227,19 +335,43 @@ fn decide(p: &Principal, scopes: &[&str], access: Access) -> Result<(), String> 
 
 #[test]
 fn authorize_checks_scope_then_caller_kind() {
-    let levels = [UserLevel::User, UserLevel::HelpdeskAdmin, UserLevel::SourceAdmin, UserLevel::OrgAdmin];
-    let accesses = [Access::AppsAndUsers, Access::AppsOnly, Access::AppsAndAdmins, Access::AdminsOnly];
+    let levels = [
+        UserLevel::User,
+        UserLevel::HelpdeskAdmin,
+        UserLevel::SourceAdmin,
+        UserLevel::OrgAdmin,
+    ];
+    let accesses = [
+        Access::AppsAndUsers,
+        Access::AppsOnly,
+        Access::AppsAndAdmins,
+        Access::AdminsOnly,
+    ];
     // Without a matching scope nobody passes, whatever the access rule; the message names the scopes.
     for access in accesses {
         for p in std::iter::once(app_principal()).chain(levels.map(user_principal)) {
-            for scopes in [&[][..], &["idn:y:read"][..], &["sp:scopes:default"][..], &["idn:x:read "][..], &["IDN:X:READ"][..]] {
+            for scopes in [
+                &[][..],
+                &["idn:y:read"][..],
+                &["sp:scopes:default"][..],
+                &["idn:x:read "][..],
+                &["IDN:X:READ"][..],
+            ] {
                 let e = decide(&p, scopes, access).unwrap_err();
-                assert!(e.contains("idn:x:read, idn:x:manage") && e.contains("sp:scopes:all"), "{e}");
+                assert!(
+                    e.contains("idn:x:read, idn:x:manage") && e.contains("sp:scopes:all"),
+                    "{e}"
+                );
             }
         }
     }
     // With a scope (either fine-grained one, or sp:scopes:all, among others) the access rule decides.
-    for scopes in [&["idn:x:read"][..], &["idn:x:manage"][..], &["sp:scopes:all"][..], &["idn:y:read", "idn:x:manage"][..]] {
+    for scopes in [
+        &["idn:x:read"][..],
+        &["idn:x:manage"][..],
+        &["sp:scopes:all"][..],
+        &["idn:y:read", "idn:x:manage"][..],
+    ] {
         for access in accesses {
             let app_ok = decide(&app_principal(), scopes, access).is_ok();
             assert_eq!(app_ok, access != Access::AdminsOnly, "app, {access:?}");

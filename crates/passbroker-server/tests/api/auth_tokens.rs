@@ -26,7 +26,13 @@ fn encode(v: &Value) -> String {
 /// A token service over the app's own store and signing keys, but with another issuer or
 /// audience: its tokens carry a valid signature.
 async fn foreign_service(app: &TestApp, issuer: &str, audience: &str) -> TokenService {
-    let svc = TokenService::new(app.state.store.clone(), app.state.secrets.clone(), issuer.into(), audience.into(), 720);
+    let svc = TokenService::new(
+        app.state.store.clone(),
+        app.state.secrets.clone(),
+        issuer.into(),
+        audience.into(),
+        720,
+    );
     svc.reload().await.unwrap();
     svc
 }
@@ -34,11 +40,32 @@ async fn foreign_service(app: &TestApp, issuer: &str, audience: &str) -> TokenSe
 /// Calls the three password operations with `token`; each must be 401 `{"error"}`.
 /// Returns the error text of the status call.
 async fn refused_everywhere(app: &TestApp, token: &str, what: &str) -> String {
-    let r = app.post_json("/v3/query-password-info", token, &json!({"userName": "Abby.Smith", "sourceName": "My-AD"})).await;
-    assert_eq!(r.headers().get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer"), "{what}");
+    let r = app
+        .post_json(
+            "/v3/query-password-info",
+            token,
+            &json!({"userName": "Abby.Smith", "sourceName": "My-AD"}),
+        )
+        .await;
+    assert_eq!(
+        r.headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap()),
+        Some("Bearer"),
+        "{what}"
+    );
     assert_401(r, &format!("{what}: query-password-info")).await;
-    assert_401(app.post_json("/set-password/v1", token, &json!({})).await, &format!("{what}: set-password")).await;
-    let r = app.get("/beta/password-change-status/0123456789abcdef0123456789abcdef", token).await;
+    assert_401(
+        app.post_json("/set-password/v1", token, &json!({})).await,
+        &format!("{what}: set-password"),
+    )
+    .await;
+    let r = app
+        .get(
+            "/beta/password-change-status/0123456789abcdef0123456789abcdef",
+            token,
+        )
+        .await;
     assert_401(r, &format!("{what}: password-change-status")).await
 }
 
@@ -47,7 +74,13 @@ async fn a_good_token_is_accepted_and_every_kind_of_bad_one_is_401() {
     let app = spawn_app().await;
     let good = app.token().await;
     // The control: the untouched token works, so each refusal below is about the change.
-    let r = app.post_json("/v3/query-password-info", &good, &json!({"userName": "Abby.Smith", "sourceName": "My-AD"})).await;
+    let r = app
+        .post_json(
+            "/v3/query-password-info",
+            &good,
+            &json!({"userName": "Abby.Smith", "sourceName": "My-AD"}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let (h, p, s) = parts(&good);
     assert_eq!(decode(&h)["alg"], "EdDSA");
@@ -56,23 +89,48 @@ async fn a_good_token_is_accepted_and_every_kind_of_bad_one_is_401() {
     let mut claims = decode(&p);
     claims["sub"] = json!("someone-else");
     claims["client_id"] = json!("someone-else");
-    let e = refused_everywhere(&app, &format!("{h}.{}.{s}", encode(&claims)), "tampered payload").await;
+    let e = refused_everywhere(
+        &app,
+        &format!("{h}.{}.{s}", encode(&claims)),
+        "tampered payload",
+    )
+    .await;
     assert!(e.contains("signature"), "{e}");
     // Tampered signature.
     let mut sig = URL_SAFE_NO_PAD.decode(&s).unwrap();
     sig[0] ^= 1;
-    let e = refused_everywhere(&app, &format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(&sig)), "tampered signature").await;
+    let e = refused_everywhere(
+        &app,
+        &format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(&sig)),
+        "tampered signature",
+    )
+    .await;
     assert!(e.contains("signature"), "{e}");
 
     // alg: none, with and without the signature; and an HMAC algorithm.
     for alg in ["none", "None", "HS256"] {
         let mut header = decode(&h);
         header["alg"] = json!(alg);
-        let e = refused_everywhere(&app, &format!("{}.{p}.", encode(&header)), &format!("alg {alg} unsigned")).await;
+        let e = refused_everywhere(
+            &app,
+            &format!("{}.{p}.", encode(&header)),
+            &format!("alg {alg} unsigned"),
+        )
+        .await;
         assert!(e.contains("algorithm"), "{e}");
-        refused_everywhere(&app, &format!("{}.{p}.{s}", encode(&header)), &format!("alg {alg} signed")).await;
+        refused_everywhere(
+            &app,
+            &format!("{}.{p}.{s}", encode(&header)),
+            &format!("alg {alg} signed"),
+        )
+        .await;
     }
-    let e = refused_everywhere(&app, &format!("{}.{p}.", encode(&json!({"alg": "none", "typ": "JWT"}))), "alg none, no kid").await;
+    let e = refused_everywhere(
+        &app,
+        &format!("{}.{p}.", encode(&json!({"alg": "none", "typ": "JWT"}))),
+        "alg none, no kid",
+    )
+    .await;
     assert!(e.contains("algorithm"), "{e}");
 
     // Signed with a key this server does not have.
@@ -84,19 +142,41 @@ async fn a_good_token_is_accepted_and_every_kind_of_bad_one_is_401() {
     let issuer = app.state.config.token_issuer.clone();
     let audience = app.state.config.token_audience.clone();
     let now = app.state.clock.now();
-    let subject = || Subject::Client { client_id: app.demo.client_id.clone() };
+    let subject = || Subject::Client {
+        client_id: app.demo.client_id.clone(),
+    };
     let scopes = || vec!["sp:scopes:all".to_owned()];
-    let (t, _) = foreign_service(&app, &issuer, "another-service").await.issue(subject(), scopes(), now).unwrap();
+    let (t, _) = foreign_service(&app, &issuer, "another-service")
+        .await
+        .issue(subject(), scopes(), now)
+        .unwrap();
     let e = refused_everywhere(&app, &t, "wrong audience").await;
     assert!(e.contains("audience"), "{e}");
-    let (t, _) = foreign_service(&app, "https://evil.example", &audience).await.issue(subject(), scopes(), now).unwrap();
+    let (t, _) = foreign_service(&app, "https://evil.example", &audience)
+        .await
+        .issue(subject(), scopes(), now)
+        .unwrap();
     let e = refused_everywhere(&app, &t, "wrong issuer").await;
     assert!(e.contains("issuer"), "{e}");
     // The same service with the right issuer and audience: accepted (the control for both).
-    let (t, _) = foreign_service(&app, &issuer, &audience).await.issue(subject(), scopes(), now).unwrap();
-    assert_eq!(app.get("/v3/password-change-status/0123456789abcdef0123456789abcdef", &t).await.status(), 404);
+    let (t, _) = foreign_service(&app, &issuer, &audience)
+        .await
+        .issue(subject(), scopes(), now)
+        .unwrap();
+    assert_eq!(
+        app.get(
+            "/v3/password-change-status/0123456789abcdef0123456789abcdef",
+            &t
+        )
+        .await
+        .status(),
+        404
+    );
     // Issued an hour from now: not yet valid.
-    let (t, _) = foreign_service(&app, &issuer, &audience).await.issue(subject(), scopes(), now.plus_secs(3600)).unwrap();
+    let (t, _) = foreign_service(&app, &issuer, &audience)
+        .await
+        .issue(subject(), scopes(), now.plus_secs(3600))
+        .unwrap();
     refused_everywhere(&app, &t, "not yet valid").await;
 
     // Garbage, an empty bearer, another scheme, no header.
@@ -107,13 +187,30 @@ async fn a_good_token_is_accepted_and_every_kind_of_bad_one_is_401() {
         ("basic", "Basic dXNlcjpwYXNz"),
         ("no scheme", good.as_str()),
     ] {
-        let r = app.http.get(app.url("/v3/password-change-status/0123456789abcdef0123456789abcdef")).header("authorization", header).send().await.unwrap();
+        let r = app
+            .http
+            .get(app.url("/v3/password-change-status/0123456789abcdef0123456789abcdef"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
         assert_401(r, name).await;
     }
-    let r = app.http.post(app.url("/v3/set-password")).json(&json!({})).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/v3/set-password"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_401(r, "no token").await;
     // An oversized token is refused without trouble.
-    assert_401(app.get("/v3/password-change-status/x", &"a".repeat(9000)).await, "oversized").await;
+    assert_401(
+        app.get("/v3/password-change-status/x", &"a".repeat(9000))
+            .await,
+        "oversized",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -121,16 +218,28 @@ async fn an_expired_token_is_401_and_a_fresh_one_works() {
     let app = spawn_app().await;
     let token = app.token().await;
     let status = "/v3/password-change-status/0123456789abcdef0123456789abcdef";
-    assert_eq!(app.get(status, &token).await.status(), 404, "valid before expiry");
+    assert_eq!(
+        app.get(status, &token).await.status(),
+        404,
+        "valid before expiry"
+    );
     let lifetime = app.state.config.token_lifetime_secs;
     // Within the 5 s leeway it still works; past it, it does not.
     app.state.clock.advance(lifetime * 1000);
-    assert_eq!(app.get(status, &token).await.status(), 404, "valid at exp (leeway)");
+    assert_eq!(
+        app.get(status, &token).await.status(),
+        404,
+        "valid at exp (leeway)"
+    );
     app.state.clock.advance(6_000);
     let e = refused_everywhere(&app, &token, "expired").await;
     assert!(e.contains("expired"), "{e}");
     let fresh = app.token().await;
-    assert_eq!(app.get(status, &fresh).await.status(), 404, "a new token works");
+    assert_eq!(
+        app.get(status, &fresh).await.status(),
+        404,
+        "a new token works"
+    );
 }
 
 #[tokio::test]

@@ -19,7 +19,10 @@ fn json_endpoints() -> Vec<(Method, String)> {
 }
 
 fn id_paths() -> Vec<String> {
-    let mut v: Vec<String> = ["/v3", "/beta", "/v2024", "/v2025"].iter().map(|p| format!("{p}/password-change-status/")).collect();
+    let mut v: Vec<String> = ["/v3", "/beta", "/v2024", "/v2025"]
+        .iter()
+        .map(|p| format!("{p}/password-change-status/"))
+        .collect();
     v.push("/password-change-status/v1/".into());
     v
 }
@@ -28,14 +31,26 @@ async fn assert_documented(r: reqwest::Response, what: &str) -> u16 {
     let status = r.status().as_u16();
     assert!(status < 500, "{what}: HTTP {status}");
     let bytes = r.bytes().await.unwrap();
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("{what}: body is not JSON: {:?}", String::from_utf8_lossy(&bytes)));
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        panic!(
+            "{what}: body is not JSON: {:?}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
     match status {
         401 => assert!(v["error"].is_string(), "{what}: {v}"),
         429 => assert!(v["message"].is_string(), "{what}: {v}"),
         400 | 403 | 404 | 405 | 409 | 413 | 415 => {
-            assert_eq!(v["trackingId"].as_str().map(str::len), Some(32), "{what}: {v}");
+            assert_eq!(
+                v["trackingId"].as_str().map(str::len),
+                Some(32),
+                "{what}: {v}"
+            );
             assert!(v["detailCode"].is_string(), "{what}: {v}");
-            assert!(!v["causes"].as_array().unwrap().is_empty(), "{what}: no cause in {v}");
+            assert!(
+                !v["causes"].as_array().unwrap().is_empty(),
+                "{what}: no cause in {v}"
+            );
         }
         _ => {}
     }
@@ -44,7 +59,11 @@ async fn assert_documented(r: reqwest::Response, what: &str) -> u16 {
 
 #[tokio::test]
 async fn bad_input_never_gets_a_500_and_always_gets_a_cause() {
-    let app = spawn_app_with(Options { env: vec![("PASSBROKER_RATE_LIMIT_REQUESTS".into(), "100000".into())], ..Options::default() }).await;
+    let app = spawn_app_with(Options {
+        env: vec![("PASSBROKER_RATE_LIMIT_REQUESTS".into(), "100000".into())],
+        ..Options::default()
+    })
+    .await;
     let token = app.token().await;
     let info = app.query_info(&token, "Abby.Smith", "My-AD").await;
     let huge = format!("{{\"userName\": \"{}\"}}", "x".repeat(100_000));
@@ -65,7 +84,15 @@ async fn bad_input_never_gets_a_500_and_always_gets_a_cause() {
     ];
     for (method, path) in json_endpoints() {
         for (name, body, ct) in &bodies {
-            let r = app.http.request(method.clone(), app.url(&path)).bearer_auth(&token).header("content-type", *ct).body(body.clone()).send().await.unwrap();
+            let r = app
+                .http
+                .request(method.clone(), app.url(&path))
+                .bearer_auth(&token)
+                .header("content-type", *ct)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
             let status = assert_documented(r, &format!("{path} {name}")).await;
             match *name {
                 "huge" => assert_eq!(status, 413, "{path}"),
@@ -93,25 +120,75 @@ async fn bad_input_never_gets_a_500_and_always_gets_a_cause() {
     }
     // Ids with path tricks.
     for prefix in id_paths() {
-        for id in ["..%2F..%2Fetc%2Fpasswd", "../../etc", "%00", "a%00b", &"f".repeat(10_000), "%C3%28", "0123456789ABCDEF0123456789ABCDEF", "%20"] {
+        for id in [
+            "..%2F..%2Fetc%2Fpasswd",
+            "../../etc",
+            "%00",
+            "a%00b",
+            &"f".repeat(10_000),
+            "%C3%28",
+            "0123456789ABCDEF0123456789ABCDEF",
+            "%20",
+        ] {
             let r = app.get(&format!("{prefix}{id}"), &token).await;
             let status = assert_documented(r, &format!("{prefix}{id:.40}")).await;
             assert!(status == 404 || status == 400, "{prefix}{id:.40}: {status}");
         }
     }
     // Methods and paths that do not exist.
-    let r = app.http.delete(app.url("/v3/set-password")).bearer_auth(&token).send().await.unwrap();
+    let r = app
+        .http
+        .delete(app.url("/v3/set-password"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(assert_documented(r, "DELETE set-password").await, 405);
     let r = app.get("/v3/no-such-api", &token).await;
     assert_eq!(assert_documented(r, "unknown path").await, 404);
     // Tokens that are not tokens.
-    for bad in ["", "Bearer", "Bearer ", "Basic abc", "Bearer a.b.c", &format!("Bearer {}", "x".repeat(20_000))] {
-        let r = app.http.post(app.url("/v3/query-password-info")).header("authorization", bad).json(&serde_json::json!({})).send().await.unwrap();
-        assert_eq!(assert_documented(r, &format!("{bad:.20}")).await, 401, "{bad:.20}");
+    for bad in [
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic abc",
+        "Bearer a.b.c",
+        &format!("Bearer {}", "x".repeat(20_000)),
+    ] {
+        let r = app
+            .http
+            .post(app.url("/v3/query-password-info"))
+            .header("authorization", bad)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            assert_documented(r, &format!("{bad:.20}")).await,
+            401,
+            "{bad:.20}"
+        );
     }
     // The token endpoint answers OAuth errors, never a 500.
-    for body in ["", "grant_type=", "grant_type=password", "grant_type=client_credentials", "client_id=%ff&grant_type=client_credentials&client_secret=x", &format!("grant_type=client_credentials&client_id={}&client_secret=x", "a".repeat(50_000))] {
-        let r = app.http.post(app.url("/oauth/token")).header("content-type", "application/x-www-form-urlencoded").body(body.to_owned()).send().await.unwrap();
+    for body in [
+        "",
+        "grant_type=",
+        "grant_type=password",
+        "grant_type=client_credentials",
+        "client_id=%ff&grant_type=client_credentials&client_secret=x",
+        &format!(
+            "grant_type=client_credentials&client_id={}&client_secret=x",
+            "a".repeat(50_000)
+        ),
+    ] {
+        let r = app
+            .http
+            .post(app.url("/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         assert!((400..500).contains(&status), "token {body:.40}: {status}");
         let v: Value = r.json().await.unwrap();

@@ -16,7 +16,14 @@ async fn sign_in(app: &TestApp, password: &str) -> u16 {
         ("password", password),
         ("decision", "allow"),
     ];
-    app.http.post(app.url("/oauth/authorize")).form(&form).send().await.unwrap().status().as_u16()
+    app.http
+        .post(app.url("/oauth/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
@@ -24,10 +31,20 @@ async fn builtin_password_change_is_the_new_login() {
     let app = spawn_app().await;
     let token = app.token().await;
     for password in ["First-Passw0rd", "Second-Passw0rd"] {
-        let body = app.change_body(&token, "Abby.Smith", "passbroker", password).await;
+        let body = app
+            .change_body(&token, "Abby.Smith", "passbroker", password)
+            .await;
         let id = app.set_password(&token, &body).await;
         assert_eq!(app.wait_terminal(&token, &id).await["state"], "FINISHED");
     }
-    assert_eq!(sign_in(&app, "Second-Passw0rd").await, 303, "the new password signs in");
-    assert_eq!(sign_in(&app, "First-Passw0rd").await, 401, "the old one no longer does");
+    assert_eq!(
+        sign_in(&app, "Second-Passw0rd").await,
+        303,
+        "the new password signs in"
+    );
+    assert_eq!(
+        sign_in(&app, "First-Passw0rd").await,
+        401,
+        "the old one no longer does"
+    );
 }

@@ -17,7 +17,9 @@ const OLD: &str = "OldPassw0rd!";
 async fn apply_yaml(app: &TestApp, yaml: &str) {
     let file = passbroker_server::tenant::parse(std::path::Path::new("t.yaml"), yaml).unwrap();
     let s = &app.state;
-    passbroker_server::tenant::apply(s.store.as_ref(), &s.secrets, file, s.clock.now()).await.unwrap();
+    passbroker_server::tenant::apply(s.store.as_ref(), &s.secrets, file, s.clock.now())
+        .await
+        .unwrap();
 }
 
 async fn change(app: &TestApp, token: &str, source: &str, password: &str) -> Value {
@@ -28,12 +30,24 @@ async fn change(app: &TestApp, token: &str, source: &str, password: &str) -> Val
 
 #[tokio::test]
 async fn ldap_postgres_mariadb_scim_change_through_the_api() {
-    let (Some(slapd), Some(pg), Some(mdb), Some(scim)) = (Slapd::start(false).await, Postgres::start().await, Mariadb::start().await, Scim::start().await) else {
+    let (Some(slapd), Some(pg), Some(mdb), Some(scim)) = (
+        Slapd::start(false).await,
+        Postgres::start().await,
+        Mariadb::start().await,
+        Scim::start().await,
+    ) else {
         return;
     };
-    pg.admin(&format!("CREATE ROLE {} LOGIN CREATEROLE PASSWORD '{}'; CREATE ROLE abby LOGIN PASSWORD '{OLD}';", PG_SVC.0, PG_SVC.1)).await;
+    pg.admin(&format!(
+        "CREATE ROLE {} LOGIN CREATEROLE PASSWORD '{}'; CREATE ROLE abby LOGIN PASSWORD '{OLD}';",
+        PG_SVC.0, PG_SVC.1
+    ))
+    .await;
     mdb.admin(&[
-        &format!("CREATE USER '{}'@'127.0.0.1' IDENTIFIED BY '{}'", MDB_SVC.0, MDB_SVC.1),
+        &format!(
+            "CREATE USER '{}'@'127.0.0.1' IDENTIFIED BY '{}'",
+            MDB_SVC.0, MDB_SVC.1
+        ),
         &format!("GRANT CREATE USER ON *.* TO '{}'@'127.0.0.1'", MDB_SVC.0),
         &format!("CREATE USER 'abby'@'127.0.0.1' IDENTIFIED BY '{OLD}'"),
     ])
@@ -93,8 +107,16 @@ accounts:
         let status = change(&app, &token, source, new).await;
         assert_eq!(status["state"], "FINISHED", "{source}: {status}");
     }
-    assert_eq!(slapd.bind_rc(LDAP_ALICE_DN, new).await, 0, "LDAP bind with the new password");
-    assert_eq!(slapd.bind_rc(LDAP_ALICE_DN, OLD).await, 49, "LDAP bind with the old password fails");
+    assert_eq!(
+        slapd.bind_rc(LDAP_ALICE_DN, new).await,
+        0,
+        "LDAP bind with the new password"
+    );
+    assert_eq!(
+        slapd.bind_rc(LDAP_ALICE_DN, OLD).await,
+        49,
+        "LDAP bind with the old password fails"
+    );
     assert!(pg.can_login("abby", new).await && !pg.can_login("abby", OLD).await);
     assert!(mdb.can_login("abby", new).await && !mdb.can_login("abby", OLD).await);
     assert!(scim.password_matches("abby", new).await && !scim.password_matches("abby", OLD).await);
@@ -104,8 +126,14 @@ accounts:
     let status = change(&app, &token, "Corp-LDAP", OLD).await;
     assert_eq!(status["state"], "FAILED", "{status}");
     let errors = status["errors"].to_string();
-    assert!(errors.contains("Corp-LDAP") && errors.to_lowercase().contains("history"), "{errors}");
-    assert!(!errors.contains("attempts"), "a refusal is not retried: {errors}");
+    assert!(
+        errors.contains("Corp-LDAP") && errors.to_lowercase().contains("history"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("attempts"),
+        "a refusal is not retried: {errors}"
+    );
 
     // One sync group across three of them: one set-password changes all three.
     apply_yaml(&app, "policies:\n  - name: Group\n    minLength: 10\nsyncGroups:\n  - name: Everything\n    policy: Group\n    sources: [Reports-DB, Shop-DB, SaaS]\n").await;
@@ -113,9 +141,15 @@ accounts:
     let status = change(&app, &token, "Shop-DB", together).await;
     assert_eq!(status["state"], "FINISHED", "{status}");
     assert_eq!(status["sourceIds"].as_array().unwrap().len(), 3);
-    assert!(pg.can_login("abby", together).await, "postgres changed through the group");
+    assert!(
+        pg.can_login("abby", together).await,
+        "postgres changed through the group"
+    );
     assert!(mdb.can_login("abby", together).await, "mariadb changed");
-    assert!(scim.password_matches("abby", together).await, "scim changed");
+    assert!(
+        scim.password_matches("abby", together).await,
+        "scim changed"
+    );
     // The group's policy (≥ 10) governs: a 9-character password fails for every member.
     let status = change(&app, &token, "SaaS", "Short-P1x").await;
     assert_eq!(status["state"], "FAILED");
@@ -125,7 +159,11 @@ accounts:
 
 #[tokio::test]
 async fn a_target_that_is_down_fails_after_the_retries_with_a_reason() {
-    let app = spawn_app_with(Options { workers: false, ..Options::default() }).await;
+    let app = spawn_app_with(Options {
+        workers: false,
+        ..Options::default()
+    })
+    .await;
     let port = dead_port();
     apply_yaml(
         &app,
@@ -133,14 +171,28 @@ async fn a_target_that_is_down_fails_after_the_retries_with_a_reason() {
     )
     .await;
     let token = app.token().await;
-    let id = app.set_password(&token, &app.change_body(&token, "Abby.Smith", "Gone-DB", "Corr3ct-Horse").await).await;
+    let id = app
+        .set_password(
+            &token,
+            &app.change_body(&token, "Abby.Smith", "Gone-DB", "Corr3ct-Horse")
+                .await,
+        )
+        .await;
     let worker = passbroker_server::worker::Worker::new(app.state.clone(), "w");
     worker.try_run_once().await.unwrap();
     app.state.clock.advance(1_000);
     worker.try_run_once().await.unwrap();
-    let status: Value = app.get(&format!("/v3/password-change-status/{id}"), &token).await.json().await.unwrap();
+    let status: Value = app
+        .get(&format!("/v3/password-change-status/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["state"], "FAILED", "{status}");
     let errors = status["errors"].to_string();
-    assert!(errors.contains("Gone-DB") && errors.contains("gave up after 2 attempts"), "{errors}");
+    assert!(
+        errors.contains("Gone-DB") && errors.contains("gave up after 2 attempts"),
+        "{errors}"
+    );
     let _ = json!(null);
 }

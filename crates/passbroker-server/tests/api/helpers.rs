@@ -64,7 +64,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { workers: true, env: Vec::new() }
+        Self {
+            workers: true,
+            env: Vec::new(),
+        }
     }
 }
 
@@ -80,7 +83,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 /// Starts the application on an existing data dir (restarts keep the data).
 pub async fn spawn_in(data_dir: tempfile::TempDir, options: Options) -> TestApp {
     init_logs();
-    let mut env = vec![("PASSBROKER_WORKERS".to_owned(), if options.workers { "4" } else { "1" }.to_owned())];
+    let mut env = vec![(
+        "PASSBROKER_WORKERS".to_owned(),
+        if options.workers { "4" } else { "1" }.to_owned(),
+    )];
     env.extend(options.env);
     let overrides = Overrides {
         listen: Some("127.0.0.1:0".into()),
@@ -89,32 +95,39 @@ pub async fn spawn_in(data_dir: tempfile::TempDir, options: Options) -> TestApp 
         log_format: None,
     };
     let config = Config::load(None, &env, &overrides).expect("config");
-    let app = Application::build(config).await.expect("application builds");
+    let app = Application::build(config)
+        .await
+        .expect("application builds");
     let address = format!("http://{}", app.local_addr());
     let state = app.state.clone();
     let demo = app.demo.clone().expect("demo credentials");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let handle = if options.workers {
         tokio::spawn(async move {
-            let _ = app.run_until(async {
-                let _ = stop_rx.await;
-            })
-            .await;
+            let _ = app
+                .run_until(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
         })
     } else {
         // Serve HTTP only: tests drive `Worker::try_run_once` themselves.
         tokio::spawn(async move {
-            let _ = app.serve_without_workers(async {
-                let _ = stop_rx.await;
-            })
-            .await;
+            let _ = app
+                .serve_without_workers(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
         })
     };
     TestApp {
         address,
         state,
         demo,
-        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         data_dir,
         stop: Some(stop_tx),
         handle: Some(handle),
@@ -142,35 +155,66 @@ impl TestApp {
         let r = self
             .http
             .post(self.url("/oauth/token"))
-            .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret)])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ])
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "token request failed");
-        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// A token for the demo API client.
     pub async fn token(&self) -> String {
-        self.token_for(&self.demo.client_id, &self.demo.client_secret).await
+        self.token_for(&self.demo.client_id, &self.demo.client_secret)
+            .await
     }
 
     pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.unwrap()
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn query_info(&self, token: &str, user: &str, source: &str) -> Value {
-        let r = self.post_json("/v3/query-password-info", token, &json!({"userName": user, "sourceName": source})).await;
+        let r = self
+            .post_json(
+                "/v3/query-password-info",
+                token,
+                &json!({"userName": user, "sourceName": source}),
+            )
+            .await;
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
 
     /// The set-password body for `password` on the first account of `user` on `source`.
-    pub async fn change_body(&self, token: &str, user: &str, source: &str, password: &str) -> Value {
+    pub async fn change_body(
+        &self,
+        token: &str,
+        user: &str,
+        source: &str,
+        password: &str,
+    ) -> Value {
         let info = self.query_info(token, user, source).await;
         json!({
             "identityId": info["identityId"],
@@ -192,7 +236,9 @@ impl TestApp {
     /// Polls the status until it leaves IN_PROGRESS (bounded), returning the last body.
     pub async fn wait_terminal(&self, token: &str, request_id: &str) -> Value {
         for _ in 0..600 {
-            let r = self.get(&format!("/v3/password-change-status/{request_id}"), token).await;
+            let r = self
+                .get(&format!("/v3/password-change-status/{request_id}"), token)
+                .await;
             assert_eq!(r.status(), 200);
             let v: Value = r.json().await.unwrap();
             if v["state"] != "IN_PROGRESS" {
@@ -205,18 +251,24 @@ impl TestApp {
 }
 
 pub fn encrypt_pkcs1(public_key_b64: &str, plaintext: &[u8]) -> String {
-    let der = base64::engine::general_purpose::STANDARD.decode(public_key_b64).unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(public_key_b64)
+        .unwrap();
     let key = openssl::pkey::PKey::public_key_from_der(&der).unwrap();
     let rsa = key.rsa().unwrap();
     let mut out = vec![0u8; rsa.size() as usize];
-    let n = rsa.public_encrypt(plaintext, &mut out, openssl::rsa::Padding::PKCS1).unwrap();
+    let n = rsa
+        .public_encrypt(plaintext, &mut out, openssl::rsa::Padding::PKCS1)
+        .unwrap();
     out.truncate(n);
     base64::engine::general_purpose::STANDARD.encode(out)
 }
 
 /// A ciphertext whose padding is wrong (raw RSA of a block that does not start 00 02).
 pub fn bad_padding_ciphertext(public_key_b64: &str) -> String {
-    let der = base64::engine::general_purpose::STANDARD.decode(public_key_b64).unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(public_key_b64)
+        .unwrap();
     let key = openssl::pkey::PKey::public_key_from_der(&der).unwrap();
     let rsa = key.rsa().unwrap();
     let k = rsa.size() as usize;
@@ -224,7 +276,8 @@ pub fn bad_padding_ciphertext(public_key_b64: &str) -> String {
     block[0] = 0;
     block[1] = 3;
     let mut out = vec![0u8; k];
-    rsa.public_encrypt(&block, &mut out, openssl::rsa::Padding::NONE).unwrap();
+    rsa.public_encrypt(&block, &mut out, openssl::rsa::Padding::NONE)
+        .unwrap();
     base64::engine::general_purpose::STANDARD.encode(out)
 }
 
@@ -255,7 +308,11 @@ impl TestApp {
         )
         .unwrap();
         let id = client.client_id.clone();
-        self.state.store.apply(vec![passbroker_store::WriteOp::UpsertClient(client)]).await.unwrap();
+        self.state
+            .store
+            .apply(vec![passbroker_store::WriteOp::UpsertClient(client)])
+            .await
+            .unwrap();
         (id, secret.to_string())
     }
 
@@ -267,14 +324,36 @@ impl TestApp {
 
     /// The demo identity (Abby.Smith) and her account on `My-AD`.
     pub async fn abby(&self) -> TestUser {
-        let identity = self.state.store.find_identity_by_login("Abby.Smith").await.unwrap().unwrap();
-        let source = self.state.store.find_source_by_name("My-AD").await.unwrap().unwrap();
-        let account = self.state.store.accounts_of_identity(&identity.id, Some(&source.id)).await.unwrap().remove(0);
+        let identity = self
+            .state
+            .store
+            .find_identity_by_login("Abby.Smith")
+            .await
+            .unwrap()
+            .unwrap();
+        let source = self
+            .state
+            .store
+            .find_source_by_name("My-AD")
+            .await
+            .unwrap()
+            .unwrap();
+        let account = self
+            .state
+            .store
+            .accounts_of_identity(&identity.id, Some(&source.id))
+            .await
+            .unwrap()
+            .remove(0);
         TestUser { identity, account }
     }
 
     /// A new active identity with this login name and user level, with an account on `My-AD`.
-    pub async fn add_user(&self, login: &str, level: passbroker_core::identity::UserLevel) -> TestUser {
+    pub async fn add_user(
+        &self,
+        login: &str,
+        level: passbroker_core::identity::UserLevel,
+    ) -> TestUser {
         use passbroker_core::account::{Account, NativeAccountId};
         use passbroker_core::identity::{Identity, LoginName};
         let identity = Identity {
@@ -286,45 +365,74 @@ impl TestApp {
             user_level: level,
             active: true,
         };
-        let source = self.state.store.find_source_by_name("My-AD").await.unwrap().unwrap();
+        let source = self
+            .state
+            .store
+            .find_source_by_name("My-AD")
+            .await
+            .unwrap()
+            .unwrap();
         let account = Account {
             id: passbroker_core::AccountRef::generate(),
             source_id: source.id.clone(),
             identity_id: identity.id.clone(),
-            native_id: NativeAccountId::parse(&format!("CN={login},OU=Tests,DC=example,DC=com")).unwrap(),
+            native_id: NativeAccountId::parse(&format!("CN={login},OU=Tests,DC=example,DC=com"))
+                .unwrap(),
             account_name: login.to_owned(),
             attributes: Default::default(),
             disabled: false,
         };
         self.state
             .store
-            .apply(vec![passbroker_store::WriteOp::UpsertIdentity(identity.clone()), passbroker_store::WriteOp::UpsertAccount(account.clone())])
+            .apply(vec![
+                passbroker_store::WriteOp::UpsertIdentity(identity.clone()),
+                passbroker_store::WriteOp::UpsertAccount(account.clone()),
+            ])
             .await
             .unwrap();
         TestUser { identity, account }
     }
 
     /// A new personal access token of `owner` (stored); returns (id, secret).
-    pub async fn new_pat(&self, owner: &passbroker_core::IdentityId, scopes: &[&str]) -> (String, String) {
-        let (pat, secret) =
-            passbroker_server::admin::new_pat(owner, "test pat", scopes.iter().map(|s| (*s).to_owned()).collect(), self.state.clock.now()).unwrap();
+    pub async fn new_pat(
+        &self,
+        owner: &passbroker_core::IdentityId,
+        scopes: &[&str],
+    ) -> (String, String) {
+        let (pat, secret) = passbroker_server::admin::new_pat(
+            owner,
+            "test pat",
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            self.state.clock.now(),
+        )
+        .unwrap();
         self.state.store.insert_pat(&pat).await.unwrap();
         (pat.id, secret.to_string())
     }
 
     /// An access token for a new PAT of `owner` with `sp:scopes:all`; returns (pat_id, token).
     pub async fn pat_token(&self, owner: &passbroker_core::IdentityId) -> (String, String) {
-        let (id, secret) = self.new_pat(owner, &[passbroker_core::client::SCOPE_ALL]).await;
+        let (id, secret) = self
+            .new_pat(owner, &[passbroker_core::client::SCOPE_ALL])
+            .await;
         let token = self.token_for(&id, &secret).await;
         (id, token)
     }
 
     /// Sets the built-in directory (login) password of an identity directly in the store.
-    pub async fn set_builtin_password(&self, identity: &passbroker_core::IdentityId, password: &str) {
+    pub async fn set_builtin_password(
+        &self,
+        identity: &passbroker_core::IdentityId,
+        password: &str,
+    ) {
         let hash = passbroker_crypto::password_hash::hash(password.as_bytes()).unwrap();
         self.state
             .store
-            .apply(vec![passbroker_store::WriteOp::SetBuiltinCredential { identity_id: identity.clone(), hash, now: self.state.clock.now() }])
+            .apply(vec![passbroker_store::WriteOp::SetBuiltinCredential {
+                identity_id: identity.clone(),
+                hash,
+                now: self.state.clock.now(),
+            }])
             .await
             .unwrap();
     }
@@ -344,7 +452,12 @@ impl TestApp {
 
     /// `POST /oauth/token` with a form-urlencoded body.
     pub async fn token_request(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(self.url("/oauth/token")).form(form).send().await.unwrap()
+        self.http
+            .post(self.url("/oauth/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// The query string of `/oauth/authorize` for the demo client (PKCE S256).
@@ -363,15 +476,31 @@ impl TestApp {
     /// Opens the login page, submits its form with these credentials, and returns the
     /// response (a 303 to the redirect URI when the sign-in works).
     pub async fn sign_in(&self, user: &str, password: &str) -> reqwest::Response {
-        let page = self.http.get(self.url(&format!("/oauth/authorize?{}", self.authorize_query(DEMO_REDIRECT, "st-1")))).send().await.unwrap();
+        let page = self
+            .http
+            .get(self.url(&format!(
+                "/oauth/authorize?{}",
+                self.authorize_query(DEMO_REDIRECT, "st-1")
+            )))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(page.status(), 200, "the login page");
         let html = page.text().await.unwrap();
         let mut form = hidden_inputs(&html);
-        assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""), "the page has a login form");
+        assert!(
+            html.contains("name=\"username\"") && html.contains("name=\"password\""),
+            "the page has a login form"
+        );
         form.push(("username".into(), user.into()));
         form.push(("password".into(), password.into()));
         form.push(("decision".into(), "allow".into()));
-        self.http.post(self.url("/oauth/authorize")).form(&form).send().await.unwrap()
+        self.http
+            .post(self.url("/oauth/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Signs in and returns the authorization code from the redirect.
@@ -379,14 +508,28 @@ impl TestApp {
         let r = self.sign_in(user, password).await;
         assert_eq!(r.status(), 303, "sign-in redirects");
         let location = r.headers()["location"].to_str().unwrap().to_owned();
-        let query = location.strip_prefix(&format!("{DEMO_REDIRECT}?")).expect("redirects to the registered URI");
+        let query = location
+            .strip_prefix(&format!("{DEMO_REDIRECT}?"))
+            .expect("redirects to the registered URI");
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
-        assert!(pairs.iter().any(|(k, v)| k == "state" && v == "st-1"), "the state comes back");
-        pairs.into_iter().find(|(k, _)| k == "code").map(|(_, v)| v).expect("a code")
+        assert!(
+            pairs.iter().any(|(k, v)| k == "state" && v == "st-1"),
+            "the state comes back"
+        );
+        pairs
+            .into_iter()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v)
+            .expect("a code")
     }
 
     /// Exchanges an authorization code at `/oauth/token` (demo client, its secret).
-    pub async fn exchange_code(&self, code: &str, verifier: &str, redirect_uri: &str) -> reqwest::Response {
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> reqwest::Response {
         self.token_request(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -404,13 +547,22 @@ pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
     let attr = |tag: &str, name: &str| -> Option<String> {
         let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
         let end = start + tag[start..].find('"')?;
-        Some(tag[start..end].replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+        Some(
+            tag[start..end]
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&"),
+        )
     };
     html.split("<input")
         .skip(1)
         .filter_map(|rest| {
             let tag = &rest[..rest.find('>')?];
-            (tag.contains("type=\"hidden\"")).then(|| Some((attr(tag, "name")?, attr(tag, "value")?))).flatten()
+            (tag.contains("type=\"hidden\""))
+                .then(|| Some((attr(tag, "name")?, attr(tag, "value")?)))
+                .flatten()
         })
         .collect()
 }
@@ -418,8 +570,14 @@ pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
 /// A 401 body is `{"error": "…"}`; returns the text.
 pub async fn assert_401(r: reqwest::Response, context: &str) -> String {
     assert_eq!(r.status(), 401, "{context}");
-    let v: Value = r.json().await.unwrap_or_else(|_| panic!("{context}: 401 body is not JSON"));
+    let v: Value = r
+        .json()
+        .await
+        .unwrap_or_else(|_| panic!("{context}: 401 body is not JSON"));
     let obj = v.as_object().unwrap_or_else(|| panic!("{context}: {v}"));
     assert_eq!(obj.len(), 1, "{context}: only \"error\": {v}");
-    obj["error"].as_str().unwrap_or_else(|| panic!("{context}: {v}")).to_owned()
+    obj["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{context}: {v}"))
+        .to_owned()
 }

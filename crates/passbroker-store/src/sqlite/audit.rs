@@ -43,7 +43,11 @@ fn push_filter<'a>(qb: &mut QueryBuilder<'a, Sqlite>, f: &'a AuditFilter) {
     }
 }
 
-pub(crate) async fn list(pool: &SqlitePool, f: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, u64)> {
+pub(crate) async fn list(
+    pool: &SqlitePool,
+    f: &AuditFilter,
+    page: Page,
+) -> StoreResult<(Vec<AuditEvent>, u64)> {
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM audit_events");
     push_filter(&mut qb, f);
     qb.push(" ORDER BY seq LIMIT ")

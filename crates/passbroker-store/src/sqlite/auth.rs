@@ -95,7 +95,10 @@ pub(crate) async fn insert_auth_code(pool: &SqlitePool, c: &AuthCode) -> StoreRe
     Ok(())
 }
 
-pub(crate) async fn take_auth_code(pool: &SqlitePool, code_hash: &str) -> StoreResult<Option<AuthCode>> {
+pub(crate) async fn take_auth_code(
+    pool: &SqlitePool,
+    code_hash: &str,
+) -> StoreResult<Option<AuthCode>> {
     // The UPDATE … RETURNING makes "use once" atomic: only one caller sees used = 0 flip.
     let row = sqlx::query(
         "UPDATE oauth_codes SET used = 1 WHERE code_hash = ?1 AND used = 0
@@ -134,7 +137,11 @@ pub(crate) async fn insert_refresh_token(pool: &SqlitePool, t: &RefreshToken) ->
     Ok(())
 }
 
-pub(crate) async fn take_refresh_token(pool: &SqlitePool, token_hash: &str, now: Millis) -> StoreResult<Option<RefreshToken>> {
+pub(crate) async fn take_refresh_token(
+    pool: &SqlitePool,
+    token_hash: &str,
+    now: Millis,
+) -> StoreResult<Option<RefreshToken>> {
     let row = sqlx::query(
         "UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0 AND expires > ?2
          RETURNING token_hash, client_id, identity_id, scopes, expires",

@@ -35,7 +35,11 @@ pub(crate) async fn apply_op(conn: &mut SqliteConnection, op: WriteOp) -> StoreR
             .map_err(db)?;
         }
         WriteOp::DeleteIdentity(id) => {
-            sqlx::query("DELETE FROM identities WHERE id = ?1").bind(id.as_str()).execute(&mut *conn).await.map_err(db)?;
+            sqlx::query("DELETE FROM identities WHERE id = ?1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
         }
         WriteOp::UpsertSource(s) => {
             sqlx::query(
@@ -63,7 +67,11 @@ pub(crate) async fn apply_op(conn: &mut SqliteConnection, op: WriteOp) -> StoreR
             .map_err(db)?;
         }
         WriteOp::DeleteSource(id) => {
-            sqlx::query("DELETE FROM sources WHERE id = ?1").bind(id.as_str()).execute(&mut *conn).await.map_err(db)?;
+            sqlx::query("DELETE FROM sources WHERE id = ?1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
         }
         WriteOp::UpsertAccount(a) => {
             sqlx::query(
@@ -84,11 +92,19 @@ pub(crate) async fn apply_op(conn: &mut SqliteConnection, op: WriteOp) -> StoreR
             .map_err(db)?;
         }
         WriteOp::DeleteAccount(id) => {
-            sqlx::query("DELETE FROM accounts WHERE id = ?1").bind(id.as_str()).execute(&mut *conn).await.map_err(db)?;
+            sqlx::query("DELETE FROM accounts WHERE id = ?1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
         }
         WriteOp::UpsertPolicy(p) => upsert_policy(conn, p).await?,
         WriteOp::DeletePolicy(id) => {
-            sqlx::query("DELETE FROM password_policies WHERE id = ?1").bind(id.as_str()).execute(&mut *conn).await.map_err(db)?;
+            sqlx::query("DELETE FROM password_policies WHERE id = ?1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
         }
         WriteOp::UpsertSyncGroup(g) => {
             sqlx::query(
@@ -103,7 +119,11 @@ pub(crate) async fn apply_op(conn: &mut SqliteConnection, op: WriteOp) -> StoreR
             .execute(&mut *conn)
             .await
             .map_err(db)?;
-            sqlx::query("DELETE FROM sync_group_sources WHERE group_id = ?1").bind(g.id.as_str()).execute(&mut *conn).await.map_err(db)?;
+            sqlx::query("DELETE FROM sync_group_sources WHERE group_id = ?1")
+                .bind(g.id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
             for (position, source_id) in g.source_ids.iter().enumerate() {
                 sqlx::query("INSERT INTO sync_group_sources (group_id, source_id, position) VALUES (?1, ?2, ?3)")
                     .bind(g.id.as_str())
@@ -115,10 +135,18 @@ pub(crate) async fn apply_op(conn: &mut SqliteConnection, op: WriteOp) -> StoreR
             }
         }
         WriteOp::DeleteSyncGroup(id) => {
-            sqlx::query("DELETE FROM sync_groups WHERE id = ?1").bind(id.as_str()).execute(&mut *conn).await.map_err(db)?;
+            sqlx::query("DELETE FROM sync_groups WHERE id = ?1")
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
         }
         WriteOp::UpsertClient(c) => super::auth::upsert_client(conn, &c).await?,
-        WriteOp::SetBuiltinCredential { identity_id, hash, now } => {
+        WriteOp::SetBuiltinCredential {
+            identity_id,
+            hash,
+            now,
+        } => {
             sqlx::query(
                 "INSERT INTO builtin_credentials (identity_id, hash, updated) VALUES (?1, ?2, ?3)
                  ON CONFLICT (identity_id) DO UPDATE SET hash = ?2, updated = ?3",
@@ -162,7 +190,11 @@ async fn upsert_policy(conn: &mut SqliteConnection, p: PasswordPolicy) -> StoreR
     body.id = None;
     body.source_ids = Vec::new();
     if p.default_policy {
-        sqlx::query("UPDATE password_policies SET is_default = 0 WHERE id <> ?1").bind(id.as_str()).execute(&mut *conn).await.map_err(db)?;
+        sqlx::query("UPDATE password_policies SET is_default = 0 WHERE id <> ?1")
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
     }
     sqlx::query(
         "INSERT INTO password_policies (id, name, body, is_default, created, modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -212,11 +244,17 @@ pub(crate) fn source_from_row(r: &SqliteRow) -> StoreResult<Source> {
         description: r.get("description"),
         features: json_list(r.get("features"))?,
         connector: parse(ConnectorKind::parse(r.get("connector")), "connector")?,
-        connector_config: serde_json::from_str(r.get("connector_config")).map_err(|_| corrupt("connector config"))?,
+        connector_config: serde_json::from_str(r.get("connector_config"))
+            .map_err(|_| corrupt("connector config"))?,
         wrapped_secrets: r.get("wrapped_secrets"),
-        owner: owner.map(|o| parse(IdentityId::parse(&o), "owner")).transpose()?,
-        password_policy_id: policy.map(|p| parse(PolicyId::parse(&p), "policy id")).transpose()?,
-        delivery: serde_json::from_str::<DeliverySettings>(&delivery).map_err(|_| corrupt("delivery"))?,
+        owner: owner
+            .map(|o| parse(IdentityId::parse(&o), "owner"))
+            .transpose()?,
+        password_policy_id: policy
+            .map(|p| parse(PolicyId::parse(&p), "policy id"))
+            .transpose()?,
+        delivery: serde_json::from_str::<DeliverySettings>(&delivery)
+            .map_err(|_| corrupt("delivery"))?,
         created: Millis(r.get("created")),
         modified: Millis(r.get("modified")),
     })
@@ -234,7 +272,10 @@ pub(crate) fn account_from_row(r: &SqliteRow) -> StoreResult<Account> {
     })
 }
 
-pub(crate) async fn policy_from_row(pool: &SqlitePool, r: &SqliteRow) -> StoreResult<PasswordPolicy> {
+pub(crate) async fn policy_from_row(
+    pool: &SqlitePool,
+    r: &SqliteRow,
+) -> StoreResult<PasswordPolicy> {
     let body: String = r.get("body");
     let mut p: PasswordPolicy = serde_json::from_str(&body).map_err(|_| corrupt("policy body"))?;
     let id: String = r.get("id");
@@ -243,28 +284,39 @@ pub(crate) async fn policy_from_row(pool: &SqlitePool, r: &SqliteRow) -> StoreRe
     p.default_policy = r.get("is_default");
     p.date_created = Some(Millis(r.get("created")));
     p.last_updated = Some(Millis(r.get("modified")));
-    let source_ids: Vec<String> = sqlx::query_scalar("SELECT id FROM sources WHERE password_policy_id = ?1 ORDER BY name")
-        .bind(&id)
-        .fetch_all(pool)
-        .await
-        .map_err(db)?;
-    p.source_ids = source_ids.iter().map(|s| parse(SourceId::parse(s), "source id")).collect::<StoreResult<_>>()?;
-    Ok(p)
-}
-
-pub(crate) async fn group_from_row(pool: &SqlitePool, r: &SqliteRow) -> StoreResult<PasswordSyncGroup> {
-    let id: String = r.get("id");
     let source_ids: Vec<String> =
-        sqlx::query_scalar("SELECT source_id FROM sync_group_sources WHERE group_id = ?1 ORDER BY position")
+        sqlx::query_scalar("SELECT id FROM sources WHERE password_policy_id = ?1 ORDER BY name")
             .bind(&id)
             .fetch_all(pool)
             .await
             .map_err(db)?;
+    p.source_ids = source_ids
+        .iter()
+        .map(|s| parse(SourceId::parse(s), "source id"))
+        .collect::<StoreResult<_>>()?;
+    Ok(p)
+}
+
+pub(crate) async fn group_from_row(
+    pool: &SqlitePool,
+    r: &SqliteRow,
+) -> StoreResult<PasswordSyncGroup> {
+    let id: String = r.get("id");
+    let source_ids: Vec<String> = sqlx::query_scalar(
+        "SELECT source_id FROM sync_group_sources WHERE group_id = ?1 ORDER BY position",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
     Ok(PasswordSyncGroup {
         id: parse(SyncGroupId::parse(&id), "group id")?,
         name: r.get("name"),
         password_policy_id: parse(PolicyId::parse(r.get("policy_id")), "policy id")?,
-        source_ids: source_ids.iter().map(|s| parse(SourceId::parse(s), "source id")).collect::<StoreResult<_>>()?,
+        source_ids: source_ids
+            .iter()
+            .map(|s| parse(SourceId::parse(s), "source id"))
+            .collect::<StoreResult<_>>()?,
         created: Millis(r.get("created")),
         modified: Millis(r.get("modified")),
     })
@@ -274,21 +326,39 @@ pub(crate) fn org_config_from_text(text: &str) -> StoreResult<OrgPasswordConfig>
     let v: serde_json::Value = serde_json::from_str(text).map_err(|_| corrupt("org config"))?;
     let d = OrgPasswordConfig::default();
     Ok(OrgPasswordConfig {
-        custom_instructions_enabled: v["customInstructionsEnabled"].as_bool().unwrap_or(d.custom_instructions_enabled),
-        digit_token_enabled: v["digitTokenEnabled"].as_bool().unwrap_or(d.digit_token_enabled),
-        digit_token_duration_minutes: v["digitTokenDurationMinutes"].as_i64().unwrap_or(d.digit_token_duration_minutes),
-        digit_token_length: v["digitTokenLength"].as_i64().unwrap_or(d.digit_token_length),
+        custom_instructions_enabled: v["customInstructionsEnabled"]
+            .as_bool()
+            .unwrap_or(d.custom_instructions_enabled),
+        digit_token_enabled: v["digitTokenEnabled"]
+            .as_bool()
+            .unwrap_or(d.digit_token_enabled),
+        digit_token_duration_minutes: v["digitTokenDurationMinutes"]
+            .as_i64()
+            .unwrap_or(d.digit_token_duration_minutes),
+        digit_token_length: v["digitTokenLength"]
+            .as_i64()
+            .unwrap_or(d.digit_token_length),
     })
 }
 
 /// Runs a paged `SELECT * FROM {table} ORDER BY {order}` plus a count.
-pub(crate) async fn paged(pool: &SqlitePool, table: &str, order: &str, page: Page) -> StoreResult<(Vec<SqliteRow>, u64)> {
-    let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY {order} LIMIT ?1 OFFSET ?2"))
-        .bind(page.limit.min(i64::MAX as u64) as i64)
-        .bind(page.offset.min(i64::MAX as u64) as i64)
-        .fetch_all(pool)
+pub(crate) async fn paged(
+    pool: &SqlitePool,
+    table: &str,
+    order: &str,
+    page: Page,
+) -> StoreResult<(Vec<SqliteRow>, u64)> {
+    let rows = sqlx::query(&format!(
+        "SELECT * FROM {table} ORDER BY {order} LIMIT ?1 OFFSET ?2"
+    ))
+    .bind(page.limit.min(i64::MAX as u64) as i64)
+    .bind(page.offset.min(i64::MAX as u64) as i64)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(pool)
         .await
         .map_err(db)?;
-    let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(pool).await.map_err(db)?;
     Ok((rows, count as u64))
 }

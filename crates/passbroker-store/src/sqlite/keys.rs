@@ -56,7 +56,10 @@ pub(crate) fn signing_from_row(r: &SqliteRow) -> StoreResult<StoredSigningKey> {
     })
 }
 
-pub(crate) async fn upsert_signing(conn: &mut SqliteConnection, k: &StoredSigningKey) -> StoreResult<()> {
+pub(crate) async fn upsert_signing(
+    conn: &mut SqliteConnection,
+    k: &StoredSigningKey,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO signing_keys (kid, state, public_raw, wrapped_private, created, deactivated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)

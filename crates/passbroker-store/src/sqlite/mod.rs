@@ -85,16 +85,19 @@ impl SqliteStore {
     /// Runs pending migrations; refuses a database that has migrations this binary lacks.
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::VersionMissing(v) => {
-                StoreError::SchemaTooNew(format!("it has migration {v}, this binary knows up to {}", latest_version()))
-            }
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::SchemaTooNew(format!(
+                "it has migration {v}, this binary knows up to {}",
+                latest_version()
+            )),
             other => StoreError::Database(other.to_string()),
         })
     }
 
     /// Checkpoints the WAL into the main file and closes the pool.
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
         self.pool.close().await;
     }
 }

@@ -3,7 +3,9 @@
 use super::db;
 use super::rows::{corrupt, json_list, parse, to_json};
 use crate::{CreateOutcome, StoreResult};
-use passbroker_core::request::{Actor, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState};
+use passbroker_core::request::{
+    Actor, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
+};
 use passbroker_core::time::Millis;
 use passbroker_core::{AccountRef, IdentityId, PublicKeyId, RequestId, SourceId, TaskId};
 use sqlx::sqlite::SqliteRow;
@@ -65,7 +67,10 @@ pub(crate) async fn create_request(
                 .map_err(db)?;
         if let Some((id, created)) = existing {
             if created >= idempotency_since.0 {
-                return Ok(CreateOutcome::Existing(parse(RequestId::parse(&id), "request id")?));
+                return Ok(CreateOutcome::Existing(parse(
+                    RequestId::parse(&id),
+                    "request id",
+                )?));
             }
             // Outside the window the old request keeps its history but gives up the key.
             sqlx::query("UPDATE requests SET idempotency_key = NULL WHERE id = ?1")
@@ -122,7 +127,12 @@ pub(crate) async fn create_request(
     Ok(CreateOutcome::Created)
 }
 
-pub(crate) async fn claim(pool: &SqlitePool, owner: &str, now: Millis, lease_ms: i64) -> StoreResult<Option<PasswordChangeRequest>> {
+pub(crate) async fn claim(
+    pool: &SqlitePool,
+    owner: &str,
+    now: Millis,
+    lease_ms: i64,
+) -> StoreResult<Option<PasswordChangeRequest>> {
     // One statement picks and leases, so two workers can never hold the same request.
     let row = sqlx::query(
         "UPDATE requests SET lease_owner = ?1, lease_until = ?2
@@ -155,7 +165,13 @@ pub(crate) async fn update_task(pool: &SqlitePool, t: &TargetTask) -> StoreResul
     Ok(())
 }
 
-pub(crate) async fn finish(pool: &SqlitePool, id: &RequestId, state: RequestState, errors: &[String], now: Millis) -> StoreResult<()> {
+pub(crate) async fn finish(
+    pool: &SqlitePool,
+    id: &RequestId,
+    state: RequestState,
+    errors: &[String],
+    now: Millis,
+) -> StoreResult<()> {
     // The ciphertext is erased in the same statement that ends the request.
     sqlx::query(
         "UPDATE requests SET state = ?2, errors = ?3, finished = ?4, ciphertext = NULL, lease_owner = NULL, lease_until = 0

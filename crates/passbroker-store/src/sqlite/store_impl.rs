@@ -1,6 +1,5 @@
 //! `impl Store for SqliteStore`: thin glue over the per-resource modules.
 
-
 use super::{admin, audit, auth, db, directory as dir, keys, requests, SqliteStore};
 use crate::*;
 use async_trait::async_trait;
@@ -18,7 +17,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
@@ -27,7 +29,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1").bind(key).fetch_optional(&self.pool).await.map_err(db)
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
     }
 
     async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()> {
@@ -41,7 +47,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_identity(&self, id: &IdentityId) -> StoreResult<Option<Identity>> {
-        let row = sqlx::query("SELECT * FROM identities WHERE id = ?1").bind(id.as_str()).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM identities WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         row.as_ref().map(dir::identity_from_row).transpose()
     }
 
@@ -55,31 +65,63 @@ impl Store for SqliteStore {
     }
 
     async fn list_identities(&self, page: Page) -> StoreResult<(Vec<Identity>, u64)> {
-        let (rows, n) = dir::paged(&self.pool, "identities", "login_name COLLATE NOCASE, id", page).await?;
-        Ok((rows.iter().map(dir::identity_from_row).collect::<StoreResult<_>>()?, n))
+        let (rows, n) = dir::paged(
+            &self.pool,
+            "identities",
+            "login_name COLLATE NOCASE, id",
+            page,
+        )
+        .await?;
+        Ok((
+            rows.iter()
+                .map(dir::identity_from_row)
+                .collect::<StoreResult<_>>()?,
+            n,
+        ))
     }
 
     async fn get_source(&self, id: &SourceId) -> StoreResult<Option<Source>> {
-        let row = sqlx::query("SELECT * FROM sources WHERE id = ?1").bind(id.as_str()).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM sources WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         row.as_ref().map(dir::source_from_row).transpose()
     }
 
     async fn find_source_by_name(&self, name: &str) -> StoreResult<Option<Source>> {
-        let row = sqlx::query("SELECT * FROM sources WHERE name = ?1").bind(name).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM sources WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         row.as_ref().map(dir::source_from_row).transpose()
     }
 
     async fn list_sources(&self, page: Page) -> StoreResult<(Vec<Source>, u64)> {
         let (rows, n) = dir::paged(&self.pool, "sources", "name, id", page).await?;
-        Ok((rows.iter().map(dir::source_from_row).collect::<StoreResult<_>>()?, n))
+        Ok((
+            rows.iter()
+                .map(dir::source_from_row)
+                .collect::<StoreResult<_>>()?,
+            n,
+        ))
     }
 
     async fn get_account(&self, id: &AccountRef) -> StoreResult<Option<Account>> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE id = ?1").bind(id.as_str()).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         row.as_ref().map(dir::account_from_row).transpose()
     }
 
-    async fn find_account(&self, source_id: &SourceId, native_id: &str) -> StoreResult<Option<Account>> {
+    async fn find_account(
+        &self,
+        source_id: &SourceId,
+        native_id: &str,
+    ) -> StoreResult<Option<Account>> {
         let row = sqlx::query("SELECT * FROM accounts WHERE source_id = ?1 AND native_id = ?2")
             .bind(source_id.as_str())
             .bind(native_id)
@@ -89,7 +131,11 @@ impl Store for SqliteStore {
         row.as_ref().map(dir::account_from_row).transpose()
     }
 
-    async fn accounts_of_identity(&self, identity_id: &IdentityId, source_id: Option<&SourceId>) -> StoreResult<Vec<Account>> {
+    async fn accounts_of_identity(
+        &self,
+        identity_id: &IdentityId,
+        source_id: Option<&SourceId>,
+    ) -> StoreResult<Vec<Account>> {
         let rows = match source_id {
             Some(s) => sqlx::query("SELECT * FROM accounts WHERE identity_id = ?1 AND source_id = ?2 ORDER BY native_id")
                 .bind(identity_id.as_str())
@@ -107,11 +153,20 @@ impl Store for SqliteStore {
 
     async fn list_accounts(&self, page: Page) -> StoreResult<(Vec<Account>, u64)> {
         let (rows, n) = dir::paged(&self.pool, "accounts", "source_id, native_id", page).await?;
-        Ok((rows.iter().map(dir::account_from_row).collect::<StoreResult<_>>()?, n))
+        Ok((
+            rows.iter()
+                .map(dir::account_from_row)
+                .collect::<StoreResult<_>>()?,
+            n,
+        ))
     }
 
     async fn get_policy(&self, id: &PolicyId) -> StoreResult<Option<PasswordPolicy>> {
-        let row = sqlx::query("SELECT * FROM password_policies WHERE id = ?1").bind(id.as_str()).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM password_policies WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         match row {
             Some(r) => Ok(Some(dir::policy_from_row(&self.pool, &r).await?)),
             None => Ok(None),
@@ -128,7 +183,10 @@ impl Store for SqliteStore {
     }
 
     async fn default_policy(&self) -> StoreResult<Option<PasswordPolicy>> {
-        let row = sqlx::query("SELECT * FROM password_policies WHERE is_default = 1 LIMIT 1").fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM password_policies WHERE is_default = 1 LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         match row {
             Some(r) => Ok(Some(dir::policy_from_row(&self.pool, &r).await?)),
             None => Ok(None),
@@ -136,7 +194,11 @@ impl Store for SqliteStore {
     }
 
     async fn find_policy_by_name(&self, name: &str) -> StoreResult<Option<PasswordPolicy>> {
-        let row = sqlx::query("SELECT * FROM password_policies WHERE name = ?1").bind(name).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM password_policies WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         match row {
             Some(r) => Ok(Some(dir::policy_from_row(&self.pool, &r).await?)),
             None => Ok(None),
@@ -144,7 +206,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_sync_group(&self, id: &SyncGroupId) -> StoreResult<Option<PasswordSyncGroup>> {
-        let row = sqlx::query("SELECT * FROM sync_groups WHERE id = ?1").bind(id.as_str()).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM sync_groups WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         match row {
             Some(r) => Ok(Some(dir::group_from_row(&self.pool, &r).await?)),
             None => Ok(None),
@@ -160,7 +226,10 @@ impl Store for SqliteStore {
         Ok((out, n))
     }
 
-    async fn sync_group_of_source(&self, source_id: &SourceId) -> StoreResult<Option<PasswordSyncGroup>> {
+    async fn sync_group_of_source(
+        &self,
+        source_id: &SourceId,
+    ) -> StoreResult<Option<PasswordSyncGroup>> {
         let row = sqlx::query("SELECT g.* FROM sync_groups g JOIN sync_group_sources s ON s.group_id = g.id WHERE s.source_id = ?1")
             .bind(source_id.as_str())
             .fetch_optional(&self.pool)
@@ -173,26 +242,43 @@ impl Store for SqliteStore {
     }
 
     async fn get_org_config(&self) -> StoreResult<Option<OrgPasswordConfig>> {
-        let text: Option<String> = sqlx::query_scalar("SELECT body FROM org_config WHERE id = 1").fetch_optional(&self.pool).await.map_err(db)?;
+        let text: Option<String> = sqlx::query_scalar("SELECT body FROM org_config WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         text.as_deref().map(dir::org_config_from_text).transpose()
     }
 
     async fn get_dictionary(&self) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT text FROM password_dictionary WHERE id = 1").fetch_optional(&self.pool).await.map_err(db)
+        sqlx::query_scalar("SELECT text FROM password_dictionary WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ApiClient>> {
-        let row = sqlx::query("SELECT * FROM api_clients WHERE client_id = ?1").bind(client_id).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM api_clients WHERE client_id = ?1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         row.as_ref().map(auth::client_from_row).transpose()
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ApiClient>> {
-        let rows = sqlx::query("SELECT * FROM api_clients ORDER BY created, client_id").fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM api_clients ORDER BY created, client_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(auth::client_from_row).collect()
     }
 
     async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM api_clients WHERE client_id = ?1").bind(client_id).execute(&self.pool).await.map_err(db)?;
+        let r = sqlx::query("DELETE FROM api_clients WHERE client_id = ?1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -201,33 +287,51 @@ impl Store for SqliteStore {
     }
 
     async fn get_pat(&self, id: &str) -> StoreResult<Option<PersonalAccessToken>> {
-        let row = sqlx::query("SELECT * FROM personal_access_tokens WHERE id = ?1").bind(id).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM personal_access_tokens WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         row.as_ref().map(auth::pat_from_row).transpose()
     }
 
     async fn list_pats(&self, owner: Option<&IdentityId>) -> StoreResult<Vec<PersonalAccessToken>> {
-        let rows = match owner {
-            Some(o) => sqlx::query("SELECT * FROM personal_access_tokens WHERE owner = ?1 ORDER BY created, id")
+        let rows =
+            match owner {
+                Some(o) => sqlx::query(
+                    "SELECT * FROM personal_access_tokens WHERE owner = ?1 ORDER BY created, id",
+                )
                 .bind(o.as_str())
                 .fetch_all(&self.pool)
                 .await,
-            None => sqlx::query("SELECT * FROM personal_access_tokens ORDER BY created, id").fetch_all(&self.pool).await,
-        }
-        .map_err(db)?;
+                None => {
+                    sqlx::query("SELECT * FROM personal_access_tokens ORDER BY created, id")
+                        .fetch_all(&self.pool)
+                        .await
+                }
+            }
+            .map_err(db)?;
         rows.iter().map(auth::pat_from_row).collect()
     }
 
     async fn revoke_pat(&self, id: &str) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE personal_access_tokens SET revoked = 1 WHERE id = ?1 AND revoked = 0")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+        let r = sqlx::query(
+            "UPDATE personal_access_tokens SET revoked = 1 WHERE id = ?1 AND revoked = 0",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         Ok(r.rows_affected() > 0)
     }
 
     async fn touch_pat(&self, id: &str, now: Millis) -> StoreResult<()> {
-        sqlx::query("UPDATE personal_access_tokens SET last_used = ?2 WHERE id = ?1").bind(id).bind(now.0).execute(&self.pool).await.map_err(db)?;
+        sqlx::query("UPDATE personal_access_tokens SET last_used = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(now.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
@@ -243,11 +347,18 @@ impl Store for SqliteStore {
         auth::insert_refresh_token(&self.pool, token).await
     }
 
-    async fn take_refresh_token(&self, token_hash: &str, now: Millis) -> StoreResult<Option<RefreshToken>> {
+    async fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<RefreshToken>> {
         auth::take_refresh_token(&self.pool, token_hash, now).await
     }
 
-    async fn get_builtin_credential(&self, identity_id: &IdentityId) -> StoreResult<Option<String>> {
+    async fn get_builtin_credential(
+        &self,
+        identity_id: &IdentityId,
+    ) -> StoreResult<Option<String>> {
         sqlx::query_scalar("SELECT hash FROM builtin_credentials WHERE identity_id = ?1")
             .bind(identity_id.as_str())
             .fetch_optional(&self.pool)
@@ -255,15 +366,23 @@ impl Store for SqliteStore {
             .map_err(db)
     }
 
-    async fn push_history(&self, account_ref: &AccountRef, hash: &str, keep: u32, now: Millis) -> StoreResult<()> {
+    async fn push_history(
+        &self,
+        account_ref: &AccountRef,
+        hash: &str,
+        keep: u32,
+        now: Millis,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        sqlx::query("INSERT INTO password_history (account_ref, hash, created) VALUES (?1, ?2, ?3)")
-            .bind(account_ref.as_str())
-            .bind(hash)
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO password_history (account_ref, hash, created) VALUES (?1, ?2, ?3)",
+        )
+        .bind(account_ref.as_str())
+        .bind(hash)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         sqlx::query(
             "DELETE FROM password_history WHERE account_ref = ?1 AND seq NOT IN
                (SELECT seq FROM password_history WHERE account_ref = ?1 ORDER BY seq DESC LIMIT ?2)",
@@ -277,12 +396,14 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, account_ref: &AccountRef, depth: u32) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar("SELECT hash FROM password_history WHERE account_ref = ?1 ORDER BY seq DESC LIMIT ?2")
-            .bind(account_ref.as_str())
-            .bind(i64::from(depth))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)
+        sqlx::query_scalar(
+            "SELECT hash FROM password_history WHERE account_ref = ?1 ORDER BY seq DESC LIMIT ?2",
+        )
+        .bind(account_ref.as_str())
+        .bind(i64::from(depth))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)
     }
 
     async fn insert_rsa_key(&self, key: &StoredRsaKey) -> StoreResult<()> {
@@ -296,12 +417,19 @@ impl Store for SqliteStore {
     }
 
     async fn get_rsa_key(&self, id: &PublicKeyId) -> StoreResult<Option<StoredRsaKey>> {
-        let row = sqlx::query("SELECT * FROM rsa_keys WHERE id = ?1").bind(id.as_str()).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM rsa_keys WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         row.as_ref().map(keys::rsa_from_row).transpose()
     }
 
     async fn list_rsa_keys(&self) -> StoreResult<Vec<StoredRsaKey>> {
-        let rows = sqlx::query("SELECT * FROM rsa_keys ORDER BY created, id").fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM rsa_keys ORDER BY created, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(keys::rsa_from_row).collect()
     }
 
@@ -329,7 +457,10 @@ impl Store for SqliteStore {
     }
 
     async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created, kid").fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(keys::signing_from_row).collect()
     }
 
@@ -338,26 +469,45 @@ impl Store for SqliteStore {
         let mut count = 0usize;
         let targets: [(&str, &str, &str, WrappedKind); 4] = [
             ("rsa_keys", "id", "wrapped_private", WrappedKind::RsaKey),
-            ("signing_keys", "kid", "wrapped_private", WrappedKind::SigningKey),
-            ("sources", "id", "wrapped_secrets", WrappedKind::SourceSecrets),
+            (
+                "signing_keys",
+                "kid",
+                "wrapped_private",
+                WrappedKind::SigningKey,
+            ),
+            (
+                "sources",
+                "id",
+                "wrapped_secrets",
+                WrappedKind::SourceSecrets,
+            ),
             ("meta", "key", "value", WrappedKind::Meta),
         ];
         for (table, key_col, col, kind) in targets {
-            let filter = if kind == WrappedKind::Meta { " AND key LIKE 'wrapped:%'" } else { "" };
-            let rows = sqlx::query(&format!("SELECT {key_col} AS k, {col} AS v FROM {table} WHERE {col} IS NOT NULL{filter}"))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
+            let filter = if kind == WrappedKind::Meta {
+                " AND key LIKE 'wrapped:%'"
+            } else {
+                ""
+            };
+            let rows = sqlx::query(&format!(
+                "SELECT {key_col} AS k, {col} AS v FROM {table} WHERE {col} IS NOT NULL{filter}"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
             for r in rows {
                 let k: String = r.get("k");
                 let v: Vec<u8> = r.get("v");
-                let new = rewrap(kind, &v).map_err(|e| StoreError::Conflict(format!("{table} {k}: {e}")))?;
-                sqlx::query(&format!("UPDATE {table} SET {col} = ?1 WHERE {key_col} = ?2"))
-                    .bind(new)
-                    .bind(&k)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                let new = rewrap(kind, &v)
+                    .map_err(|e| StoreError::Conflict(format!("{table} {k}: {e}")))?;
+                sqlx::query(&format!(
+                    "UPDATE {table} SET {col} = ?1 WHERE {key_col} = ?2"
+                ))
+                .bind(new)
+                .bind(&k)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
                 count += 1;
             }
         }
@@ -365,21 +515,39 @@ impl Store for SqliteStore {
         Ok(count)
     }
 
-    async fn create_request(&self, request: &PasswordChangeRequest, tasks: &[TargetTask], idempotency_since: Millis) -> StoreResult<CreateOutcome> {
+    async fn create_request(
+        &self,
+        request: &PasswordChangeRequest,
+        tasks: &[TargetTask],
+        idempotency_since: Millis,
+    ) -> StoreResult<CreateOutcome> {
         requests::create_request(&self.pool, request, tasks, idempotency_since).await
     }
 
     async fn get_request(&self, id: &RequestId) -> StoreResult<Option<PasswordChangeRequest>> {
-        let row = sqlx::query("SELECT * FROM requests WHERE id = ?1").bind(id.as_str()).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM requests WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
         row.as_ref().map(requests::request_from_row).transpose()
     }
 
     async fn tasks_of_request(&self, id: &RequestId) -> StoreResult<Vec<TargetTask>> {
-        let rows = sqlx::query("SELECT * FROM tasks WHERE request_id = ?1 ORDER BY position").bind(id.as_str()).fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM tasks WHERE request_id = ?1 ORDER BY position")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(requests::task_from_row).collect()
     }
 
-    async fn claim_request(&self, owner: &str, now: Millis, lease_ms: i64) -> StoreResult<Option<PasswordChangeRequest>> {
+    async fn claim_request(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+    ) -> StoreResult<Option<PasswordChangeRequest>> {
         requests::claim(&self.pool, owner, now, lease_ms).await
     }
 
@@ -399,11 +567,20 @@ impl Store for SqliteStore {
     }
 
     async fn mark_validated(&self, id: &RequestId) -> StoreResult<()> {
-        sqlx::query("UPDATE requests SET validated = 1 WHERE id = ?1").bind(id.as_str()).execute(&self.pool).await.map_err(db)?;
+        sqlx::query("UPDATE requests SET validated = 1 WHERE id = ?1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
-    async fn release_request(&self, id: &RequestId, owner: &str, next_attempt_at: Millis) -> StoreResult<()> {
+    async fn release_request(
+        &self,
+        id: &RequestId,
+        owner: &str,
+        next_attempt_at: Millis,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE requests SET lease_owner = NULL, lease_until = 0, next_attempt_at = ?3 WHERE id = ?1 AND lease_owner = ?2")
             .bind(id.as_str())
             .bind(owner)
@@ -414,7 +591,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn finish_request(&self, id: &RequestId, state: RequestState, errors: &[String], now: Millis) -> StoreResult<()> {
+    async fn finish_request(
+        &self,
+        id: &RequestId,
+        state: RequestState,
+        errors: &[String],
+        now: Millis,
+    ) -> StoreResult<()> {
         requests::finish(&self.pool, id, state, errors, now).await
     }
 
@@ -424,32 +607,62 @@ impl Store for SqliteStore {
 
     async fn count_requests(&self, state: Option<RequestState>) -> StoreResult<u64> {
         let n: i64 = match state {
-            Some(s) => sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE state = ?1").bind(s.as_str()).fetch_one(&self.pool).await,
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM requests").fetch_one(&self.pool).await,
+            Some(s) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE state = ?1")
+                    .bind(s.as_str())
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM requests")
+                    .fetch_one(&self.pool)
+                    .await
+            }
         }
         .map_err(db)?;
         Ok(n as u64)
     }
 
-    async fn search_identities(&self, filter: &IdentityFilter, page: Page) -> StoreResult<(Vec<Identity>, u64)> {
+    async fn search_identities(
+        &self,
+        filter: &IdentityFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<Identity>, u64)> {
         admin::search_identities(&self.pool, filter, page).await
     }
-    async fn search_accounts(&self, filter: &AccountFilter, page: Page) -> StoreResult<(Vec<Account>, u64)> {
+    async fn search_accounts(
+        &self,
+        filter: &AccountFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<Account>, u64)> {
         admin::search_accounts(&self.pool, filter, page).await
     }
-    async fn search_sources(&self, filter: &SourceFilter, page: Page) -> StoreResult<(Vec<Source>, u64)> {
+    async fn search_sources(
+        &self,
+        filter: &SourceFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<Source>, u64)> {
         admin::search_sources(&self.pool, filter, page).await
     }
     async fn insert_digit_token(&self, token: &DigitToken) -> StoreResult<()> {
         admin::insert_digit_token(&self.pool, token).await
     }
-    async fn live_digit_tokens(&self, identity_id: &IdentityId, now: Millis, max_failures: u32) -> StoreResult<Vec<DigitToken>> {
+    async fn live_digit_tokens(
+        &self,
+        identity_id: &IdentityId,
+        now: Millis,
+        max_failures: u32,
+    ) -> StoreResult<Vec<DigitToken>> {
         admin::live_digit_tokens(&self.pool, identity_id, now, max_failures).await
     }
     async fn consume_digit_token(&self, id: &str, now: Millis) -> StoreResult<bool> {
         admin::consume_digit_token(&self.pool, id, now).await
     }
-    async fn record_digit_token_failure(&self, identity_id: &IdentityId, now: Millis) -> StoreResult<()> {
+    async fn record_digit_token_failure(
+        &self,
+        identity_id: &IdentityId,
+        now: Millis,
+    ) -> StoreResult<()> {
         admin::record_digit_token_failure(&self.pool, identity_id, now).await
     }
     async fn purge_digit_tokens(&self, before: Millis) -> StoreResult<u64> {
@@ -458,7 +671,11 @@ impl Store for SqliteStore {
     async fn put_custom_instruction(&self, instruction: &CustomInstruction) -> StoreResult<()> {
         admin::put_custom_instruction(&self.pool, instruction).await
     }
-    async fn get_custom_instruction(&self, page_id: &str, locale: &str) -> StoreResult<Option<CustomInstruction>> {
+    async fn get_custom_instruction(
+        &self,
+        page_id: &str,
+        locale: &str,
+    ) -> StoreResult<Option<CustomInstruction>> {
         admin::get_custom_instruction(&self.pool, page_id, locale).await
     }
     async fn delete_custom_instruction(&self, page_id: &str, locale: &str) -> StoreResult<bool> {
@@ -469,8 +686,11 @@ impl Store for SqliteStore {
         audit::append(&self.pool, events).await
     }
 
-    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEvent>, u64)> {
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<AuditEvent>, u64)> {
         audit::list(&self.pool, filter, page).await
     }
 }
-
