@@ -260,6 +260,7 @@ impl Application {
             stop_rx.clone(),
         ));
         let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx.clone()));
+        let flusher = tokio::spawn(flush_erased(self.state.clone(), stop_rx.clone()));
         let relay = self
             .shared
             .clone()
@@ -275,6 +276,7 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = maintenance.await;
+        let _ = flusher.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }
@@ -337,6 +339,25 @@ async fn relay_queue_events(state: AppState, pg: PostgresStore, mut stop: watch:
 }
 
 /// Hourly upkeep: key retirement and rotation, and forgetting ended rate-limit windows.
+/// Every few seconds, when requests ended, pushes their erased ciphertexts out of the
+/// store's write-ahead log, so no old copy outlives its request by more than that.
+async fn flush_erased(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut flushed = 0u64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+        let finished = state.backlog.finished_total();
+        if finished != flushed {
+            match state.store.flush_erased().await {
+                Ok(()) => flushed = finished,
+                Err(e) => tracing::warn!(error = %e, "flushing erased data failed"),
+            }
+        }
+    }
+}
+
 async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         if let Err(e) = state.rate_limit.purge(state.clock.now()).await {

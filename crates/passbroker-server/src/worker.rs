@@ -40,6 +40,8 @@ pub enum Outcome {
 pub struct Backlog {
     in_progress: AtomicI64,
     finishes: Mutex<VecDeque<i64>>,
+    /// Requests this node ended since it started (drives the erased-data flush).
+    finished_total: std::sync::atomic::AtomicU64,
 }
 
 impl Backlog {
@@ -50,6 +52,7 @@ impl Backlog {
         Self {
             in_progress: AtomicI64::new(i64::try_from(in_progress).unwrap_or(0)),
             finishes: Mutex::new(VecDeque::new()),
+            finished_total: std::sync::atomic::AtomicU64::new(0),
         }
     }
     pub fn on_accept(&self) {
@@ -57,6 +60,7 @@ impl Backlog {
     }
     pub fn on_finish(&self, now: Millis) {
         self.in_progress.fetch_sub(1, Ordering::Relaxed);
+        self.finished_total.fetch_add(1, Ordering::Relaxed);
         let mut f = self.finishes.lock().unwrap_or_else(|e| e.into_inner());
         f.push_back(now.0);
         while f.front().is_some_and(|t| now.0 - t > Self::RATE_WINDOW_MS) {
@@ -70,6 +74,9 @@ impl Backlog {
             i64::try_from(in_progress).unwrap_or(i64::MAX),
             Ordering::Relaxed,
         );
+    }
+    pub fn finished_total(&self) -> u64 {
+        self.finished_total.load(Ordering::Relaxed)
     }
     pub fn in_progress(&self) -> i64 {
         self.in_progress.load(Ordering::Relaxed).max(0)

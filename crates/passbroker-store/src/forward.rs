@@ -16,6 +16,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn close(&self) {
         (**self).close().await
     }
+    async fn flush_erased(&self) -> StoreResult<()> {
+        (**self).flush_erased().await
+    }
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         (**self).get_meta(key).await
     }

@@ -86,6 +86,13 @@ pub trait Store: Send + Sync + 'static {
     /// returns its connections). Nothing may use the store afterwards.
     async fn close(&self) {}
 
+    /// Pushes erased data (ended requests' ciphertexts) out of any write-ahead log or free
+    /// space that could still hold its old bytes. SQLite checkpoints and truncates its WAL
+    /// (freed content is already zeroed by `secure_delete`); PostgreSQL has nothing to do here.
+    async fn flush_erased(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     // Meta (small values such as the master-key check).
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
     async fn set_meta(&self, key: &str, value: &[u8]) -> StoreResult<()>;

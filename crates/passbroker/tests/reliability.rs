@@ -13,6 +13,23 @@ struct Server {
     base: String,
 }
 
+impl Server {
+    /// SIGTERM, then wait (bounded) for the graceful shutdown to finish.
+    fn stop_gracefully(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the server did not stop within 20 s of SIGTERM");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -97,6 +114,8 @@ struct Client {
     token: String,
     /// Every response body seen, for the canary search.
     seen: std::sync::Mutex<Vec<u8>>,
+    /// Every ciphertext sent, to prove none is kept once its request ended.
+    sent: std::sync::Mutex<Vec<String>>,
 }
 
 impl Client {
@@ -125,6 +144,7 @@ impl Client {
             base: base.to_owned(),
             token: tok["access_token"].as_str().unwrap().to_owned(),
             seen: Default::default(),
+            sent: Default::default(),
         }
     }
     async fn call(
@@ -138,6 +158,9 @@ impl Client {
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token);
         if let Some(b) = body {
+            if let Some(ct) = b["encryptedPassword"].as_str() {
+                self.sent.lock().unwrap().push(ct.to_owned());
+            }
             req = req.json(b);
         }
         let r = req.send().await.unwrap();
@@ -413,7 +436,7 @@ async fn canary_password_never_leaks_through_any_path() {
         )
         .await;
     }
-    drop(server);
+    server.stop_gracefully();
     let mut haystacks: Vec<(String, Vec<u8>)> = all_files(&dir)
         .into_iter()
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
@@ -433,6 +456,32 @@ async fn canary_password_never_leaks_through_any_path() {
                 !hay.windows(needle.len()).any(|w| w == needle.as_slice()),
                 "canary ({form}) found in {name}"
             );
+        }
+    }
+    // The ciphertexts are erased once their requests ended: not in the database, its WAL or
+    // its free space (raw bytes or base64).
+    let sent = [
+        c.sent.lock().unwrap().clone(),
+        c2.sent.lock().unwrap().clone(),
+    ]
+    .concat();
+    assert!(sent.len() >= 5);
+    let files: Vec<&(String, Vec<u8>)> = haystacks
+        .iter()
+        .filter(|(n, _)| n.contains("passbroker.db"))
+        .collect();
+    assert!(!files.is_empty(), "the database files were searched");
+    for ct in &sent {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(ct)
+            .unwrap_or_default();
+        for needle in [&raw[..32.min(raw.len())], &ct.as_bytes()[..40]] {
+            for (name, hay) in &files {
+                assert!(
+                    !hay.windows(needle.len()).any(|w| w == needle),
+                    "a ciphertext is still in {name}"
+                );
+            }
         }
     }
 }

@@ -50,6 +50,9 @@ impl SqliteStore {
                 Durability::Full => SqliteSynchronous::Full,
             })
             .foreign_keys(true)
+            // Deleted and overwritten content (an erased ciphertext) is zeroed, not left in
+            // free space.
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
         Self::open_with(options).await
     }
@@ -58,7 +61,10 @@ impl SqliteStore {
     pub async fn open_in_memory() -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")
             .map_err(db)?
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Deleted and overwritten content (an erased ciphertext) is zeroed, not left in
+            // free space.
+            .pragma("secure_delete", "ON");
         // One connection: every connection to :memory: would be a different database.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)

@@ -28,6 +28,14 @@ impl Store for SqliteStore {
         SqliteStore::close(self).await;
     }
 
+    async fn flush_erased(&self) -> StoreResult<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
             .bind(key)
