@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# HTTP acceptance: set-password (202/s, each a NEW request: real ciphertext, unique
+# Idempotency-Key; the request row is committed before the 202), query-password-info and
+# password-change-status (requests/s), at concurrency 16 and 64, with p50/p99 latency, against
+# `passbroker serve --demo` (release, SQLite) and against benches/noop-server (a do-nothing axum
+# server with the same routes and fixed bodies) in the same run, with the ratio.
+# Goals: set-password >= 30% of the noop rate, reads >= 50%.
+# Load generator: wrk (Debian), 2 threads, loopback only, each run bounded to SECONDS_PER_RUN.
+# Usage: benches/http.sh [seconds-per-run]   (default 10)
+# Env: PASSBROKER_SQLITE_SYNCHRONOUS=normal|full, PASSBROKER_WORKERS=N are passed to the server;
+# ENDPOINTS="set-password ..." selects the endpoints (default: all three).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source benches/lib.sh
+secs="${1:-10}"
+export BENCH_LUA_DIR="$PWD/benches/wrk"
+
+need_wrk
+build_passbroker
+cargo build --release -q --manifest-path benches/noop-server/Cargo.toml --target-dir target/bench-noop \
+  || die "building benches/noop-server failed"
+NOOP=target/bench-noop/release/noop-server
+
+start_passbroker "$BENCH_TMP/data" \
+  ${PASSBROKER_SQLITE_SYNCHRONOUS:+PASSBROKER_SQLITE_SYNCHRONOUS=$PASSBROKER_SQLITE_SYNCHRONOUS} \
+  ${PASSBROKER_WORKERS:+PASSBROKER_WORKERS=$PASSBROKER_WORKERS}
+noop_port=$(free_port)
+"$NOOP" "127.0.0.1:$noop_port" 2>/dev/null &
+NOOP_PID=$!; BENCH_PIDS+=("$NOOP_PID")
+NOOP_BASE="http://127.0.0.1:$noop_port"
+for _ in $(seq 1 100); do curl -fsS -o /dev/null -X POST "$NOOP_BASE/v3/set-password" 2>/dev/null && break; sleep 0.1; done
+
+pb_login "$BENCH_TMP/data"
+note "making 2000 real ciphertexts with openssl pkeyutl"
+export CIPHERTEXTS="$BENCH_TMP/ciphertexts.txt"
+make_ciphertexts 2000 "$CIPHERTEXTS"
+
+# One real, finished request for the status reads.
+body=$(jq -nc --arg enc "$(head -1 "$CIPHERTEXTS")" '{identityId:env.IDENTITY_ID, publicKeyId:env.PUBLIC_KEY_ID,
+  accountId:env.ACCOUNT_ID, sourceId:env.SOURCE_ID, encryptedPassword:$enc}')
+first=$(curl -fsS -X POST "$PB_BASE/v3/set-password" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -H 'Prefer: wait=10' -H "Idempotency-Key: status-$$" -d "$body") || die "set-password failed"
+export REQUEST_ID; REQUEST_ID=$(echo "$first" | jq -r .requestId)
+[ "$(echo "$first" | jq -r .state)" = FINISHED ] || die "first request did not finish: $first"
+
+# run_wrk SCRIPT BASE CONCURRENCY SECONDS -> "2xx_rate p50_ms p99_ms non2xx all_rate"
+run_wrk() {
+  local out line
+  out=$(RUN_ID="r$RANDOM$RANDOM" wrk -t2 -c"$3" -d"${4}s" --timeout 10s -s "benches/wrk/$1.lua" "$2" 2>&1) || { echo "$out" >&2; die "wrk failed"; }
+  line=$(echo "$out" | grep '^RESULT ') || { echo "$out" >&2; die "no RESULT from wrk"; }
+  echo "$line" | awk '{
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    good = v["requests"] - v["status_errors"] - v["socket_errors"];
+    d = v["duration_us"] / 1e6;
+    printf "%.0f %.2f %.2f %d %.0f\n", good / d, v["p50_us"] / 1000, v["p99_us"] / 1000, v["status_errors"] + v["socket_errors"], v["requests"] / d }'
+}
+
+machine
+echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), 2 threads, ${secs}s per run; passbroker serve --demo (SQLite synchronous=${PASSBROKER_SQLITE_SYNCHRONOUS:-normal}, workers=${PASSBROKER_WORKERS:-16})"
+note "warm-up"
+run_wrk query-password-info "$NOOP_BASE" 16 2 >/dev/null
+run_wrk query-password-info "$PB_BASE" 16 2 >/dev/null
+
+printf '%-24s %4s | %12s %8s %8s | %12s %8s %8s %6s | %6s %s\n' endpoint conc "noop req/s" "p50 ms" "p99 ms" "pb req/s" "p50 ms" "p99 ms" "non2xx" ratio goal
+for ep in ${ENDPOINTS:-set-password query-password-info password-change-status}; do
+  goal=0.50; [ "$ep" = set-password ] && goal=0.30
+  for c in 16 64; do
+    read -r nr n50 n99 nbad _ < <(run_wrk "$ep" "$NOOP_BASE" "$c" "$secs")
+    read -r pr p50 p99 pbad _ < <(run_wrk "$ep" "$PB_BASE" "$c" "$secs")
+    awk -v ep="$ep" -v c="$c" -v nr="$nr" -v n50="$n50" -v n99="$n99" -v pr="$pr" -v p50="$p50" -v p99="$p99" -v bad="$pbad" -v g="$goal" 'BEGIN {
+      r = pr / nr; printf "%-24s %4d | %12.0f %8.2f %8.2f | %12.0f %8.2f %8.2f %6d | %6.2f >= %.2f %s\n", ep, c, nr, n50, n99, pr, p50, p99, bad, r, g, (r >= g ? "met" : "NOT MET") }'
+    if [ "$ep" = set-password ]; then
+      # Let the workers drain what was accepted before the next run (bounded).
+      wait_queue_empty 300 || note "queue still not empty after 300 s: $(queue_in_progress) in progress"
+    fi
+  done
+done
+# Where passbroker's time goes (passbroker only, concurrency 64): its HTTP stack without auth,
+# and auth alone (token verification + rate limit; a malformed id is a 404 before any query).
+for diag in "/health/live|no auth, no database" "/v3/password-change-status/x|auth only (404 before any query)"; do
+  read -r _ d50 d99 _ dr < <(PATH_TO_GET="${diag%%|*}" run_wrk get "$PB_BASE" 64 "$secs")
+  printf 'diagnostic: GET %-32s %-36s %8.0f req/s  p50 %.2f ms  p99 %.2f ms\n' "${diag%%|*}" "(${diag##*|})" "$dr" "$d50" "$d99"
+done
+echo "passbroker peak RSS: $(peak_rss_kb "$PB_PID") kB; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
