@@ -145,7 +145,10 @@ impl Store for SqliteStore {
         source_id: Option<&SourceId>,
     ) -> StoreResult<Vec<Account>> {
         let rows = match source_id {
-            Some(s) => sqlx::query("SELECT * FROM accounts WHERE identity_id = ?1 AND source_id = ?2 ORDER BY native_id")
+            // `+native_id`: without statistics SQLite would pick the (source_id, native_id)
+            // index for the ORDER BY and walk every account of the source; this keeps it on
+            // (identity_id, source_id), a handful of rows.
+            Some(s) => sqlx::query("SELECT * FROM accounts WHERE identity_id = ?1 AND source_id = ?2 ORDER BY +native_id")
                 .bind(identity_id.as_str())
                 .bind(s.as_str())
                 .fetch_all(&self.pool)
