@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Scale: a tenant of IDENTITIES identities and IDENTITIES x ACCOUNTS_PER accounts (default
 # 1,000,000 and 3,000,000: one account on each of My-AD and two more simulated sources),
-# imported with `passbroker tenant import identities FILE.csv`, then `accounts FILE.csv` once per
-# source (1,000,000 rows each; all timed, with the
-# importing process's peak RSS); then query-password-info for random identities under load
+# imported with `passbroker tenant import identities FILE.csv`, then `accounts FILE.csv` once
+# per source (IDENTITIES rows each), each import timed with its peak RSS; then
+# query-password-info for random identities under load
 # (wrk, concurrency 16 and 64, SECONDS_PER_RUN each) with p50/p99, and the server's peak RSS
 # (VmHWM). Goals: import <= 60 s, p99 <= 5 ms, server RSS <= 200 MB.
 # The generated files and the data dir live in a temp dir that is removed at the end.
@@ -91,15 +91,15 @@ read_load "" 16 64
 hwm=$(peak_rss_kb "$PB_PID")
 awk -v k="$hwm" 'BEGIN { printf "server peak RSS (VmHWM): %.1f MB (goal <= 200 MB) %s\n", k / 1024, (k / 1024 <= 200 ? "met" : "NOT MET") }'
 
-# Diagnostic, not something passbroker does today: the query plan SQLite picks for
-# query-password-info's account lookup, and the same load after `ANALYZE` (statistics let the
-# planner choose the (identity_id, source_id) index instead of walking the source's accounts).
+# Diagnostic: SQLite's plans for query-password-info's account look-up, written as before and
+# after commit 03a7e85 (`ORDER BY +native_id`), then the same load after `ANALYZE` (statistics
+# let the planner pick the (identity_id, source_id) index whichever way the query is written).
 if command -v sqlite3 >/dev/null; then
-  plan() { sqlite3 "$data/passbroker.db" "EXPLAIN QUERY PLAN SELECT * FROM accounts WHERE identity_id = 'x' AND source_id = 'y' ORDER BY native_id" | grep -o 'SEARCH.*' | head -1; }
-  echo "diagnostic: plan of SELECT * FROM accounts WHERE identity_id = ? AND source_id = ? ORDER BY native_id: $(plan)"
+  plan() { sqlite3 "$data/passbroker.db" "EXPLAIN QUERY PLAN SELECT * FROM accounts WHERE identity_id = 'x' AND source_id = 'y' ORDER BY $1" | grep -o 'SEARCH.*' | head -1; }
+  echo "diagnostic: plan with ORDER BY native_id: $(plan native_id); with ORDER BY +native_id: $(plan +native_id)"
   kill "$PB_PID"; wait "$PB_PID" 2>/dev/null || true
   t=$(date +%s.%N); sqlite3 "$data/passbroker.db" 'ANALYZE;'; t=$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  echo "diagnostic: after sqlite3 ANALYZE (${t} s), the plan is: $(plan)"
+  echo "diagnostic: after sqlite3 ANALYZE (${t} s): plan with ORDER BY native_id: $(plan native_id)"
   start_passbroker "$data"
   pb_login "$data"
   read_load "diagnostic, after ANALYZE: " 16
