@@ -38,7 +38,8 @@ macro_rules! conformance_tests {
             requests_idempotency_window, claim_leases_exclusively, finish_erases_ciphertext,
             audit_pages_in_order, rsa_rotation_keeps_one_active, rewrap_is_atomic,
             auth_codes_are_single_use, refresh_tokens_rotate, history_keeps_depth, pats_revoke,
-            digit_tokens_are_single_use_and_expire, custom_instructions_round_trip, searches_filter_and_page);
+            digit_tokens_are_single_use_and_expire, custom_instructions_round_trip, searches_filter_and_page,
+            bulk_lookups_and_batched_upserts);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -254,6 +255,93 @@ pub async fn sources_and_accounts(store: &dyn Store) {
         None,
         "accounts go with their source"
     );
+}
+
+/// The bulk import's look-ups and a write batch larger than one multi-row statement, with
+/// repeated ids (updates) and a bad row that must undo the whole batch.
+pub async fn bulk_lookups_and_batched_upserts(store: &dyn Store) {
+    let s = source("Bulk-Src");
+    let people: Vec<Identity> = (0..1203)
+        .map(|n| identity(&format!("Bulk.User{n:04}")))
+        .collect();
+    let accounts: Vec<Account> = people
+        .iter()
+        .map(|i| account(i, &s, &format!("CN={},OU=Bulk", i.login_name.as_str())))
+        .collect();
+    let mut ops = vec![WriteOp::UpsertSource(s.clone())];
+    ops.extend(people.iter().cloned().map(WriteOp::UpsertIdentity));
+    // The same identity twice in one batch: the later row wins.
+    let mut renamed = people[600].clone();
+    renamed.display_name = "Renamed in the same batch".into();
+    ops.push(WriteOp::UpsertIdentity(renamed.clone()));
+    ops.extend(accounts.iter().cloned().map(WriteOp::UpsertAccount));
+    store.apply(ops).await.unwrap();
+
+    let (_, total) = store.list_identities(Page::default()).await.unwrap();
+    assert_eq!(total, 1203);
+    assert_eq!(
+        store.get_identity(&renamed.id).await.unwrap(),
+        Some(renamed.clone())
+    );
+    let wanted = vec![
+        "bulk.user0007".to_owned(),
+        "BULK.USER1202".to_owned(),
+        "nobody".to_owned(),
+    ];
+    let mut found: Vec<String> = store
+        .find_identities_by_login(&wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.login_name.as_str().to_owned())
+        .collect();
+    found.sort();
+    assert_eq!(found, vec!["Bulk.User0007", "Bulk.User1202"]);
+    assert!(store
+        .find_identities_by_login(&[])
+        .await
+        .unwrap()
+        .is_empty());
+    let by_id = store
+        .get_identities(&[
+            people[3].id.clone(),
+            IdentityId::generate(),
+            renamed.id.clone(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(by_id.len(), 2);
+    assert!(by_id.contains(&people[3]) && by_id.contains(&renamed));
+    let natives = vec![
+        accounts[10].native_id.as_str().to_owned(),
+        accounts[1202].native_id.as_str().to_owned(),
+        "CN=nobody".to_owned(),
+    ];
+    let mut got = store.find_accounts(&s.id, &natives).await.unwrap();
+    got.sort_by(|a, b| a.native_id.as_str().cmp(b.native_id.as_str()));
+    assert_eq!(got, vec![accounts[10].clone(), accounts[1202].clone()]);
+    let other = source("Other-Src");
+    store
+        .apply(vec![WriteOp::UpsertSource(other.clone())])
+        .await
+        .unwrap();
+    assert!(store
+        .find_accounts(&other.id, &natives)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A batch whose last row breaks a rule leaves none of its 700 earlier rows behind.
+    let mut ops: Vec<WriteOp> = (0..700)
+        .map(|n| WriteOp::UpsertIdentity(identity(&format!("Late.User{n}"))))
+        .collect();
+    ops.push(WriteOp::UpsertIdentity(identity("bulk.user0001")));
+    assert!(matches!(
+        store.apply(ops).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (_, total) = store.list_identities(Page::default()).await.unwrap();
+    assert_eq!(total, 1203, "a failed batch must leave nothing behind");
 }
 
 pub async fn policies_follow_their_sources(store: &dyn Store) {

@@ -43,6 +43,19 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn list_sources(&self, page: Page) -> StoreResult<(Vec<Source>, u64)> {
         (**self).list_sources(page).await
     }
+    async fn find_identities_by_login(&self, login_names: &[String]) -> StoreResult<Vec<Identity>> {
+        (**self).find_identities_by_login(login_names).await
+    }
+    async fn get_identities(&self, ids: &[IdentityId]) -> StoreResult<Vec<Identity>> {
+        (**self).get_identities(ids).await
+    }
+    async fn find_accounts(
+        &self,
+        source_id: &SourceId,
+        native_ids: &[String],
+    ) -> StoreResult<Vec<Account>> {
+        (**self).find_accounts(source_id, native_ids).await
+    }
     async fn get_account(&self, id: &AccountRef) -> StoreResult<Option<Account>> {
         (**self).get_account(id).await
     }

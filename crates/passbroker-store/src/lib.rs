@@ -5,6 +5,7 @@
 //! Every implementation must pass the suite in [`conformance`]; [`copy`] moves a tenant
 //! from SQLite to PostgreSQL.
 
+mod bulk;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod copy;
@@ -101,6 +102,11 @@ pub trait Store: Send + Sync + 'static {
     async fn get_identity(&self, id: &IdentityId) -> StoreResult<Option<Identity>>;
     async fn find_identity_by_login(&self, login_name: &str) -> StoreResult<Option<Identity>>;
     async fn list_identities(&self, page: Page) -> StoreResult<(Vec<Identity>, u64)>;
+    /// The identities with any of these login names (case-insensitively), in no particular
+    /// order: one query for a bulk import's chunk of records.
+    async fn find_identities_by_login(&self, login_names: &[String]) -> StoreResult<Vec<Identity>>;
+    /// The identities with any of these ids, in no particular order.
+    async fn get_identities(&self, ids: &[IdentityId]) -> StoreResult<Vec<Identity>>;
 
     // Sources.
     async fn get_source(&self, id: &SourceId) -> StoreResult<Option<Source>>;
@@ -114,6 +120,12 @@ pub trait Store: Send + Sync + 'static {
         source_id: &SourceId,
         native_id: &str,
     ) -> StoreResult<Option<Account>>;
+    /// The source's accounts with any of these native ids, in no particular order.
+    async fn find_accounts(
+        &self,
+        source_id: &SourceId,
+        native_ids: &[String],
+    ) -> StoreResult<Vec<Account>>;
     /// The identity's accounts, on one source or on all.
     async fn accounts_of_identity(
         &self,

@@ -10,9 +10,7 @@ use sqlx::Row;
 impl Store for PostgresStore {
     async fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        for op in ops {
-            dir::apply_op(&mut tx, op).await?;
-        }
+        dir::apply_ops(&mut tx, ops).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -109,6 +107,44 @@ impl Store for PostgresStore {
             .await
             .map_err(db)?;
         row.as_ref().map(dir::account_from_row).transpose()
+    }
+
+    async fn find_identities_by_login(&self, login_names: &[String]) -> StoreResult<Vec<Identity>> {
+        let rows = sqlx::query("SELECT * FROM identities WHERE lower(login_name) IN (SELECT lower(x) FROM unnest($1::text[]) AS t(x))")
+            .bind(login_names)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(dir::identity_from_row).collect()
+    }
+
+    async fn get_identities(&self, ids: &[IdentityId]) -> StoreResult<Vec<Identity>> {
+        let rows = sqlx::query("SELECT * FROM identities WHERE id = ANY($1::text[])")
+            .bind(
+                ids.iter()
+                    .map(|i| i.as_str().to_owned())
+                    .collect::<Vec<String>>(),
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(dir::identity_from_row).collect()
+    }
+
+    async fn find_accounts(
+        &self,
+        source_id: &SourceId,
+        native_ids: &[String],
+    ) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query(
+            "SELECT * FROM accounts WHERE source_id = $1 AND native_id = ANY($2::text[])",
+        )
+        .bind(source_id.as_str())
+        .bind(native_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(dir::account_from_row).collect()
     }
 
     async fn find_account(

@@ -10,9 +10,7 @@ use sqlx::Row;
 impl Store for SqliteStore {
     async fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        for op in ops {
-            dir::apply_op(&mut tx, op).await?;
-        }
+        dir::apply_ops(&mut tx, ops).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -123,6 +121,42 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?;
         row.as_ref().map(dir::account_from_row).transpose()
+    }
+
+    async fn find_identities_by_login(&self, login_names: &[String]) -> StoreResult<Vec<Identity>> {
+        let rows = sqlx::query("SELECT * FROM identities WHERE login_name COLLATE NOCASE IN (SELECT value FROM json_each(?1))")
+            .bind(serde_json::to_string(login_names).map_err(|e| crate::StoreError::Database(e.to_string()))?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(dir::identity_from_row).collect()
+    }
+
+    async fn get_identities(&self, ids: &[IdentityId]) -> StoreResult<Vec<Identity>> {
+        let rows =
+            sqlx::query("SELECT * FROM identities WHERE id IN (SELECT value FROM json_each(?1))")
+                .bind(
+                    serde_json::to_string(&ids.iter().map(IdentityId::as_str).collect::<Vec<_>>())
+                        .map_err(|e| crate::StoreError::Database(e.to_string()))?,
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        rows.iter().map(dir::identity_from_row).collect()
+    }
+
+    async fn find_accounts(
+        &self,
+        source_id: &SourceId,
+        native_ids: &[String],
+    ) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query("SELECT * FROM accounts WHERE source_id = ?1 AND native_id IN (SELECT value FROM json_each(?2))")
+            .bind(source_id.as_str())
+            .bind(serde_json::to_string(native_ids).map_err(|e| crate::StoreError::Database(e.to_string()))?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(dir::account_from_row).collect()
     }
 
     async fn find_account(
