@@ -14,7 +14,7 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 pub(crate) enum Step {
     Identities(Vec<Identity>),
     Accounts(Vec<Account>),
-    One(WriteOp),
+    One(Box<WriteOp>),
 }
 
 /// Splits `ops` into steps, in order: runs of identity (or account) upserts become one step
@@ -47,7 +47,7 @@ pub(crate) fn steps(ops: Vec<WriteOp>) -> Vec<Step> {
                 ids.insert(a.id.as_str().to_owned());
                 out.push(Step::Accounts(vec![a]));
             }
-            (other, _) => out.push(Step::One(other)),
+            (other, _) => out.push(Step::One(Box::new(other))),
         }
     }
     out

@@ -21,7 +21,7 @@ pub(crate) async fn apply_ops(conn: &mut SqliteConnection, ops: Vec<WriteOp>) ->
         match step {
             Step::Identities(rows) => upsert_identities(conn, &rows).await?,
             Step::Accounts(rows) => upsert_accounts(conn, &rows).await?,
-            Step::One(op) => apply_op(conn, op).await?,
+            Step::One(op) => apply_op(conn, *op).await?,
         }
     }
     Ok(())
