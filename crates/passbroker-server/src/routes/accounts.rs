@@ -56,7 +56,6 @@ pub async fn build_account(
     f: AccountFields,
     existing: Option<&Account>,
 ) -> StoreResult<Result<Account, Vec<String>>> {
-    let mut problems = Vec::new();
     let identity = match (&f.identity_id, &f.user_name) {
         (Some(id), _) => match IdentityId::parse(id) {
             Ok(i) => store.get_identity(&i).await?.map(|i| i.id),
@@ -87,6 +86,33 @@ pub async fn build_account(
             .map(|e| e.source_id.clone())
             .ok_or_else(|| "sourceId: is required (or sourceName)".to_owned()),
     };
+    let account = match assemble_account(f, identity, source, existing) {
+        Ok(a) => a,
+        Err(problems) => return Ok(Err(problems)),
+    };
+    if let Some(other) = store
+        .find_account(&account.source_id, account.native_id.as_str())
+        .await?
+    {
+        if Some(&other.id) != existing.map(|e| &e.id) {
+            return Ok(Err(vec![format!(
+                "nativeIdentity: the source already has an account {:?}",
+                account.native_id.as_str()
+            )]));
+        }
+    }
+    Ok(Ok(account))
+}
+
+/// Builds an account from its fields once the identity and source are resolved (or why
+/// they are not), keeping `existing`'s id and values for fields left out. Every problem is
+/// listed. The bulk import resolves whole chunks of records at once and then calls this.
+pub fn assemble_account(
+    f: AccountFields,
+    identity: Result<IdentityId, String>,
+    source: Result<SourceId, String>,
+    existing: Option<&Account>,
+) -> Result<Account, Vec<String>> {
     let native = match f
         .native_identity
         .as_deref()
@@ -97,20 +123,9 @@ pub async fn build_account(
     };
     let (identity_id, source_id, native_id) = match (identity, source, native) {
         (Ok(i), Ok(s), Ok(n)) => (i, s, n),
-        (i, s, n) => {
-            problems.extend([i.err(), s.err(), n.err()].into_iter().flatten());
-            return Ok(Err(problems));
-        }
+        (i, s, n) => return Err([i.err(), s.err(), n.err()].into_iter().flatten().collect()),
     };
-    if let Some(other) = store.find_account(&source_id, native_id.as_str()).await? {
-        if Some(&other.id) != existing.map(|e| &e.id) {
-            return Ok(Err(vec![format!(
-                "nativeIdentity: the source already has an account {:?}",
-                native_id.as_str()
-            )]));
-        }
-    }
-    Ok(Ok(Account {
+    Ok(Account {
         id: existing
             .map(|e| e.id.clone())
             .unwrap_or_else(AccountRef::generate),
@@ -126,7 +141,7 @@ pub async fn build_account(
             .or(existing.map(|e| e.attributes.clone()))
             .unwrap_or_default(),
         disabled: f.disabled.or(existing.map(|e| e.disabled)).unwrap_or(false),
-    }))
+    })
 }
 
 async fn account_json(state: &AppState, a: &Account) -> ApiResult<Value> {
