@@ -548,15 +548,41 @@ pub async fn import(
     if !errors.is_empty() && !skip_bad_rows {
         return Err(errors);
     }
-    let mut imported = 0;
+    // The writing pass is a pipeline: chunk N commits while chunk N+1 is looked up and
+    // built (on another connection). The checking pass made sure that no two records name
+    // the same row, so chunk N+1 never needs chunk N's writes.
+    let mut written = 0;
     let mut chunks = read_chunks(kind, path)?;
-    while let Some(mut chunk) = chunks.recv().await {
-        chunk.retain(|(line, _)| !bad_lines.contains(line));
-        let mut ops = Vec::with_capacity(chunk.len());
-        for (line, built) in build_chunk(store, &sources, chunk, true)
-            .await
-            .map_err(db)?
-        {
+    let mut pending: Option<Vec<WriteOp>> = None;
+    loop {
+        let commit = async {
+            match pending.take() {
+                Some(ops) if !ops.is_empty() => {
+                    let n = ops.len();
+                    store.apply(ops).await.map(|()| n)
+                }
+                _ => Ok(0),
+            }
+        };
+        let build = async {
+            let Some(mut chunk) = chunks.recv().await else {
+                return Ok(None);
+            };
+            chunk.retain(|(line, _)| !bad_lines.contains(line));
+            build_chunk(store, &sources, chunk, true).await.map(Some)
+        };
+        let (committed, built) = tokio::join!(commit, build);
+        written += committed.map_err(|e| {
+            vec![format!(
+                "store: {e} ({written} record(s) before this chunk were written; records \
+                 are matched by name, so it is safe to import the file again)"
+            )]
+        })?;
+        let Some(built) = built.map_err(db)? else {
+            break;
+        };
+        let mut ops = Vec::with_capacity(built.len());
+        for (line, built) in built {
             match built {
                 Ok((_, op)) => ops.push(op),
                 Err(problems) if skip_bad_rows => {
@@ -568,7 +594,7 @@ pub async fn import(
                         .map(|p| format!("line {line}: {p}"))
                         .collect();
                     out.push(format!(
-                        "the tenant changed while importing: {imported} record(s) before this \
+                        "the tenant changed while importing: {written} record(s) before this \
                          chunk were written; fix the file and import it again (records are matched \
                          by name, so it is safe to repeat)"
                     ));
@@ -576,18 +602,10 @@ pub async fn import(
                 }
             }
         }
-        imported += ops.len();
-        if !ops.is_empty() {
-            store.apply(ops).await.map_err(|e| {
-                vec![format!(
-                    "store: {e} ({imported} record(s) before this chunk were written; records \
-                     are matched by name, so it is safe to import the file again)"
-                )]
-            })?;
-        }
+        pending = Some(ops);
     }
     Ok(ImportReport {
-        imported,
+        imported: written,
         skipped: errors,
     })
 }

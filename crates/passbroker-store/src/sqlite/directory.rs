@@ -259,6 +259,78 @@ pub(crate) fn identity_from_row(r: &SqliteRow) -> StoreResult<Identity> {
     })
 }
 
+/// The identities matching `condition` (on `?1`), fetched as one row: SQLite aggregates them
+/// into a JSON array, so a bulk look-up of thousands crosses from sqlx's worker thread once
+/// instead of once per row (which cost more than the look-up itself).
+pub(crate) async fn identities_as_one_row(
+    pool: &SqlitePool,
+    condition: &str,
+    param: &str,
+) -> StoreResult<Vec<Identity>> {
+    type Cols = (String, String, String, Option<String>, String, String, i64);
+    let sql = format!(
+        "SELECT json_group_array(json_array(id, login_name, display_name, email, attributes,
+           user_level, active)) FROM identities WHERE {condition}"
+    );
+    let text: String = sqlx::query_scalar(&sql)
+        .bind(param)
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    let rows: Vec<Cols> = serde_json::from_str(&text).map_err(|_| corrupt("identity rows"))?;
+    rows.into_iter()
+        .map(
+            |(id, login, display_name, email, attributes, level, active)| {
+                Ok(Identity {
+                    id: parse(IdentityId::parse(&id), "identity id")?,
+                    login_name: parse(LoginName::parse(&login), "login name")?,
+                    display_name,
+                    email,
+                    attributes: json_map(&attributes)?,
+                    user_level: parse(UserLevel::parse(&level), "user level")?,
+                    active: active != 0,
+                })
+            },
+        )
+        .collect()
+}
+
+/// The source's accounts with any of the native ids in the JSON array `native_ids`, fetched
+/// as one row (see [`identities_as_one_row`]).
+pub(crate) async fn accounts_of_source_as_one_row(
+    pool: &SqlitePool,
+    source_id: &SourceId,
+    native_ids: &str,
+) -> StoreResult<Vec<Account>> {
+    type Cols = (String, String, String, String, String, i64);
+    let text: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(id, identity_id, native_id, account_name, attributes,
+           disabled)) FROM accounts
+         WHERE source_id = ?1 AND native_id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(source_id.as_str())
+    .bind(native_ids)
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    let rows: Vec<Cols> = serde_json::from_str(&text).map_err(|_| corrupt("account rows"))?;
+    rows.into_iter()
+        .map(
+            |(id, identity_id, native_id, account_name, attributes, disabled)| {
+                Ok(Account {
+                    id: parse(AccountRef::parse(&id), "account id")?,
+                    source_id: source_id.clone(),
+                    identity_id: parse(IdentityId::parse(&identity_id), "identity id")?,
+                    native_id: parse(NativeAccountId::parse(&native_id), "native id")?,
+                    account_name,
+                    attributes: json_map(&attributes)?,
+                    disabled: disabled != 0,
+                })
+            },
+        )
+        .collect()
+}
+
 pub(crate) fn source_from_row(r: &SqliteRow) -> StoreResult<Source> {
     let owner: Option<String> = r.get("owner");
     let policy: Option<String> = r.get("password_policy_id");

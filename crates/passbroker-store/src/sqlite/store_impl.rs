@@ -1,5 +1,6 @@
 //! `impl Store for SqliteStore`: thin glue over the per-resource modules.
 
+use super::rows::to_json;
 use super::{admin, audit, auth, db, directory as dir, keys, requests, SqliteStore};
 use crate::*;
 use async_trait::async_trait;
@@ -124,12 +125,12 @@ impl Store for SqliteStore {
     }
 
     async fn find_identities_by_login(&self, login_names: &[String]) -> StoreResult<Vec<Identity>> {
-        let rows = sqlx::query("SELECT * FROM identities WHERE login_name COLLATE NOCASE IN (SELECT value FROM json_each(?1))")
-            .bind(serde_json::to_string(login_names).map_err(|e| crate::StoreError::Database(e.to_string()))?)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(dir::identity_from_row).collect()
+        dir::identities_as_one_row(
+            &self.pool,
+            "login_name COLLATE NOCASE IN (SELECT value FROM json_each(?1))",
+            &to_json(&login_names),
+        )
+        .await
     }
 
     async fn get_identities(&self, ids: &[IdentityId]) -> StoreResult<Vec<Identity>> {
@@ -150,13 +151,7 @@ impl Store for SqliteStore {
         source_id: &SourceId,
         native_ids: &[String],
     ) -> StoreResult<Vec<Account>> {
-        let rows = sqlx::query("SELECT * FROM accounts WHERE source_id = ?1 AND native_id IN (SELECT value FROM json_each(?2))")
-            .bind(source_id.as_str())
-            .bind(serde_json::to_string(native_ids).map_err(|e| crate::StoreError::Database(e.to_string()))?)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(dir::account_from_row).collect()
+        dir::accounts_of_source_as_one_row(&self.pool, source_id, &to_json(&native_ids)).await
     }
 
     async fn find_account(
