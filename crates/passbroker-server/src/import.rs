@@ -341,6 +341,14 @@ impl Sources {
     }
 }
 
+/// An account record with its identity and source resolved (or why not), by line.
+type Resolved = (
+    usize,
+    AccountFields,
+    Result<IdentityId, String>,
+    Result<SourceId, String>,
+);
+
 /// A record made into a write (with the key that must be unique within the file), or its
 /// problems.
 type Built = (usize, Result<(String, WriteOp), Vec<String>>);
@@ -425,12 +433,7 @@ async fn build_chunk(
                 .map(|i| i.id)
                 .collect()
         };
-        let resolved: Vec<(
-            usize,
-            AccountFields,
-            Result<IdentityId, String>,
-            Result<SourceId, String>,
-        )> = accounts
+        let resolved: Vec<Resolved> = accounts
             .into_iter()
             .map(|(line, f)| {
                 let identity = match (&f.identity_id, &f.user_name) {
