@@ -255,3 +255,32 @@ async fn error_texts_do_not_echo_the_token() {
     let e = refused_everywhere(&app, &format!("{}.{p}.", encode(&header)), "long alg").await;
     assert!(e.len() < 200, "an attacker's alg is cut short: {e}");
 }
+
+/// Verified tokens are remembered (the verification is skipped for the exact same text):
+/// any other text, even one a byte away from a remembered token, is verified in full.
+#[tokio::test]
+async fn a_remembered_token_matches_only_its_exact_text() {
+    let app = spawn_app().await;
+    let good = app.token().await;
+    let status = "/v3/password-change-status/0123456789abcdef0123456789abcdef";
+    for _ in 0..3 {
+        assert_eq!(app.get(status, &good).await.status(), 404);
+    }
+    let (h, p, s) = parts(&good);
+    let first = s.chars().next().unwrap();
+    let other = if first == 'A' { 'B' } else { 'A' };
+    let changed_sig = format!("{h}.{p}.{other}{}", &s[1..]);
+    refused_everywhere(&app, &changed_sig, "signature changed by one character").await;
+    let mut claims = decode(&p);
+    claims["scope"] = json!("sp:scopes:all idn:everything");
+    refused_everywhere(
+        &app,
+        &format!("{h}.{}.{s}", encode(&claims)),
+        "payload changed",
+    )
+    .await;
+    refused_everywhere(&app, &format!("{good}x"), "a character appended").await;
+    // Reloading the keys forgets every remembered token; the good one verifies again.
+    app.state.tokens.reload().await.unwrap();
+    assert_eq!(app.get(status, &good).await.status(), 404);
+}
