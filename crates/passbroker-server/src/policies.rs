@@ -13,17 +13,7 @@ pub async fn effective_policy(
     store: &dyn Store,
     source: &Source,
 ) -> Result<PasswordPolicy, ApiError> {
-    if let Some(group) = store.sync_group_of_source(&source.id).await? {
-        if let Some(p) = store.get_policy(&group.password_policy_id).await? {
-            return Ok(p);
-        }
-    }
-    if let Some(id) = &source.password_policy_id {
-        if let Some(p) = store.get_policy(id).await? {
-            return Ok(p);
-        }
-    }
-    Ok(store.default_policy().await?.unwrap_or_default())
+    Ok(store.effective_policy(source).await?.unwrap_or_default())
 }
 
 /// The org dictionary (empty when none was uploaded).

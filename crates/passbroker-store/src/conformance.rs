@@ -8,6 +8,7 @@ use passbroker_core::account::{Account, NativeAccountId};
 use passbroker_core::audit::AuditEvent;
 use passbroker_core::identity::{Identity, LoginName, UserLevel};
 use passbroker_core::keys::{KeyState, StoredRsaKey};
+use passbroker_core::policy::PasswordPolicy;
 use passbroker_core::request::{
     Actor, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
 };
@@ -39,7 +40,7 @@ macro_rules! conformance_tests {
             audit_pages_in_order, rsa_rotation_keeps_one_active, rewrap_is_atomic,
             auth_codes_are_single_use, refresh_tokens_rotate, history_keeps_depth, pats_revoke,
             digit_tokens_are_single_use_and_expire, custom_instructions_round_trip, searches_filter_and_page,
-            bulk_lookups_and_batched_upserts);
+            bulk_lookups_and_batched_upserts, combined_lookups_match_the_single_ones);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -342,6 +343,141 @@ pub async fn bulk_lookups_and_batched_upserts(store: &dyn Store) {
     ));
     let (_, total) = store.list_identities(Page::default()).await.unwrap();
     assert_eq!(total, 1203, "a failed batch must leave nothing behind");
+}
+
+/// `effective_policy` and `identity_source_accounts` (one statement on SQLite) give what the
+/// single look-ups give, in every case.
+pub async fn combined_lookups_match_the_single_ones(store: &dyn Store) {
+    let policy = |name: &str, default_policy: bool, source_ids: Vec<SourceId>| PasswordPolicy {
+        id: Some(PolicyId::generate()),
+        name: name.into(),
+        default_policy,
+        source_ids,
+        min_length: name.len() as i64,
+        date_created: Some(Millis(5)),
+        ..PasswordPolicy::default()
+    };
+    let (own, grouped, plain) = (source("Own"), source("Grouped"), source("Plain"));
+    store
+        .apply(vec![
+            WriteOp::UpsertSource(own.clone()),
+            WriteOp::UpsertSource(grouped.clone()),
+            WriteOp::UpsertSource(plain.clone()),
+        ])
+        .await
+        .unwrap();
+    let fresh = |s: &Source| {
+        let id = s.id.clone();
+        async move { store.get_source(&id).await.unwrap().unwrap() }
+    };
+    // No policy at all yet.
+    assert_eq!(
+        store.effective_policy(&fresh(&plain).await).await.unwrap(),
+        None
+    );
+    let p_own = policy("Own policy", false, vec![own.id.clone()]);
+    let p_group = policy("Group policy!", false, vec![grouped.id.clone()]);
+    let p_default = policy("Default", true, vec![]);
+    store
+        .apply(vec![
+            WriteOp::UpsertPolicy(p_own.clone()),
+            WriteOp::UpsertPolicy(p_group.clone()),
+            WriteOp::UpsertPolicy(p_default.clone()),
+        ])
+        .await
+        .unwrap();
+    let g = PasswordSyncGroup {
+        id: SyncGroupId::generate(),
+        name: "G".into(),
+        password_policy_id: p_group.id.clone().unwrap(),
+        source_ids: vec![grouped.id.clone()],
+        created: Millis(1),
+        modified: Millis(1),
+    };
+    store
+        .apply(vec![WriteOp::UpsertSyncGroup(g)])
+        .await
+        .unwrap();
+    for (s, want) in [(&own, &p_own), (&grouped, &p_group), (&plain, &p_default)] {
+        let s = fresh(s).await;
+        let got = store.effective_policy(&s).await.unwrap().expect("a policy");
+        assert_eq!(got.id, want.id, "{}", s.name.as_str());
+        assert_eq!(
+            got,
+            store
+                .get_policy(want.id.as_ref().unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+        );
+        assert_eq!(got.min_length, want.min_length);
+    }
+    let got = store
+        .effective_policy(&fresh(&own).await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.source_ids,
+        vec![own.id.clone()],
+        "with the sources that name it"
+    );
+
+    let abby = identity("Abby.Smith");
+    let bob = identity("Bob.Jones");
+    let a2 = account(&abby, &own, "uid=zeta");
+    let mut a1 = account(&abby, &own, "uid=alpha");
+    a1.disabled = true;
+    let elsewhere = account(&abby, &plain, "uid=other");
+    let bobs = account(&bob, &own, "uid=bob");
+    store
+        .apply(vec![
+            WriteOp::UpsertIdentity(abby.clone()),
+            WriteOp::UpsertIdentity(bob.clone()),
+            WriteOp::UpsertAccount(a2.clone()),
+            WriteOp::UpsertAccount(a1.clone()),
+            WriteOp::UpsertAccount(elsewhere),
+            WriteOp::UpsertAccount(bobs),
+        ])
+        .await
+        .unwrap();
+    let own_now = fresh(&own).await;
+    assert_eq!(
+        store
+            .identity_source_accounts("ABBY.smith", "Own")
+            .await
+            .unwrap(),
+        (Some(abby.clone()), Some(own_now.clone()), vec![a1, a2]),
+        "by login name case-insensitively; accounts by native id, disabled ones too"
+    );
+    assert_eq!(
+        store
+            .identity_source_accounts("Nobody", "Own")
+            .await
+            .unwrap(),
+        (None, Some(own_now), vec![])
+    );
+    assert_eq!(
+        store
+            .identity_source_accounts("Abby.Smith", "Nowhere")
+            .await
+            .unwrap(),
+        (Some(abby.clone()), None, vec![])
+    );
+    assert_eq!(
+        store
+            .identity_source_accounts("Nobody", "Nowhere")
+            .await
+            .unwrap(),
+        (None, None, vec![])
+    );
+    assert_eq!(
+        store
+            .identity_source_accounts("Abby.Smith", "Grouped")
+            .await
+            .unwrap(),
+        (Some(abby), Some(fresh(&grouped).await), vec![])
+    );
 }
 
 pub async fn policies_follow_their_sources(store: &dyn Store) {

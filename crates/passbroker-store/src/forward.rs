@@ -56,6 +56,18 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     ) -> StoreResult<Vec<Account>> {
         (**self).find_accounts(source_id, native_ids).await
     }
+    async fn effective_policy(&self, source: &Source) -> StoreResult<Option<PasswordPolicy>> {
+        (**self).effective_policy(source).await
+    }
+    async fn identity_source_accounts(
+        &self,
+        login_name: &str,
+        source_name: &str,
+    ) -> StoreResult<IdentitySourceAccounts> {
+        (**self)
+            .identity_source_accounts(login_name, source_name)
+            .await
+    }
     async fn get_account(&self, id: &AccountRef) -> StoreResult<Option<Account>> {
         (**self).get_account(id).await
     }

@@ -52,6 +52,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// An identity (by login name), a source (by name) and the identity's accounts on it.
+pub type IdentitySourceAccounts = (Option<Identity>, Option<Source>, Vec<Account>);
+
 /// One write in an atomic batch (see [`Store::apply`]).
 #[derive(Debug, Clone)]
 pub enum WriteOp {
@@ -143,6 +146,36 @@ pub trait Store: Send + Sync + 'static {
     // Sync groups.
     async fn get_sync_group(&self, id: &SyncGroupId) -> StoreResult<Option<PasswordSyncGroup>>;
     async fn list_sync_groups(&self, page: Page) -> StoreResult<(Vec<PasswordSyncGroup>, u64)>;
+    /// The policy that governs a source: its sync group's, else its own, else the default
+    /// (`None` when there is none at all). SQLite answers in one statement.
+    async fn effective_policy(&self, source: &Source) -> StoreResult<Option<PasswordPolicy>> {
+        if let Some(group) = self.sync_group_of_source(&source.id).await? {
+            if let Some(p) = self.get_policy(&group.password_policy_id).await? {
+                return Ok(Some(p));
+            }
+        }
+        if let Some(id) = &source.password_policy_id {
+            if let Some(p) = self.get_policy(id).await? {
+                return Ok(Some(p));
+            }
+        }
+        self.default_policy().await
+    }
+    /// query-password-info's look-ups: the identity by login name, the source by name and the
+    /// identity's accounts on that source (by native id). SQLite answers in one statement.
+    async fn identity_source_accounts(
+        &self,
+        login_name: &str,
+        source_name: &str,
+    ) -> StoreResult<IdentitySourceAccounts> {
+        let identity = self.find_identity_by_login(login_name).await?;
+        let source = self.find_source_by_name(source_name).await?;
+        let accounts = match (&identity, &source) {
+            (Some(i), Some(s)) => self.accounts_of_identity(&i.id, Some(&s.id)).await?,
+            _ => Vec::new(),
+        };
+        Ok((identity, source, accounts))
+    }
     async fn sync_group_of_source(
         &self,
         source_id: &SourceId,

@@ -68,26 +68,18 @@ pub async fn query_password_info(
     if !causes.is_empty() {
         return Err(ApiError::BadRequest(causes));
     }
-    let identity = state
+    let (identity, source, accounts) = state
         .store
-        .find_identity_by_login(user_name)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "userName: no identity has the login name {user_name:?}"
-            ))
-        })?;
-    let source = state
-        .store
-        .find_source_by_name(source_name)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("sourceName: no source is named {source_name:?}"))
-        })?;
-    let accounts = state
-        .store
-        .accounts_of_identity(&identity.id, Some(&source.id))
+        .identity_source_accounts(user_name, source_name)
         .await?;
+    let identity = identity.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "userName: no identity has the login name {user_name:?}"
+        ))
+    })?;
+    let source = source.ok_or_else(|| {
+        ApiError::not_found(format!("sourceName: no source is named {source_name:?}"))
+    })?;
     let key = state
         .keys
         .active()

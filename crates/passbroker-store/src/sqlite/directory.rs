@@ -259,6 +259,51 @@ pub(crate) fn identity_from_row(r: &SqliteRow) -> StoreResult<Identity> {
     })
 }
 
+/// An identity's columns as a JSON array (see [`IDENTITY_JSON`]).
+type IdentityCols = (String, String, String, Option<String>, String, String, i64);
+/// An account's columns as a JSON array, without its source (see [`ACCOUNT_JSON`]).
+type AccountCols = (String, String, String, String, String, i64);
+
+/// The SQL of an identity row as a JSON array, in [`IdentityCols`]' order.
+const IDENTITY_JSON: &str =
+    "json_array(id, login_name, display_name, email, attributes, user_level, active)";
+/// The SQL of an account row (alias `a`) as a JSON array, in [`AccountCols`]' order.
+const ACCOUNT_JSON: &str =
+    "json_array(a.id, a.identity_id, a.native_id, a.account_name, a.attributes, a.disabled)";
+
+fn identity_from_cols(
+    (id, login, display_name, email, attributes, level, active): IdentityCols,
+) -> StoreResult<Identity> {
+    Ok(Identity {
+        id: parse(IdentityId::parse(&id), "identity id")?,
+        login_name: parse(LoginName::parse(&login), "login name")?,
+        display_name,
+        email,
+        attributes: json_map(&attributes)?,
+        user_level: parse(UserLevel::parse(&level), "user level")?,
+        active: active != 0,
+    })
+}
+
+fn account_from_cols(
+    source_id: &SourceId,
+    (id, identity_id, native_id, account_name, attributes, disabled): AccountCols,
+) -> StoreResult<Account> {
+    Ok(Account {
+        id: parse(AccountRef::parse(&id), "account id")?,
+        source_id: source_id.clone(),
+        identity_id: parse(IdentityId::parse(&identity_id), "identity id")?,
+        native_id: parse(NativeAccountId::parse(&native_id), "native id")?,
+        account_name,
+        attributes: json_map(&attributes)?,
+        disabled: disabled != 0,
+    })
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|_| corrupt(what))
+}
+
 /// The identities matching `condition` (on `?1`), fetched as one row: SQLite aggregates them
 /// into a JSON array, so a bulk look-up of thousands crosses from sqlx's worker thread once
 /// instead of once per row (which cost more than the look-up itself).
@@ -267,31 +312,15 @@ pub(crate) async fn identities_as_one_row(
     condition: &str,
     param: &str,
 ) -> StoreResult<Vec<Identity>> {
-    type Cols = (String, String, String, Option<String>, String, String, i64);
-    let sql = format!(
-        "SELECT json_group_array(json_array(id, login_name, display_name, email, attributes,
-           user_level, active)) FROM identities WHERE {condition}"
-    );
+    let sql = format!("SELECT json_group_array({IDENTITY_JSON}) FROM identities WHERE {condition}");
     let text: String = sqlx::query_scalar(&sql)
         .bind(param)
         .fetch_one(pool)
         .await
         .map_err(db)?;
-    let rows: Vec<Cols> = serde_json::from_str(&text).map_err(|_| corrupt("identity rows"))?;
-    rows.into_iter()
-        .map(
-            |(id, login, display_name, email, attributes, level, active)| {
-                Ok(Identity {
-                    id: parse(IdentityId::parse(&id), "identity id")?,
-                    login_name: parse(LoginName::parse(&login), "login name")?,
-                    display_name,
-                    email,
-                    attributes: json_map(&attributes)?,
-                    user_level: parse(UserLevel::parse(&level), "user level")?,
-                    active: active != 0,
-                })
-            },
-        )
+    from_json::<Vec<IdentityCols>>(&text, "identity rows")?
+        .into_iter()
+        .map(identity_from_cols)
         .collect()
 }
 
@@ -302,33 +331,97 @@ pub(crate) async fn accounts_of_source_as_one_row(
     source_id: &SourceId,
     native_ids: &str,
 ) -> StoreResult<Vec<Account>> {
-    type Cols = (String, String, String, String, String, i64);
-    let text: String = sqlx::query_scalar(
-        "SELECT json_group_array(json_array(id, identity_id, native_id, account_name, attributes,
-           disabled)) FROM accounts
-         WHERE source_id = ?1 AND native_id IN (SELECT value FROM json_each(?2))",
+    let sql = format!(
+        "SELECT json_group_array({ACCOUNT_JSON}) FROM accounts a
+         WHERE a.source_id = ?1 AND a.native_id IN (SELECT value FROM json_each(?2))"
+    );
+    let text: String = sqlx::query_scalar(&sql)
+        .bind(source_id.as_str())
+        .bind(native_ids)
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    from_json::<Vec<AccountCols>>(&text, "account rows")?
+        .into_iter()
+        .map(|cols| account_from_cols(source_id, cols))
+        .collect()
+}
+
+/// query-password-info's look-ups in one statement: the source's row, with the identity and
+/// its accounts on the source as JSON columns. `None` when the source does not exist.
+pub(crate) async fn identity_source_accounts(
+    pool: &SqlitePool,
+    login_name: &str,
+    source_name: &str,
+) -> StoreResult<Option<(Option<Identity>, Source, Vec<Account>)>> {
+    // `+a.native_id`: see accounts_of_identity (keeps the (identity_id, source_id) index).
+    let sql = format!(
+        "SELECT s.*,
+           (SELECT {IDENTITY_JSON} FROM identities WHERE login_name = ?1 COLLATE NOCASE)
+             AS pb_identity,
+           (SELECT json_group_array({ACCOUNT_JSON}) FROM (
+              SELECT a.* FROM accounts a
+              WHERE a.source_id = s.id AND a.identity_id =
+                (SELECT id FROM identities WHERE login_name = ?1 COLLATE NOCASE)
+              ORDER BY +a.native_id) a)
+             AS pb_accounts
+         FROM sources s WHERE s.name = ?2"
+    );
+    let Some(row) = sqlx::query(&sql)
+        .bind(login_name)
+        .bind(source_name)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?
+    else {
+        return Ok(None);
+    };
+    let source = source_from_row(&row)?;
+    let identity = row
+        .get::<Option<String>, _>("pb_identity")
+        .map(|t| from_json::<IdentityCols>(&t, "identity row").and_then(identity_from_cols))
+        .transpose()?;
+    let accounts = match &identity {
+        Some(_) => from_json::<Vec<AccountCols>>(row.get("pb_accounts"), "account rows")?
+            .into_iter()
+            .map(|cols| account_from_cols(&source.id, cols))
+            .collect::<StoreResult<_>>()?,
+        None => Vec::new(),
+    };
+    Ok(Some((identity, source, accounts)))
+}
+
+/// The policy that governs a source (its sync group's, else its own, else the default) in
+/// one statement, with the ids of the sources that name it.
+pub(crate) async fn effective_policy(
+    pool: &SqlitePool,
+    source: &Source,
+) -> StoreResult<Option<PasswordPolicy>> {
+    let row = sqlx::query(
+        "SELECT p.*,
+           (SELECT json_group_array(id) FROM
+              (SELECT id FROM sources WHERE password_policy_id = p.id ORDER BY name)) AS pb_sources
+         FROM password_policies p
+         WHERE p.id = COALESCE(
+           (SELECT g.policy_id FROM sync_group_sources gs
+              JOIN sync_groups g ON g.id = gs.group_id
+              JOIN password_policies x ON x.id = g.policy_id
+            WHERE gs.source_id = ?1),
+           (SELECT x.id FROM password_policies x WHERE x.id = ?2),
+           (SELECT x.id FROM password_policies x WHERE x.is_default = 1 LIMIT 1))",
     )
-    .bind(source_id.as_str())
-    .bind(native_ids)
-    .fetch_one(pool)
+    .bind(source.id.as_str())
+    .bind(source.password_policy_id.as_ref().map(|p| p.as_str()))
+    .fetch_optional(pool)
     .await
     .map_err(db)?;
-    let rows: Vec<Cols> = serde_json::from_str(&text).map_err(|_| corrupt("account rows"))?;
-    rows.into_iter()
-        .map(
-            |(id, identity_id, native_id, account_name, attributes, disabled)| {
-                Ok(Account {
-                    id: parse(AccountRef::parse(&id), "account id")?,
-                    source_id: source_id.clone(),
-                    identity_id: parse(IdentityId::parse(&identity_id), "identity id")?,
-                    native_id: parse(NativeAccountId::parse(&native_id), "native id")?,
-                    account_name,
-                    attributes: json_map(&attributes)?,
-                    disabled: disabled != 0,
-                })
-            },
-        )
-        .collect()
+    let Some(r) = row else { return Ok(None) };
+    let mut p = policy_columns(&r)?;
+    p.source_ids = from_json::<Vec<String>>(r.get("pb_sources"), "policy sources")?
+        .iter()
+        .map(|s| parse(SourceId::parse(s), "source id"))
+        .collect::<StoreResult<_>>()?;
+    Ok(Some(p))
 }
 
 pub(crate) fn source_from_row(r: &SqliteRow) -> StoreResult<Source> {
@@ -373,14 +466,8 @@ pub(crate) async fn policy_from_row(
     pool: &SqlitePool,
     r: &SqliteRow,
 ) -> StoreResult<PasswordPolicy> {
-    let body: String = r.get("body");
-    let mut p: PasswordPolicy = serde_json::from_str(&body).map_err(|_| corrupt("policy body"))?;
+    let mut p = policy_columns(r)?;
     let id: String = r.get("id");
-    p.id = Some(parse(PolicyId::parse(&id), "policy id")?);
-    p.name = r.get("name");
-    p.default_policy = r.get("is_default");
-    p.date_created = Some(Millis(r.get("created")));
-    p.last_updated = Some(Millis(r.get("modified")));
     let source_ids: Vec<String> =
         sqlx::query_scalar("SELECT id FROM sources WHERE password_policy_id = ?1 ORDER BY name")
             .bind(&id)
@@ -391,6 +478,19 @@ pub(crate) async fn policy_from_row(
         .iter()
         .map(|s| parse(SourceId::parse(s), "source id"))
         .collect::<StoreResult<_>>()?;
+    Ok(p)
+}
+
+/// A policy's own columns (without the sources that name it).
+fn policy_columns(r: &SqliteRow) -> StoreResult<PasswordPolicy> {
+    let body: String = r.get("body");
+    let mut p: PasswordPolicy = serde_json::from_str(&body).map_err(|_| corrupt("policy body"))?;
+    let id: String = r.get("id");
+    p.id = Some(parse(PolicyId::parse(&id), "policy id")?);
+    p.name = r.get("name");
+    p.default_policy = r.get("is_default");
+    p.date_created = Some(Millis(r.get("created")));
+    p.last_updated = Some(Millis(r.get("modified")));
     Ok(p)
 }
 

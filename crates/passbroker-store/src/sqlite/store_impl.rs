@@ -154,6 +154,25 @@ impl Store for SqliteStore {
         dir::accounts_of_source_as_one_row(&self.pool, source_id, &to_json(&native_ids)).await
     }
 
+    async fn identity_source_accounts(
+        &self,
+        login_name: &str,
+        source_name: &str,
+    ) -> StoreResult<IdentitySourceAccounts> {
+        match dir::identity_source_accounts(&self.pool, login_name, source_name).await? {
+            Some((identity, source, accounts)) => Ok((identity, Some(source), accounts)),
+            None => Ok((
+                self.find_identity_by_login(login_name).await?,
+                None,
+                Vec::new(),
+            )),
+        }
+    }
+
+    async fn effective_policy(&self, source: &Source) -> StoreResult<Option<PasswordPolicy>> {
+        dir::effective_policy(&self.pool, source).await
+    }
+
     async fn find_account(
         &self,
         source_id: &SourceId,
