@@ -688,6 +688,31 @@ pub async fn finish_erases_ciphertext(store: &dyn Store) {
     assert_eq!(done.errors, vec!["x".to_owned()]);
     assert_eq!(done.finished, Some(Millis(3_000)));
     assert_eq!(store.tasks_of_request(&r.id).await.unwrap(), t);
+    assert_eq!(
+        store.request_with_tasks(&r.id).await.unwrap(),
+        Some((done.clone(), t.clone())),
+        "the combined look-up gives the same request and tasks"
+    );
+    assert_eq!(
+        store
+            .request_with_tasks(&RequestId::generate())
+            .await
+            .unwrap(),
+        None
+    );
+    // Several tasks come back in their order, pending ones with no error or end.
+    let (r2, mut t2) = request(&i, &a, None, 2_000);
+    let mut second = t2[0].clone();
+    second.id = TaskId::generate();
+    second.next_attempt_at = Millis(2_500);
+    t2.push(second);
+    store.create_request(&r2, &t2, Millis(0)).await.unwrap();
+    let (got, tasks) = store.request_with_tasks(&r2.id).await.unwrap().unwrap();
+    assert_eq!((got.id, tasks), (r2.id.clone(), t2));
+    store
+        .finish_request(&r2.id, RequestState::Finished, &[], Millis(3_000))
+        .await
+        .unwrap();
     assert!(
         store
             .claim_request("w", Millis(10_000), 1)

@@ -68,6 +68,12 @@ impl<S: Store + ?Sized> Store for Arc<S> {
             .identity_source_accounts(login_name, source_name)
             .await
     }
+    async fn request_with_tasks(
+        &self,
+        id: &RequestId,
+    ) -> StoreResult<Option<(PasswordChangeRequest, Vec<TargetTask>)>> {
+        (**self).request_with_tasks(id).await
+    }
     async fn get_account(&self, id: &AccountRef) -> StoreResult<Option<Account>> {
         (**self).get_account(id).await
     }

@@ -247,6 +247,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<CreateOutcome>;
     async fn get_request(&self, id: &RequestId) -> StoreResult<Option<PasswordChangeRequest>>;
     async fn tasks_of_request(&self, id: &RequestId) -> StoreResult<Vec<TargetTask>>;
+    /// A request with its tasks (in order). SQLite answers in one statement.
+    async fn request_with_tasks(
+        &self,
+        id: &RequestId,
+    ) -> StoreResult<Option<(PasswordChangeRequest, Vec<TargetTask>)>> {
+        match self.get_request(id).await? {
+            Some(r) => Ok(Some((r, self.tasks_of_request(id).await?))),
+            None => Ok(None),
+        }
+    }
     /// Leases the oldest due in-progress request whose lease has expired.
     async fn claim_request(
         &self,

@@ -412,9 +412,9 @@ pub async fn password_change_status(
 ) -> ApiResult<Json<PasswordStatus>> {
     let not_found = || ApiError::not_found(format!("no password change request {id:?}"));
     let request_id = RequestId::parse(&id).map_err(|_| not_found())?;
-    let request = state
+    let (request, tasks) = state
         .store
-        .get_request(&request_id)
+        .request_with_tasks(&request_id)
         .await?
         .ok_or_else(not_found)?;
     // A user sees only their own requests; others' are reported as absent (404), so the
@@ -424,7 +424,6 @@ pub async fn password_change_status(
             return Err(not_found());
         }
     }
-    let tasks = state.store.tasks_of_request(&request_id).await?;
     let mut errors = request.errors.clone();
     if request.state.is_terminal() {
         errors.extend(tasks.iter().filter_map(|t| t.error.clone()));

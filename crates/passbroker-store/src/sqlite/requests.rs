@@ -51,6 +51,60 @@ pub(crate) fn task_from_row(r: &SqliteRow) -> StoreResult<TargetTask> {
     })
 }
 
+/// A request and its tasks in one statement (the tasks as a JSON column), for
+/// password-change-status.
+pub(crate) async fn request_with_tasks(
+    pool: &SqlitePool,
+    id: &RequestId,
+) -> StoreResult<Option<(PasswordChangeRequest, Vec<TargetTask>)>> {
+    type TaskCols = (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<i64>,
+    );
+    let Some(row) = sqlx::query(
+        "SELECT r.*,
+           (SELECT json_group_array(json_array(t.id, t.account_ref, t.source_id, t.state,
+              t.attempts, t.next_attempt_at, t.error, t.finished))
+            FROM (SELECT * FROM tasks WHERE request_id = r.id ORDER BY position) t) AS pb_tasks
+         FROM requests r WHERE r.id = ?1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?
+    else {
+        return Ok(None);
+    };
+    let request = request_from_row(&row)?;
+    let cols: Vec<TaskCols> =
+        serde_json::from_str(row.get("pb_tasks")).map_err(|_| corrupt("task rows"))?;
+    let tasks = cols
+        .into_iter()
+        .map(
+            |(task_id, account_ref, source_id, state, attempts, next, error, finished)| {
+                Ok(TargetTask {
+                    id: parse(TaskId::parse(&task_id), "task id")?,
+                    request_id: request.id.clone(),
+                    account_ref: parse(AccountRef::parse(&account_ref), "account ref")?,
+                    source_id: parse(SourceId::parse(&source_id), "source id")?,
+                    state: TaskState::parse(&state).ok_or_else(|| corrupt("task state"))?,
+                    attempts: u32::try_from(attempts).map_err(|_| corrupt("attempts"))?,
+                    next_attempt_at: Millis(next),
+                    error,
+                    finished: finished.map(Millis),
+                })
+            },
+        )
+        .collect::<StoreResult<_>>()?;
+    Ok(Some((request, tasks)))
+}
+
 pub(crate) async fn create_request(
     pool: &SqlitePool,
     req: &PasswordChangeRequest,

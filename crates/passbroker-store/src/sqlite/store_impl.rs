@@ -592,6 +592,13 @@ impl Store for SqliteStore {
         row.as_ref().map(requests::request_from_row).transpose()
     }
 
+    async fn request_with_tasks(
+        &self,
+        id: &RequestId,
+    ) -> StoreResult<Option<(PasswordChangeRequest, Vec<TargetTask>)>> {
+        requests::request_with_tasks(&self.pool, id).await
+    }
+
     async fn tasks_of_request(&self, id: &RequestId) -> StoreResult<Vec<TargetTask>> {
         let rows = sqlx::query("SELECT * FROM tasks WHERE request_id = ?1 ORDER BY position")
             .bind(id.as_str())
