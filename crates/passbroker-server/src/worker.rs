@@ -275,11 +275,19 @@ impl Worker {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the identity no longer exists")?;
-        let named = s
-            .store
-            .get_account(&request.account_ref)
-            .await
-            .map_err(|e| e.to_string())?;
+        // The named account is one of the request's targets, already loaded.
+        let named = match accounts
+            .iter()
+            .flatten()
+            .find(|a| a.id == request.account_ref)
+        {
+            Some(a) => Some(a.clone()),
+            None => s
+                .store
+                .get_account(&request.account_ref)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
         let mut account_values: Vec<&str> = Vec::new();
         for a in accounts.iter().flatten() {
             account_values.extend(a.attribute_values());
