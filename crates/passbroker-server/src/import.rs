@@ -241,7 +241,10 @@ impl Iterator for JsonRecords {
             }
             Some(Err(e)) => {
                 self.done = true;
-                Some((line_no, Err(format!("is not valid JSON: {e}"))))
+                Some((
+                    line_no,
+                    Err(format!("is not valid JSON: {e}{UNREADABLE_REST}")),
+                ))
             }
             None => {
                 self.done = true;
@@ -250,6 +253,11 @@ impl Iterator for JsonRecords {
         }
     }
 }
+
+/// Ends the problem of a record after which the file cannot be read (a syntax error inside a
+/// JSON array): the records after it are unknown, so the import stops even with
+/// `skip_bad_rows` rather than report success for part of the file.
+const UNREADABLE_REST: &str = "; the records after it cannot be read, so nothing was imported";
 
 /// Records per chunk: one batch of look-ups and one write transaction each.
 const CHUNK: usize = 2_000;
@@ -521,6 +529,7 @@ pub async fn import(
     let mut errors = Vec::new();
     let mut bad_lines: HashSet<usize> = HashSet::new();
     let mut seen: HashMap<u128, usize> = HashMap::new();
+    let mut unreadable = false;
     let mut chunks = read_chunks(kind, path)?;
     while let Some(chunk) = chunks.recv().await {
         for (line, built) in build_chunk(store, &sources, chunk, false)
@@ -541,6 +550,7 @@ pub async fn import(
                     }
                 },
                 Err(problems) => {
+                    unreadable |= problems.iter().any(|p| p.ends_with(UNREADABLE_REST));
                     errors.extend(problems.into_iter().map(|p| format!("line {line}: {p}")));
                     bad_lines.insert(line);
                 }
@@ -548,7 +558,7 @@ pub async fn import(
         }
     }
     drop(seen);
-    if !errors.is_empty() && !skip_bad_rows {
+    if !errors.is_empty() && (!skip_bad_rows || unreadable) {
         return Err(errors);
     }
     // The writing pass is a pipeline: chunk N commits while chunk N+1 is looked up and

@@ -119,6 +119,24 @@ fn imports_are_all_or_nothing_and_name_each_bad_line() {
         "{}",
         text(&out)
     );
+    // A syntax error inside a JSON array hides every record after it: no import, even when
+    // bad rows may be skipped (the rest of the file would silently be left out).
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        "[\n  {\"userName\": \"Ann\", \"sourceName\": \"Sim\", \"nativeIdentity\": \"x1\"},\n  {\"userName\": \"Dee\" \"sourceName\": \"Sim\"},\n  {\"userName\": \"Dee\", \"sourceName\": \"Sim\", \"nativeIdentity\": \"x2\"}\n]\n",
+    )
+    .unwrap();
+    let out = passbroker(
+        &data,
+        &["tenant", "import", "accounts", broken.to_str().unwrap(), "--skip-bad-rows"],
+        &key,
+    );
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("line 3:") && t.contains("cannot be read"),
+        "{t}"
+    );
     // Importing again updates in place.
     let out = passbroker(
         &data,

@@ -2,9 +2,11 @@
 //! measurably different time for valid and invalid PKCS#1 v1.5 padding?
 //!
 //! Usage: `marvin [N]` (default 20000 per class); run in release, on an idle machine.
-//! Valid: PKCS#1 v1.5 encryptions of a 48-byte random message. Invalid: the same
-//! structure with block type 03 instead of 02 (raw RSA), i.e. only the padding check
-//! differs. Measurements are taken in random interleaved order so drift (frequency
+//! Valid: PKCS#1 v1.5 encryptions of random messages whose lengths are uniform over
+//! 0..=k-11 bytes, as implicit rejection's synthetic messages are (an earlier version used
+//! 48-byte messages only, so the classes also differed in how many bytes came back, which a
+//! rank test picked up). Invalid: the same structure with block type 03 instead of 02 (raw
+//! RSA), i.e. only the padding check differs. Measurements are taken in random interleaved order so drift (frequency
 //! scaling, other load) hits both classes alike. This is a quick screen; tlsfuzzer's
 //! analysis (pairwise tests, more classes, millions of samples) is the real thing.
 
@@ -90,7 +92,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (k, spki) = (kp.modulus_bytes(), kp.public_spki_der()?);
     let mut cts: Vec<(bool, Vec<u8>)> = Vec::with_capacity(2 * n);
     for _ in 0..n {
-        cts.push((true, kp.encrypt_pkcs1v15(&random_bytes(48))?));
+        let len = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=k - 11);
+        cts.push((true, kp.encrypt_pkcs1v15(&random_bytes(len))?));
         cts.push((
             false,
             raw_encrypt_block(&spki, &bad_padding_block(k, &random_bytes(48)))?,
