@@ -43,6 +43,23 @@ first=$(curl -fsS -X POST "$PB_BASE/v3/set-password" -H "Authorization: Bearer $
 export REQUEST_ID; REQUEST_ID=$(echo "$first" | jq -r .requestId)
 [ "$(echo "$first" | jq -r .state)" = FINISHED ] || die "first request did not finish: $first"
 
+# sample_response ENDPOINT: the status line and body of one request like the load's.
+sample_response() {
+  local ct
+  case "$1" in
+    set-password)
+      ct=$(head -1 "$CIPHERTEXTS")
+      curl -sS -o - -w ' (HTTP %{http_code})' -X POST "$PB_BASE/v3/set-password" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' -H "Idempotency-Key: sample-$RANDOM$RANDOM" \
+        -d "{\"identityId\":\"$IDENTITY_ID\",\"publicKeyId\":\"$PUBLIC_KEY_ID\",\"accountId\":\"$ACCOUNT_ID\",\"sourceId\":\"$SOURCE_ID\",\"encryptedPassword\":\"$ct\"}" ;;
+    query-password-info)
+      curl -sS -o - -w ' (HTTP %{http_code})' -X POST "$PB_BASE/v3/query-password-info" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' -d '{"userName":"Abby.Smith","sourceName":"My-AD"}' ;;
+    *)
+      curl -sS -o - -w ' (HTTP %{http_code})' "$PB_BASE/v3/password-change-status/$REQUEST_ID" -H "Authorization: Bearer $TOKEN" ;;
+  esac
+}
+
 # run_wrk SCRIPT BASE CONCURRENCY SECONDS -> "2xx_rate p50_ms p99_ms non2xx all_rate"
 run_wrk() {
   local out line
@@ -69,6 +86,10 @@ for ep in ${ENDPOINTS:-set-password query-password-info password-change-status};
     read -r pr p50 p99 pbad _ < <(run_wrk "$ep" "$PB_BASE" "$c" "$secs")
     awk -v ep="$ep" -v c="$c" -v nr="$nr" -v n50="$n50" -v n99="$n99" -v pr="$pr" -v p50="$p50" -v p99="$p99" -v bad="$pbad" -v g="$goal" 'BEGIN {
       r = pr / nr; printf "%-24s %4d | %12.0f %8.2f %8.2f | %12.0f %8.2f %8.2f %6d | %6.2f >= %.2f %s\n", ep, c, nr, n50, n99, pr, p50, p99, bad, r, g, (r >= g ? "met" : "NOT MET") }'
+    if [ "$pbad" -gt 0 ]; then
+      # Say what the failures were: one more request of the same kind, by hand.
+      note "$ep c=$c: $pbad non-2xx; one request now answers: $(sample_response "$ep")"
+    fi
     if [ "$ep" = set-password ]; then
       # Let the workers drain what was accepted before the next run (bounded).
       wait_queue_empty 300 || note "queue still not empty after 300 s: $(queue_in_progress) in progress"

@@ -129,7 +129,13 @@ fn imports_are_all_or_nothing_and_name_each_bad_line() {
     .unwrap();
     let out = passbroker(
         &data,
-        &["tenant", "import", "accounts", broken.to_str().unwrap(), "--skip-bad-rows"],
+        &[
+            "tenant",
+            "import",
+            "accounts",
+            broken.to_str().unwrap(),
+            "--skip-bad-rows",
+        ],
         &key,
     );
     let t = text(&out);

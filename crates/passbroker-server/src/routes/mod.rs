@@ -94,11 +94,24 @@ pub fn router(state: AppState) -> Router {
             metrics,
             crate::telemetry::track,
         ))
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 ApiError::Internal("a handler panicked".into()).into_response()
             },
         ))
+}
+
+/// Runs each request on a task of its own, so that a client hanging up does not cancel the
+/// handler half-way: a dropped handler future could leave a store transaction to be rolled
+/// back behind the pool's back (sqlx's SQLite transactions are not drop-safe: a load test
+/// that closed its connections mid-request made the next writes fail). A change that was
+/// accepted is finished and logged whether or not anyone still listens.
+async fn run_to_completion(req: Request, next: axum::middleware::Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Internal("a handler panicked".into()).into_response(),
+    }
 }
 
 async fn not_found(uri: Uri) -> ApiError {

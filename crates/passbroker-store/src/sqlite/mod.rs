@@ -80,10 +80,11 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
-            // sqlx pings every connection it hands out by default: a round trip to the
-            // connection's thread that doubled the cost of each statement. A connection to a
-            // local file does not go stale.
-            .test_before_acquire(false)
+            // sqlx's ping before each hand-out (its default) costs a round trip to the
+            // connection's thread, but it also lets a rollback queued by a dropped transaction
+            // run before the connection is used again. Without it a load test that hung up
+            // mid-request got "begin_with at non-zero transaction depth" and locked writes.
+            .test_before_acquire(true)
             .connect_with(options)
             .await
             .map_err(db)?;
