@@ -80,11 +80,11 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
-            // sqlx's ping before each hand-out (its default) costs a round trip to the
-            // connection's thread, but it also lets a rollback queued by a dropped transaction
-            // run before the connection is used again. Without it a load test that hung up
-            // mid-request got "begin_with at non-zero transaction depth" and locked writes.
-            .test_before_acquire(true)
+            // No ping before each hand-out (sqlx's default): it is a round trip to the
+            // connection's thread per statement. The ping also used to let a rollback queued
+            // by a dropped transaction run before the connection was reused; transactions now
+            // run on tasks of their own (`detached`) and are never dropped half-way.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db)?;
@@ -111,6 +111,21 @@ impl SqliteStore {
             .await;
         self.pool.close().await;
     }
+}
+
+/// Runs a write transaction on a task of its own and waits for it. sqlx's SQLite transactions
+/// are not drop-safe: when a caller was cancelled between `BEGIN` and `COMMIT` (a client
+/// hanging up on a handler), the connection went back to the pool mid-transaction and later
+/// writes failed ("attempted to call begin_with at non-zero transaction depth", then `database
+/// is locked`). A transaction started here always runs to its commit or rollback.
+pub(crate) async fn detached<T, F>(transaction: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = StoreResult<T>> + Send + 'static,
+{
+    tokio::spawn(transaction)
+        .await
+        .map_err(|e| StoreError::Database(format!("the transaction's task failed: {e}")))?
 }
 
 /// The newest schema version this binary carries.

@@ -1,7 +1,7 @@
 //! `impl Store for SqliteStore`: thin glue over the per-resource modules.
 
 use super::rows::to_json;
-use super::{admin, audit, auth, db, directory as dir, keys, requests, SqliteStore};
+use super::{admin, audit, auth, db, detached, directory as dir, keys, requests, SqliteStore};
 use crate::*;
 use async_trait::async_trait;
 use passbroker_core::keys::KeyState;
@@ -10,9 +10,13 @@ use sqlx::Row;
 #[async_trait]
 impl Store for SqliteStore {
     async fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        dir::apply_ops(&mut tx, ops).await?;
-        tx.commit().await.map_err(db)
+        let pool = self.pool.clone();
+        detached(async move {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+            dir::apply_ops(&mut tx, ops).await?;
+            tx.commit().await.map_err(db)
+        })
+        .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -432,26 +436,30 @@ impl Store for SqliteStore {
         keep: u32,
         now: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        sqlx::query(
-            "INSERT INTO password_history (account_ref, hash, created) VALUES (?1, ?2, ?3)",
-        )
-        .bind(account_ref.as_str())
-        .bind(hash)
-        .bind(now.0)
-        .execute(&mut *tx)
+        let (pool, account_ref, hash) = (self.pool.clone(), account_ref.clone(), hash.to_owned());
+        detached(async move {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+            sqlx::query(
+                "INSERT INTO password_history (account_ref, hash, created) VALUES (?1, ?2, ?3)",
+            )
+            .bind(account_ref.as_str())
+            .bind(&hash)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            sqlx::query(
+                "DELETE FROM password_history WHERE account_ref = ?1 AND seq NOT IN
+                   (SELECT seq FROM password_history WHERE account_ref = ?1 ORDER BY seq DESC LIMIT ?2)",
+            )
+            .bind(account_ref.as_str())
+            .bind(i64::from(keep))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)
+        })
         .await
-        .map_err(db)?;
-        sqlx::query(
-            "DELETE FROM password_history WHERE account_ref = ?1 AND seq NOT IN
-               (SELECT seq FROM password_history WHERE account_ref = ?1 ORDER BY seq DESC LIMIT ?2)",
-        )
-        .bind(account_ref.as_str())
-        .bind(i64::from(keep))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)
     }
 
     async fn history(&self, account_ref: &AccountRef, depth: u32) -> StoreResult<Vec<String>> {
@@ -493,16 +501,20 @@ impl Store for SqliteStore {
     }
 
     async fn rotate_rsa_key(&self, new_key: &StoredRsaKey, now: Millis) -> StoreResult<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        sqlx::query("UPDATE rsa_keys SET state = ?1, deactivated = ?2 WHERE state = ?3")
-            .bind(KeyState::DecryptOnly.as_str())
-            .bind(now.0)
-            .bind(KeyState::Active.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        keys::upsert_rsa(&mut tx, new_key).await?;
-        tx.commit().await.map_err(db)
+        let (pool, new_key) = (self.pool.clone(), new_key.clone());
+        detached(async move {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+            sqlx::query("UPDATE rsa_keys SET state = ?1, deactivated = ?2 WHERE state = ?3")
+                .bind(KeyState::DecryptOnly.as_str())
+                .bind(now.0)
+                .bind(KeyState::Active.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            keys::upsert_rsa(&mut tx, &new_key).await?;
+            tx.commit().await.map_err(db)
+        })
+        .await
     }
 
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()> {
@@ -580,7 +592,11 @@ impl Store for SqliteStore {
         tasks: &[TargetTask],
         idempotency_since: Millis,
     ) -> StoreResult<CreateOutcome> {
-        requests::create_request(&self.pool, request, tasks, idempotency_since).await
+        let (pool, request, tasks) = (self.pool.clone(), request.clone(), tasks.to_vec());
+        detached(async move {
+            requests::create_request(&pool, &request, &tasks, idempotency_since).await
+        })
+        .await
     }
 
     async fn get_request(&self, id: &RequestId) -> StoreResult<Option<PasswordChangeRequest>> {
