@@ -1,7 +1,7 @@
 //! Identities, sources, accounts, policies, sync groups, org config and dictionary.
 
 use super::db;
-use crate::bulk::{steps, Step};
+use crate::bulk::{self, steps, Step};
 use crate::sqlite::rows::{corrupt, json_list, json_map, parse, to_json};
 use crate::{Page, StoreResult, WriteOp};
 use passbroker_core::account::{Account, NativeAccountId};
@@ -13,7 +13,7 @@ use passbroker_core::sync_group::PasswordSyncGroup;
 use passbroker_core::time::Millis;
 use passbroker_core::{AccountRef, IdentityId, PolicyId, SourceId, SyncGroupId};
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 /// Applies a batch in order, identity and account upserts as multi-row statements.
 pub(crate) async fn apply_ops(conn: &mut PgConnection, ops: Vec<WriteOp>) -> StoreResult<()> {
@@ -28,48 +28,20 @@ pub(crate) async fn apply_ops(conn: &mut PgConnection, ops: Vec<WriteOp>) -> Sto
 }
 
 async fn upsert_identities(conn: &mut PgConnection, rows: &[Identity]) -> StoreResult<()> {
-    let mut q = QueryBuilder::<Postgres>::new(
-        "INSERT INTO identities (id, login_name, display_name, email, attributes, user_level, active) ",
-    );
-    q.push_values(rows, |mut b, i| {
-        b.push_bind(i.id.as_str())
-            .push_bind(i.login_name.as_str())
-            .push_bind(&i.display_name)
-            .push_bind(&i.email)
-            .push_bind(to_json(&i.attributes))
-            .push_bind(i.user_level.as_str())
-            .push_bind(i.active);
-    });
-    q.push(
-        " ON CONFLICT (id) DO UPDATE SET login_name = excluded.login_name,
-           display_name = excluded.display_name, email = excluded.email,
-           attributes = excluded.attributes, user_level = excluded.user_level,
-           active = excluded.active",
-    );
-    q.build().execute(&mut *conn).await.map_err(db)?;
+    bulk::upsert_identities::<sqlx::Postgres>(rows)
+        .build()
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
 async fn upsert_accounts(conn: &mut PgConnection, rows: &[Account]) -> StoreResult<()> {
-    let mut q = QueryBuilder::<Postgres>::new(
-        "INSERT INTO accounts (id, source_id, identity_id, native_id, account_name, attributes, disabled) ",
-    );
-    q.push_values(rows, |mut b, a| {
-        b.push_bind(a.id.as_str())
-            .push_bind(a.source_id.as_str())
-            .push_bind(a.identity_id.as_str())
-            .push_bind(a.native_id.as_str())
-            .push_bind(&a.account_name)
-            .push_bind(to_json(&a.attributes))
-            .push_bind(a.disabled);
-    });
-    q.push(
-        " ON CONFLICT (id) DO UPDATE SET source_id = excluded.source_id,
-           identity_id = excluded.identity_id, native_id = excluded.native_id,
-           account_name = excluded.account_name, attributes = excluded.attributes,
-           disabled = excluded.disabled",
-    );
-    q.build().execute(&mut *conn).await.map_err(db)?;
+    bulk::upsert_accounts::<sqlx::Postgres>(rows)
+        .build()
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
