@@ -45,6 +45,7 @@ start_passbroker() {
   mkdir -p "$dir"
   env PASSBROKER_LOG="${PASSBROKER_LOG:-warn}" \
       PASSBROKER_RATE_LIMIT_REQUESTS=1000000 \
+      PASSBROKER_CLIENT_RATE_LIMIT_REQUESTS=1000000 \
       PASSBROKER_TOKEN_LIFETIME_SECS=7200 \
       "$@" \
       "$PB" serve --demo --data-dir "$dir" --listen "127.0.0.1:$port" >"$dir/server.log" 2>&1 &

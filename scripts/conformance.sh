@@ -105,7 +105,11 @@ start_server() {
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   BASE="http://127.0.0.1:$port"
-  "$PASSBROKER_BIN" serve --demo --data-dir "$DATA_DIR" --listen "127.0.0.1:$port" >"$DATA_DIR/server.log" 2>&1 &
+  # Every SDK suite runs on the demo client within seconds: lift the per-client budget (all
+  # of a client's tokens together; tests/api/hardening_auth.rs covers it). ISC's per-token
+  # limit stays at its default.
+  PASSBROKER_CLIENT_RATE_LIMIT_REQUESTS=1000000 \
+    "$PASSBROKER_BIN" serve --demo --data-dir "$DATA_DIR" --listen "127.0.0.1:$port" >"$DATA_DIR/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do                     # ≤ ~30 s: 0.2 s sleep + ≤ 0.1..1 s curl
     kill -0 "$SERVER_PID" 2>/dev/null || return 1

@@ -97,7 +97,8 @@ start_server() { # half
   # The per-token and per-address limits would otherwise answer most generated requests with
   # 429 (tests/api/rate_limit.rs covers them). `Prefer: wait=N` is capped so that a generated
   # header cannot hold a request for a minute.
-  PASSBROKER_RATE_LIMIT_REQUESTS=1000000 PASSBROKER_TOKEN_RATE_LIMIT_REQUESTS=1000000 PASSBROKER_MAX_PREFER_WAIT_SECS=2 \
+  PASSBROKER_RATE_LIMIT_REQUESTS=1000000 PASSBROKER_CLIENT_RATE_LIMIT_REQUESTS=1000000 \
+  PASSBROKER_AUTH_FAILURES_PER_IP=1000000 PASSBROKER_TOKEN_RATE_LIMIT_REQUESTS=1000000 PASSBROKER_MAX_PREFER_WAIT_SECS=2 \
     "$PASSBROKER_BIN" serve --demo --data-dir "$dir" --listen "127.0.0.1:$port" >"$dir/server.log" 2>&1 &
   pid=$!
   SERVER_PID[$half]=$pid

@@ -6,9 +6,16 @@ use crate::IdentityId;
 /// Scopes passbroker understands (ISC's names).
 pub const SCOPE_ALL: &str = "sp:scopes:all";
 pub const SCOPE_DEFAULT: &str = "sp:scopes:default";
+/// passbroker's own: lets an API client act on identities with an administrative user level
+/// (ORG_ADMIN, HELPDESK, SOURCE_ADMIN): set or issue a reset token for their built-in login,
+/// create, change or delete them, or grant such a level. Without it (or `sp:scopes:all`),
+/// `idn:password-change:manage` and `idn:identity:manage` reach ordinary users only, so an
+/// API client cannot make itself an administrator.
+pub const SCOPE_ADMINS_MANAGE: &str = "passbroker:admins:manage";
 pub const KNOWN_SCOPES: &[&str] = &[
     SCOPE_ALL,
     SCOPE_DEFAULT,
+    SCOPE_ADMINS_MANAGE,
     "idn:password-info:read",
     "idn:password-change:manage",
     "idn:password-change:read",

@@ -4,7 +4,7 @@ use crate::config::{Config, Database};
 use crate::connectors::ConnectorRegistry;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
-use crate::ratelimit::{RateLimitBackend, RateLimiter, SharedRateLimiter};
+use crate::ratelimit::{GuessGuard, RateLimitBackend, RateLimiter, SharedRateLimiter};
 use crate::secrets::Secrets;
 use crate::state::{AppState, Clock};
 use crate::tokens::TokenService;
@@ -41,20 +41,41 @@ impl Backend {
         }
     }
 
-    /// The per-token rate limit: in the shared database on PostgreSQL (every node counts
-    /// against the same budget), in memory on SQLite (one node).
-    pub fn token_rate_limit(&self, config: &Config) -> Arc<dyn RateLimitBackend> {
-        match self {
-            Backend::Sqlite(_) => Arc::new(RateLimiter::new(
-                config.rate_limit_requests,
-                config.rate_limit_window_secs,
-            )),
-            Backend::Postgres(p) => Arc::new(SharedRateLimiter::new(
-                p.clone(),
-                "token",
-                config.rate_limit_requests,
-                config.rate_limit_window_secs,
-            )),
+    /// The limits counted in the shared database on PostgreSQL (every node counts against
+    /// the same budget), in memory on SQLite (one node).
+    pub fn shared_limits(&self, config: &Config) -> SharedLimits {
+        let window = config.rate_limit_window_secs;
+        let make = |prefix: &'static str, limit: u32| -> Arc<dyn RateLimitBackend> {
+            match self {
+                Backend::Sqlite(_) => Arc::new(RateLimiter::new(limit, window)),
+                Backend::Postgres(p) => {
+                    Arc::new(SharedRateLimiter::new(p.clone(), prefix, limit, window))
+                }
+            }
+        };
+        SharedLimits {
+            per_token: make("token", config.rate_limit_requests),
+            per_client: make("client", config.client_rate_limit_requests),
+            auth_failures: make("authfail", config.auth_failures_per_ip),
+        }
+    }
+}
+
+/// The rate limits whose counters several nodes share (see [`Backend::shared_limits`]).
+pub struct SharedLimits {
+    pub per_token: Arc<dyn RateLimitBackend>,
+    pub per_client: Arc<dyn RateLimitBackend>,
+    pub auth_failures: Arc<dyn RateLimitBackend>,
+}
+
+impl SharedLimits {
+    /// Every limit in this node's memory.
+    pub fn in_memory(config: &Config) -> Self {
+        let window = config.rate_limit_window_secs;
+        Self {
+            per_token: Arc::new(RateLimiter::new(config.rate_limit_requests, window)),
+            per_client: Arc::new(RateLimiter::new(config.client_rate_limit_requests, window)),
+            auth_failures: Arc::new(RateLimiter::new(config.auth_failures_per_ip, window)),
         }
     }
 }
@@ -113,18 +134,15 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// linked OpenSSL would be a padding oracle. The per-token rate limit counts in memory; the
 /// server uses [`build_state_with`] to share it between nodes.
 pub async fn build_state(config: Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
-    let rate_limit = Arc::new(RateLimiter::new(
-        config.rate_limit_requests,
-        config.rate_limit_window_secs,
-    ));
-    build_state_with(config, store, rate_limit).await
+    let limits = SharedLimits::in_memory(&config);
+    build_state_with(config, store, limits).await
 }
 
-/// [`build_state`] with the per-token rate limit's backend.
+/// [`build_state`] with the shared rate limits' backends.
 pub async fn build_state_with(
     config: Config,
     store: Arc<dyn Store>,
-    rate_limit: Arc<dyn RateLimitBackend>,
+    limits: SharedLimits,
 ) -> anyhow::Result<AppState> {
     passbroker_crypto::implicit_rejection_self_test()
         .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
@@ -165,14 +183,16 @@ pub async fn build_state_with(
     let in_progress = store.count_in_progress().await?;
     let (finished, _) = broadcast::channel(1024);
     Ok(AppState {
-        rate_limit,
+        rate_limit: limits.per_token,
+        client_rate_limit: limits.per_client,
+        auth_failure_limit: limits.auth_failures,
         token_rate_limit: Arc::new(RateLimiter::new(
             config.token_rate_limit_requests,
             config.rate_limit_window_secs,
         )),
-        login_limit_user: Arc::new(RateLimiter::new(config.login_attempts_per_user, 900)),
-        login_limit_ip: Arc::new(RateLimiter::new(
-            config.login_attempts_per_user.saturating_mul(5),
+        guesses: Arc::new(GuessGuard::new(
+            config.login_attempts_per_user,
+            config.login_brake_failures_per_user,
             900,
         )),
         connectors: Arc::new(ConnectorRegistry::new(store.clone(), secrets.clone())),
@@ -193,7 +213,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let backend = open_backend(&config).await?;
         let store = backend.store();
-        let rate_limit = backend.token_rate_limit(&config);
+        let limits = backend.shared_limits(&config);
         let shared = match &backend {
             Backend::Postgres(p) => Some(p.clone()),
             Backend::Sqlite(_) => None,
@@ -205,7 +225,7 @@ impl Application {
                 return Err(anyhow::anyhow!("cannot listen on {}: {e}", config.listen));
             }
         };
-        let state = build_state_with(config, store, rate_limit).await?;
+        let state = build_state_with(config, store, limits).await?;
         let demo = if state.config.demo {
             let port = listener.local_addr()?.port();
             Some(crate::demo::seed(&state, port).await?)
@@ -261,6 +281,7 @@ impl Application {
         ));
         let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx.clone()));
         let flusher = tokio::spawn(flush_erased(self.state.clone(), stop_rx.clone()));
+        let key_sync = tokio::spawn(sync_keys(self.state.clone(), stop_rx.clone()));
         let relay = self
             .shared
             .clone()
@@ -277,6 +298,7 @@ impl Application {
         let _ = workers.await;
         let _ = maintenance.await;
         let _ = flusher.await;
+        let _ = key_sync.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }
@@ -323,6 +345,7 @@ async fn relay_queue_events(state: AppState, pg: PostgresStore, mut stop: watch:
                     Ok(QueueEvent::Finished(id)) => {
                         let _ = state.finished.send(id);
                     }
+                    Ok(QueueEvent::KeysChanged) => sync_key_ring(&state).await,
                     Err(e) => break Some(e),
                 }
             },
@@ -336,6 +359,30 @@ async fn relay_queue_events(state: AppState, pg: PostgresStore, mut stop: watch:
         }
     }
     let _ = resync.await;
+}
+
+/// Keeps this node's RSA key ring in step with the store: a rotation or retirement made by
+/// another node or by `passbroker keys` takes effect here within `key_sync_interval_secs`.
+async fn sync_keys(state: AppState, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs(state.config.key_sync_interval_secs.max(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        sync_key_ring(&state).await;
+    }
+}
+
+async fn sync_key_ring(state: &AppState) {
+    match state.keys.sync().await {
+        Ok(true) => tracing::info!(
+            active = ?state.keys.active().map(|k| k.id.to_string()),
+            "key ring changed in the store; reloaded"
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "checking the key ring failed"),
+    }
 }
 
 /// Hourly upkeep: key retirement and rotation, and forgetting ended rate-limit windows.
@@ -360,8 +407,14 @@ async fn flush_erased(state: AppState, mut stop: watch::Receiver<bool>) {
 
 async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = state.rate_limit.purge(state.clock.now()).await {
-            tracing::warn!(error = %e, "purging rate-limit windows failed");
+        for limit in [
+            &state.rate_limit,
+            &state.client_rate_limit,
+            &state.auth_failure_limit,
+        ] {
+            if let Err(e) = limit.purge(state.clock.now()).await {
+                tracing::warn!(error = %e, "purging rate-limit windows failed");
+            }
         }
         match state.keys.maintain(state.clock.now()).await {
             Ok(done) => {

@@ -69,7 +69,25 @@ pub trait Operation: Send + Sync + 'static {
 /// Proof that the caller may perform `O`.
 pub struct Authorized<O: Operation> {
     pub principal: Principal,
+    /// The token's scopes (for the few operations whose reach depends on a second scope).
+    pub scopes: Vec<String>,
     _op: PhantomData<O>,
+}
+
+impl<O: Operation> Authorized<O> {
+    /// Whether the caller may act on identities with an administrative user level (set
+    /// their built-in login, manage them): a user (an ORG_ADMIN for admin APIs, or a user
+    /// setting their own password: the handlers check which), or an API client holding
+    /// `passbroker:admins:manage` or `sp:scopes:all`.
+    pub fn may_set_admin_logins(&self) -> bool {
+        match self.principal {
+            Principal::User(_) => true,
+            Principal::App(_) => self
+                .scopes
+                .iter()
+                .any(|s| s == SCOPE_ALL || s == passbroker_core::client::SCOPE_ADMINS_MANAGE),
+        }
+    }
 }
 
 /// Declares operations: `operation!(Name, "opName", Access::X, ["scope", …]);`
@@ -122,81 +140,187 @@ pub fn authorize(
     }
 }
 
-impl<O: Operation> FromRequestParts<AppState> for Authorized<O> {
-    type Rejection = ApiError;
+/// Who the caller is, established once per request by [`authenticate`] before any handler
+/// of a protected route runs; [`Authorized`] reads it from the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub principal: Principal,
+    pub scopes: Vec<String>,
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "Full authentication is required to access this resource".into(),
-                )
-            })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("JWT validation failed: expected a Bearer token".into())
-            })?;
-        let now = state.clock.now();
-        let claims = state
-            .tokens
-            .verify(token, now)
-            .await
-            .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-        if let Verdict::Limited { retry_after_secs } =
-            state.rate_limit.hit(&claims.jti, now).await?
-        {
-            return Err(ApiError::TooManyRequests { retry_after_secs });
+/// The client address of a request, for per-address limits (`None` in in-process tests
+/// that do not go through a socket).
+pub fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::Unauthorized("Full authentication is required to access this resource".into())
+        })?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("JWT validation failed: expected a Bearer token".into())
+        })
+}
+
+/// The key of the per-client budget: every token of one API client, of one personal access
+/// token, or of one user's logins through one client counts against the same budget.
+fn client_budget_key(subject: &Subject) -> String {
+    match subject {
+        Subject::Client { client_id } => format!("client:{client_id}"),
+        Subject::User {
+            pat_id: Some(pat_id),
+            ..
+        } => format!("pat:{pat_id}"),
+        Subject::User {
+            identity_id,
+            client_id,
+            pat_id: None,
+            ..
+        } => format!("login:{client_id}:{identity_id}"),
+    }
+}
+
+/// Verifies the bearer token of a request to a protected route and applies the limits:
+/// the client address's failed-authentication budget (checked before any signature check,
+/// except for tokens this node already verified), the per-token limit (ISC's 100 per 10 s)
+/// and the per-client budget (all of a client's tokens together).
+pub async fn authenticate_request(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Authenticated, ApiError> {
+    let token = bearer_token(headers)?;
+    let now = state.clock.now();
+    let address = ip.map(crate::ratelimit::address_key);
+    if let Some(address) = &address {
+        if !state.tokens.is_remembered(token) {
+            if let Verdict::Limited { retry_after_secs } =
+                state.auth_failure_limit.blocked(address, now).await?
+            {
+                return Err(ApiError::TooManyRequests { retry_after_secs });
+            }
         }
-        let principal = match claims.subject {
-            Subject::Client { client_id } => Principal::App(ApiAuthority { client_id }),
-            Subject::User {
+    }
+    let claims = match state.tokens.verify(token, now).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            if let Some(address) = &address {
+                state.auth_failure_limit.hit(address, now).await?;
+            }
+            return Err(ApiError::Unauthorized(e.to_string()));
+        }
+    };
+    if let Verdict::Limited { retry_after_secs } = state.rate_limit.hit(&claims.jti, now).await? {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    if let Verdict::Limited { retry_after_secs } = state
+        .client_rate_limit
+        .hit(&client_budget_key(&claims.subject), now)
+        .await?
+    {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    let principal = match claims.subject {
+        Subject::Client { client_id } => Principal::App(ApiAuthority { client_id }),
+        Subject::User {
+            identity_id,
+            user_name,
+            level,
+            pat_id,
+            ..
+        } => {
+            // Revocation is immediate: a PAT's tokens die with it.
+            if let Some(pat_id) = &pat_id {
+                let pat = state.store.get_pat(pat_id).await?;
+                if pat.is_none_or(|p| p.revoked) {
+                    return Err(ApiError::Unauthorized(
+                        "JWT validation failed: the personal access token was revoked".into(),
+                    ));
+                }
+            }
+            // So is deactivation (or deletion) of the user.
+            if !state
+                .store
+                .get_identity(&identity_id)
+                .await?
+                .is_some_and(|i| i.active)
+            {
+                return Err(ApiError::Unauthorized(
+                    "JWT validation failed: the user is no longer active".into(),
+                ));
+            }
+            Principal::User(UserPrincipal {
                 identity_id,
                 user_name,
                 level,
                 pat_id,
-                ..
-            } => {
-                // Revocation is immediate: a PAT's tokens die with it.
-                if let Some(pat_id) = &pat_id {
-                    let pat = state.store.get_pat(pat_id).await?;
-                    if pat.is_none_or(|p| p.revoked) {
-                        return Err(ApiError::Unauthorized(
-                            "JWT validation failed: the personal access token was revoked".into(),
-                        ));
-                    }
-                }
-                // So is deactivation (or deletion) of the user.
-                if !state
-                    .store
-                    .get_identity(&identity_id)
-                    .await?
-                    .is_some_and(|i| i.active)
-                {
-                    return Err(ApiError::Unauthorized(
-                        "JWT validation failed: the user is no longer active".into(),
-                    ));
-                }
-                Principal::User(UserPrincipal {
-                    identity_id,
-                    user_name,
-                    level,
-                    pat_id,
-                })
-            }
-        };
-        authorize(&principal, &claims.scopes, O::NAME, O::SCOPES, O::ACCESS)?;
+            })
+        }
+    };
+    Ok(Authenticated {
+        principal,
+        scopes: claims.scopes,
+    })
+}
+
+/// The router's gate: every route that is not on the public list passes through here, so no
+/// handler of a protected route runs for a caller without a valid token.
+pub async fn authenticate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let is_public = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|p| crate::routes::is_public(p.as_str()));
+    if is_public {
+        return next.run(request).await;
+    }
+    let ip = client_ip(request.extensions());
+    match authenticate_request(&state, request.headers(), ip).await {
+        Ok(authenticated) => {
+            request.extensions_mut().insert(authenticated);
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+impl<O: Operation> FromRequestParts<AppState> for Authorized<O> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        // The gate authenticated the caller before routing reached this handler; a handler
+        // on a public route that asks for authorization gets none.
+        let authenticated = parts.extensions.get::<Authenticated>().ok_or_else(|| {
+            ApiError::Unauthorized("Full authentication is required to access this resource".into())
+        })?;
+        authorize(
+            &authenticated.principal,
+            &authenticated.scopes,
+            O::NAME,
+            O::SCOPES,
+            O::ACCESS,
+        )?;
         Ok(Authorized {
-            principal,
+            principal: authenticated.principal.clone(),
+            scopes: authenticated.scopes.clone(),
             _op: PhantomData,
         })
     }

@@ -46,8 +46,23 @@ pub struct Config {
     pub rate_limit_window_secs: u64,
     /// Token endpoint requests per client IP per window.
     pub token_rate_limit_requests: u32,
-    /// Failed logins per user (and per IP ×5) per 15 minutes on the built-in directory.
+    /// Requests per API client (or per personal access token) per window, all of its
+    /// tokens together: minting new tokens does not buy a new budget.
+    pub client_rate_limit_requests: u32,
+    /// Failed authentications (bad, expired or forged bearer tokens) per client IP per
+    /// window; past it the address gets 429 before any signature check.
+    pub auth_failures_per_ip: u32,
+    /// Failed sign-ins per (user, client address) per 15 minutes on the built-in directory;
+    /// the address (not the user) is then refused for that user. Each address may also fail
+    /// five times this many sign-ins, for any users, per 15 minutes.
     pub login_attempts_per_user: u32,
+    /// Failed sign-ins for one user from all addresses together per 15 minutes before the
+    /// slower brake applies: then an address that already failed 3 times for that user must
+    /// wait, while addresses that have not (the user's own) can still sign in.
+    pub login_brake_failures_per_user: u32,
+    /// How often each node compares its RSA key ring with the store (a rotation or
+    /// retirement made by another node or by the CLI takes effect within this time).
+    pub key_sync_interval_secs: u64,
     pub rsa_key_bits: u32,
     /// How long a rotated-out key still decrypts.
     pub key_grace_period_secs: i64,
@@ -90,7 +105,11 @@ impl Default for Config {
             rate_limit_requests: 100,
             rate_limit_window_secs: 10,
             token_rate_limit_requests: 60,
+            client_rate_limit_requests: 100,
+            auth_failures_per_ip: 60,
             login_attempts_per_user: 10,
+            login_brake_failures_per_user: 50,
+            key_sync_interval_secs: 2,
             rsa_key_bits: 2048,
             key_grace_period_secs: 24 * 3600,
             key_rotate_after_days: 90,
@@ -126,7 +145,11 @@ const KEYS: &[&str] = &[
     "rate_limit_requests",
     "rate_limit_window_secs",
     "token_rate_limit_requests",
+    "client_rate_limit_requests",
+    "auth_failures_per_ip",
     "login_attempts_per_user",
+    "login_brake_failures_per_user",
+    "key_sync_interval_secs",
     "rsa_key_bits",
     "key_grace_period_secs",
     "key_rotate_after_days",
@@ -240,7 +263,7 @@ impl Config {
                 return err("public_url", "must start with http:// or https://".into());
             }
         }
-        let ranges: [(&str, i64, i64, i64); 10] = [
+        let ranges: [(&str, i64, i64, i64); 15] = [
             ("token_lifetime_secs", self.token_lifetime_secs, 30, 86_400),
             (
                 "refresh_token_lifetime_secs",
@@ -285,6 +308,36 @@ impl Config {
                 7 * 86_400,
             ),
             ("lease_secs", self.lease_secs, 1, 3_600),
+            (
+                "client_rate_limit_requests",
+                i64::from(self.client_rate_limit_requests),
+                1,
+                1_000_000,
+            ),
+            (
+                "auth_failures_per_ip",
+                i64::from(self.auth_failures_per_ip),
+                1,
+                1_000_000,
+            ),
+            (
+                "login_attempts_per_user",
+                i64::from(self.login_attempts_per_user),
+                1,
+                1_000,
+            ),
+            (
+                "login_brake_failures_per_user",
+                i64::from(self.login_brake_failures_per_user),
+                1,
+                1_000_000,
+            ),
+            (
+                "key_sync_interval_secs",
+                i64::try_from(self.key_sync_interval_secs).unwrap_or(i64::MAX),
+                1,
+                60,
+            ),
             ("workers", i64::from(self.workers), 1, 1_024),
         ];
         for (key, value, lo, hi) in ranges {

@@ -2,8 +2,10 @@
 //! decrypt-only for a grace period, then retired (private half destroyed).
 //!
 //! Keys live in the store, wrapped under the master key, so every node sees the same ring.
-//! This node caches the unwrapped keys and reloads from the store when it meets an id it does
-//! not know (another node rotated).
+//! This node caches the unwrapped keys. It reloads from the store when it meets an id it does
+//! not know (another node rotated), when the store announces a change (PostgreSQL), and when
+//! its periodic [`KeyRing::sync`] finds the ring changed (every `key_sync_interval_secs`), so
+//! a rotation is published, and a retired key refused, by every node within that time.
 
 use crate::secrets::Secrets;
 use passbroker_core::keys::{KeyState, StoredRsaKey};
@@ -36,10 +38,28 @@ struct Ring {
     retired: std::collections::HashSet<PublicKeyId>,
 }
 
+/// What the ring was built from: each key's id, state and deactivation time (a rotation or
+/// retirement changes it). Compared by [`KeyRing::sync`].
+type Fingerprint = Vec<(PublicKeyId, &'static str, Option<i64>, bool)>;
+
+fn fingerprint(keys: &[StoredRsaKey]) -> Fingerprint {
+    keys.iter()
+        .map(|k| {
+            (
+                k.id.clone(),
+                k.state.as_str(),
+                k.deactivated.map(|d| d.0),
+                k.wrapped_private.is_some(),
+            )
+        })
+        .collect()
+}
+
 pub struct KeyRing {
     store: Arc<dyn Store>,
     secrets: Arc<Secrets>,
     ring: RwLock<Ring>,
+    built_from: std::sync::Mutex<Fingerprint>,
     bits: KeyBits,
     grace_ms: i64,
     rotate_after_ms: i64,
@@ -61,6 +81,7 @@ impl KeyRing {
             store,
             secrets,
             ring: RwLock::new(Ring::default()),
+            built_from: std::sync::Mutex::new(Vec::new()),
             bits,
             grace_ms: grace_secs.saturating_mul(1000),
             rotate_after_ms: rotate_after_days.saturating_mul(86_400_000),
@@ -83,6 +104,27 @@ impl KeyRing {
             .list_rsa_keys()
             .await
             .map_err(|e| e.to_string())?;
+        self.rebuild(&keys)
+    }
+
+    /// Compares the ring with the store and rebuilds it when a key was added, rotated out
+    /// or retired anywhere (another node, the CLI). Cheap when nothing changed: one read of
+    /// a table of a few rows, no unwrapping. Returns whether the ring changed.
+    pub async fn sync(&self) -> Result<bool, String> {
+        let keys = self
+            .store
+            .list_rsa_keys()
+            .await
+            .map_err(|e| e.to_string())?;
+        let unchanged = *self.built_from.lock().map_err(lock_err)? == fingerprint(&keys);
+        if unchanged {
+            return Ok(false);
+        }
+        self.rebuild(&keys)?;
+        Ok(true)
+    }
+
+    fn rebuild(&self, keys: &[StoredRsaKey]) -> Result<(), String> {
         let mut ring = Ring::default();
         for k in keys {
             match (k.state, &k.wrapped_private) {
@@ -112,6 +154,7 @@ impl KeyRing {
             }
         }
         *self.ring.write().map_err(lock_err)? = ring;
+        *self.built_from.lock().map_err(lock_err)? = fingerprint(keys);
         Ok(())
     }
 

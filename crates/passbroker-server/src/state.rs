@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::connectors::ConnectorRegistry;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
-use crate::ratelimit::{RateLimitBackend, RateLimiter};
+use crate::ratelimit::{GuessGuard, RateLimitBackend, RateLimiter};
 use crate::secrets::Secrets;
 use crate::tokens::TokenService;
 use passbroker_core::time::Millis;
@@ -45,9 +45,13 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The per-token limit: shared by every node on PostgreSQL, in memory on SQLite.
     pub rate_limit: Arc<dyn RateLimitBackend>,
+    /// The per-client budget (all tokens of one API client or PAT), shared like `rate_limit`.
+    pub client_rate_limit: Arc<dyn RateLimitBackend>,
+    /// Failed bearer-token authentications per client address, shared like `rate_limit`.
+    pub auth_failure_limit: Arc<dyn RateLimitBackend>,
     pub token_rate_limit: Arc<RateLimiter>,
-    pub login_limit_user: Arc<RateLimiter>,
-    pub login_limit_ip: Arc<RateLimiter>,
+    /// Wrong sign-in passwords and digit tokens, per (user, address) with a per-user brake.
+    pub guesses: Arc<GuessGuard>,
     pub clock: Clock,
     /// Wakes idle workers when a request arrives.
     pub work_available: Arc<Notify>,

@@ -91,7 +91,13 @@ pub struct TokenService {
     signer: RwLock<Option<Arc<SigningKey>>>,
     verifiers: RwLock<Vec<VerifyingKey>>,
     verified: VerifiedTokens,
+    /// When a token naming an unknown `kid` last made this node reload its keys: forged
+    /// tokens with made-up key ids must not buy a store query each.
+    last_unknown_kid_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// Reloads caused by unknown key ids happen at most this often.
+const UNKNOWN_KID_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl TokenService {
     pub fn new(
@@ -110,6 +116,7 @@ impl TokenService {
             signer: RwLock::new(None),
             verifiers: RwLock::new(Vec::new()),
             verified: VerifiedTokens::default(),
+            last_unknown_kid_reload: std::sync::Mutex::new(None),
         }
     }
 
@@ -289,12 +296,36 @@ impl TokenService {
         let first = self.verify_with_loaded_keys(token, now);
         let value = match first {
             Err(JwtError::UnknownKey) => {
+                if !self.may_reload_for_unknown_kid() {
+                    return Err(JwtError::UnknownKey);
+                }
                 self.reload().await.map_err(JwtError::Crypto)?;
                 self.verify_with_loaded_keys(token, now)?
             }
             other => other?,
         };
         parse_claims(&value).ok_or(JwtError::Malformed)
+    }
+
+    /// Whether a token with an unknown `kid` may make this node look in the store again.
+    fn may_reload_for_unknown_kid(&self) -> bool {
+        let mut last = self
+            .last_unknown_kid_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < UNKNOWN_KID_RELOAD_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    /// Whether `token` was verified before and is remembered: checking it again costs no
+    /// signature check (used to let known-good tokens through an address's failure limit).
+    pub fn is_remembered(&self, token: &str) -> bool {
+        let digest = passbroker_crypto::random::sha256(token.as_bytes());
+        self.verified.get(&digest).is_some()
     }
 
     fn verify_with_loaded_keys(&self, token: &str, now: Millis) -> Result<Value, JwtError> {

@@ -50,6 +50,7 @@ fn env(master_key: &str) -> Vec<(&'static str, String)> {
         ("PASSBROKER_MASTER_KEY", master_key.to_owned()),
         ("PASSBROKER_LEASE_SECS", "2".to_owned()),
         ("PASSBROKER_RATE_LIMIT_REQUESTS", "100000".to_owned()),
+        ("PASSBROKER_CLIENT_RATE_LIMIT_REQUESTS", "100000".to_owned()),
         ("PASSBROKER_WORKERS", "4".to_owned()),
         ("PASSBROKER_LOG", "debug,sqlx=warn,hyper=warn".to_owned()),
     ]

@@ -8,7 +8,7 @@
 
 use super::admin_support::{causes, ExperimentalGate};
 use super::extract::ApiJson;
-use super::password::{check_request, submit};
+use super::password::{check_request, submit, Reach};
 use crate::audit::{audit_event, Audit};
 use crate::auth::{Access, Authorized, Principal, UserPrincipal};
 use crate::error::{ApiError, ApiResult};
@@ -108,6 +108,18 @@ pub async fn create(
     let Some(identity) = identity.filter(|_| problems.is_empty()) else {
         return Err(causes(problems));
     };
+    // A reset token redeems into the user's passbroker login too: for an administrator that
+    // is signing in as them, which an API client may do only with the explicit scope.
+    if identity.user_level != passbroker_core::identity::UserLevel::User
+        && !auth.may_set_admin_logins()
+    {
+        return Err(ApiError::forbidden(format!(
+            "userId: {} has the user level {}; an API client needs the scope {} (or sp:scopes:all) to issue a reset token for an administrator",
+            identity.id,
+            identity.user_level.as_str(),
+            passbroker_core::client::SCOPE_ADMINS_MANAGE
+        )));
+    }
     let now = state.clock.now();
     let token = random_digits(usize::try_from(length).unwrap_or(6));
     let salt = random_bytes(16);
@@ -155,6 +167,7 @@ pub struct RedeemRequest {
 
 pub async fn redeem(
     State(state): State<AppState>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RedeemRequest>,
 ) -> ApiResult<Response> {
@@ -176,12 +189,12 @@ pub async fn redeem(
     let user_name = body.user_name.clone().unwrap_or_default();
     let presented = body.digit_token.clone().unwrap_or_default();
     let now = state.clock.now();
-    let limit_key = format!("digit-token:{}", user_name.to_lowercase());
-    if let Some(retry_after_secs) = state.login_limit_user.is_blocked(&limit_key, now) {
+    let ip = crate::auth::client_ip(&extensions);
+    if let Some(retry_after_secs) = state.guesses.blocked("digit-token", &user_name, ip, now) {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let failed = || {
-        let _ = state.login_limit_user.check(&limit_key, now);
+        state.guesses.failed("digit-token", &user_name, ip, now);
         ApiError::bad_request(INVALID)
     };
     let Some(identity) = state
@@ -248,7 +261,7 @@ pub async fn redeem(
     if !state.store.consume_digit_token(&token.id, now).await? {
         return Err(ApiError::bad_request(INVALID));
     }
-    state.login_limit_user.reset(&limit_key);
+    state.guesses.succeeded("digit-token", &user_name, ip);
     let mut event = audit_event(
         &principal.actor().to_text(),
         "DIGIT_TOKEN_REDEEMED",
@@ -261,7 +274,16 @@ pub async fn redeem(
     );
     event.identity_id = Some(identity.id.to_string());
     Audit::record(state.store.as_ref(), vec![event]).await;
-    submit(&state, &principal, &headers, checked, now).await
+    // The token was issued for this user by someone allowed to; it is the user's own change.
+    submit(
+        &state,
+        &principal,
+        &headers,
+        checked,
+        now,
+        Reach::AdminLogins,
+    )
+    .await
 }
 
 /// `GET /passbroker/v1/public-key`: the key to encrypt a redeemed password with (public).

@@ -194,12 +194,30 @@ pub async fn get(
     Ok(Json(identity_json(&load(&state, &id).await?)))
 }
 
+/// An API client manages administrators (creates, changes, deletes, or grants a level
+/// above USER) only with `passbroker:admins:manage`: otherwise `idn:identity:manage` would
+/// let it promote an identity whose password it knows.
+fn guard_admins(auth: &Authorized<ManageIdentities>, levels: &[UserLevel]) -> ApiResult<()> {
+    if auth.may_set_admin_logins() {
+        return Ok(());
+    }
+    match levels.iter().find(|l| **l != UserLevel::User) {
+        Some(level) => Err(ApiError::forbidden(format!(
+            "userLevel: managing an identity with the user level {} needs the scope {} (or sp:scopes:all)",
+            level.as_str(),
+            passbroker_core::client::SCOPE_ADMINS_MANAGE
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub async fn create(
     State(state): State<AppState>,
-    _auth: Authorized<ManageIdentities>,
+    auth: Authorized<ManageIdentities>,
     ApiJson(body): ApiJson<IdentityFields>,
 ) -> ApiResult<Response> {
     let identity = build_identity(body, None).map_err(causes)?;
+    guard_admins(&auth, &[identity.user_level])?;
     ensure_login_free(&state, &identity).await?;
     state
         .store
@@ -210,12 +228,13 @@ pub async fn create(
 
 pub async fn update(
     State(state): State<AppState>,
-    _auth: Authorized<ManageIdentities>,
+    auth: Authorized<ManageIdentities>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<IdentityFields>,
 ) -> ApiResult<Json<Value>> {
     let existing = load(&state, &id).await?;
     let identity = build_identity(body, Some(&existing)).map_err(causes)?;
+    guard_admins(&auth, &[existing.user_level, identity.user_level])?;
     ensure_login_free(&state, &identity).await?;
     state
         .store
@@ -227,10 +246,11 @@ pub async fn update(
 /// Deletes the identity and its accounts.
 pub async fn delete(
     State(state): State<AppState>,
-    _auth: Authorized<ManageIdentities>,
+    auth: Authorized<ManageIdentities>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let identity = load(&state, &id).await?;
+    guard_admins(&auth, &[identity.user_level])?;
     state
         .store
         .apply(vec![WriteOp::DeleteIdentity(identity.id)])

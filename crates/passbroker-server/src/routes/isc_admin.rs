@@ -14,6 +14,7 @@
 //! v2024 classes do not send the header, so passbroker accepts those calls with or without it.
 
 use super::admin_support::{ExperimentalRoute, FAMILIES};
+use super::Routes;
 use super::{
     accounts, custom_instructions, dictionary, digit_tokens, identities, org_config,
     password_policies as policies, sources, sync_groups,
@@ -21,7 +22,7 @@ use super::{
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post, MethodRouter};
-use axum::{Extension, Router};
+use axum::Extension;
 
 fn experimental(route: MethodRouter<AppState>, on: bool) -> MethodRouter<AppState> {
     if on {
@@ -33,7 +34,7 @@ fn experimental(route: MethodRouter<AppState>, on: bool) -> MethodRouter<AppStat
 
 /// Routes whose paths differ only by where the form puts the version:
 /// `/{family}/password-policies` or `/password-policies/v1`.
-fn common(r: Router<AppState>, at: impl Fn(&str, &str) -> String) -> Router<AppState> {
+fn common(r: Routes, at: impl Fn(&str, &str) -> String) -> Routes {
     let dictionary = get(dictionary::get)
         .put(dictionary::put)
         .layer(DefaultBodyLimit::max(dictionary::MAX_UPLOAD_BYTES));
@@ -75,11 +76,7 @@ fn common(r: Router<AppState>, at: impl Fn(&str, &str) -> String) -> Router<AppS
 }
 
 /// Digit tokens and custom password instructions (not in `/v3`).
-fn self_service(
-    r: Router<AppState>,
-    at: impl Fn(&str, &str) -> String,
-    experimental_on: bool,
-) -> Router<AppState> {
+fn self_service(r: Routes, at: impl Fn(&str, &str) -> String, experimental_on: bool) -> Routes {
     r.route(
         &at("generate-password-reset-token", "/digit"),
         experimental(post(digit_tokens::create), experimental_on),
@@ -97,9 +94,8 @@ fn self_service(
     )
 }
 
-/// Routes of the administration APIs.
-pub fn routes() -> Router<AppState> {
-    let mut r = Router::new();
+/// Adds the routes of the administration APIs.
+pub fn routes(mut r: Routes) -> Routes {
     for family in FAMILIES {
         let at = move |api: &str, rest: &str| format!("/{family}/{api}{rest}");
         r = common(r, at);

@@ -192,14 +192,8 @@ pub async fn authorize_submit(
     }
     let now = state.clock.now();
     let username = f.username.clone().unwrap_or_default();
-    let user_key = format!("user:{}", username.to_lowercase());
-    let ip_key = format!("ip:{}", peer.ip());
-    if state
-        .login_limit_user
-        .is_blocked(&user_key, now)
-        .or(state.login_limit_ip.is_blocked(&ip_key, now))
-        .is_some()
-    {
+    let ip = Some(peer.ip());
+    if state.guesses.blocked("login", &username, ip, now).is_some() {
         return page(
             StatusCode::TOO_MANY_REQUESTS,
             "Sign in to passbroker",
@@ -237,8 +231,7 @@ pub async fn authorize_submit(
     .await
     .unwrap_or(false);
     let Some(identity) = identity.filter(|_| ok) else {
-        let _ = state.login_limit_user.check(&user_key, now);
-        let _ = state.login_limit_ip.check(&ip_key, now);
+        state.guesses.failed("login", &username, ip, now);
         return page(
             StatusCode::UNAUTHORIZED,
             "Sign in to passbroker",
@@ -249,7 +242,7 @@ pub async fn authorize_submit(
             ),
         );
     };
-    state.login_limit_user.reset(&user_key);
+    state.guesses.succeeded("login", &username, ip);
     let scopes = match f.params.scope.as_deref().filter(|s| !s.trim().is_empty()) {
         // Only scopes the client itself holds can be granted.
         Some(s) => s

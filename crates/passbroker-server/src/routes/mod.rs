@@ -26,28 +26,82 @@ use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use passbroker_core::time::Millis;
 
 /// ISC's API families that carry the password operations.
 pub const VERSIONS: &[&str] = &["v3", "beta", "v2024", "v2025"];
 
-/// The password routes, relative to a version prefix.
-fn password_routes() -> Router<AppState> {
-    Router::new()
-        .route("/query-password-info", post(password::query_password_info))
-        .route("/set-password", post(password::set_password))
-        .route(
-            "/password-change-status/{id}",
-            get(password::password_change_status),
-        )
+/// The only routes a caller may reach without a bearer token. Every other route the router
+/// serves is authenticated by [`crate::auth::authenticate`] before its handler runs, so a
+/// new route is protected unless it is added here (deny by default).
+pub const PUBLIC_ROUTES: &[&str] = &[
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/openapi.json",
+    "/oauth/token",
+    "/oauth/jwks",
+    "/oauth/authorize",
+    "/passbroker/v1/public-key",
+    "/passbroker/v1/digit-token/redeem",
+];
+
+/// Whether a route (as matched, e.g. `/v3/sources/{id}`) is on [`PUBLIC_ROUTES`].
+pub fn is_public(matched_path: &str) -> bool {
+    PUBLIC_ROUTES.contains(&matched_path)
 }
 
-pub fn router(state: AppState) -> Router {
-    let mut api = Router::new();
+/// The router under construction, remembering every path it was given, so that the set of
+/// served routes can be listed (and each proven to be public or authenticated).
+pub struct Routes {
+    router: Router<AppState>,
+    paths: Vec<String>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    pub fn route(mut self, path: &str, method_router: MethodRouter<AppState>) -> Self {
+        self.paths.push(path.to_owned());
+        self.router = self.router.route(path, method_router);
+        self
+    }
+}
+
+/// The password routes, relative to a version prefix.
+fn password_routes(r: Routes, prefix: &str) -> Routes {
+    r.route(
+        &format!("{prefix}/query-password-info"),
+        post(password::query_password_info),
+    )
+    .route(
+        &format!("{prefix}/set-password"),
+        post(password::set_password),
+    )
+    .route(
+        &format!("{prefix}/password-change-status/{{id}}"),
+        get(password::password_change_status),
+    )
+}
+
+/// Every route the server serves, public and protected.
+fn all_routes() -> Routes {
+    let mut api = Routes::new();
     for v in VERSIONS {
-        api = api.nest(&format!("/{v}"), password_routes());
+        api = password_routes(api, &format!("/{v}"));
     }
     // The per-API form used by the Python SDK 2.x.
     api = api
@@ -71,9 +125,8 @@ pub fn router(state: AppState) -> Router {
                 axum::routing::delete(admin::delete_pat),
             );
     }
-    api = api.merge(isc_admin::routes());
-    api = api
-        .route("/passbroker/v1/audit-events", get(admin::list_audit))
+    api = isc_admin::routes(api);
+    api.route("/passbroker/v1/audit-events", get(admin::list_audit))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/jwks", get(oauth::jwks))
         .route(
@@ -83,10 +136,27 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/openapi.json", get(openapi::document))
         .route("/health/ready", get(health::ready))
-        .route("/metrics", get(health::metrics));
+        .route("/metrics", get(health::metrics))
+}
+
+/// The path of every route the router serves, in every path form (for the test that proves
+/// each is either public or authenticated).
+pub fn route_paths() -> Vec<String> {
+    all_routes().paths
+}
+
+pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let max_body = state.config.max_body_bytes;
-    api.fallback(not_found)
+    // `route_layer` runs after routing, on every route registered so far: the gate sees the
+    // matched path and lets only the public list through unauthenticated.
+    all_routes()
+        .router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))

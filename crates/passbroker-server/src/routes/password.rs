@@ -13,12 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use passbroker_core::account::Account;
+use passbroker_core::client::SCOPE_ALL;
 use passbroker_core::identity::Identity;
+use passbroker_core::identity::UserLevel;
 use passbroker_core::policy::describe::describe;
 use passbroker_core::request::{
     Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
 };
-use passbroker_core::source::Source;
+use passbroker_core::source::{ConnectorKind, Source};
 use passbroker_core::time::Millis;
 use passbroker_core::{IdentityId, PublicKeyId, RequestId, SourceId, TaskId};
 use passbroker_store::CreateOutcome;
@@ -285,7 +287,71 @@ pub async fn set_password(
 ) -> ApiResult<Response> {
     let now = state.clock.now();
     let checked = check_request(&state, &auth.principal, &body, now).await?;
-    submit(&state, &auth.principal, &headers, checked, now).await
+    let reach = if auth.may_set_admin_logins() {
+        Reach::AdminLogins
+    } else {
+        Reach::NoAdminLogins
+    };
+    submit(&state, &auth.principal, &headers, checked, now, reach).await
+}
+
+/// Whether a change may reach the built-in login of an identity with an administrative user
+/// level (ORG_ADMIN, HELPDESK, SOURCE_ADMIN): setting it is signing in as that admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    AdminLogins,
+    NoAdminLogins,
+}
+
+/// Refuses a change that would set an admin's built-in login for a caller without the
+/// reach, and audits one that does with it.
+async fn guard_admin_login(
+    state: &AppState,
+    principal: &Principal,
+    checked: &Checked,
+    tasks: &[TargetTask],
+    reach: Reach,
+    now: Millis,
+) -> ApiResult<()> {
+    if checked.identity.user_level == UserLevel::User {
+        return Ok(());
+    }
+    let mut builtin = None;
+    for task in tasks {
+        let source = state.store.get_source(&task.source_id).await?;
+        if let Some(source) = source.filter(|s| s.connector == ConnectorKind::Builtin) {
+            builtin = Some(source);
+            break;
+        }
+    }
+    let Some(source) = builtin else {
+        return Ok(());
+    };
+    if reach == Reach::NoAdminLogins {
+        return Err(ApiError::forbidden(format!(
+            "this change would set the passbroker login (source {:?}) of {}, whose user level is {}; an API client needs the scope {} (or {SCOPE_ALL}) for that",
+            source.name.as_str(),
+            checked.identity.id,
+            checked.identity.user_level.as_str(),
+            passbroker_core::client::SCOPE_ADMINS_MANAGE,
+        )));
+    }
+    if matches!(principal, Principal::App(_)) {
+        let mut event = audit_event(
+            &principal.actor().to_text(),
+            "ADMIN_LOGIN_PASSWORD_CHANGE_REQUESTED",
+            "INFO",
+            format!(
+                "an API client is setting the passbroker login of an identity with user level {}",
+                checked.identity.user_level.as_str()
+            ),
+            now,
+        );
+        event.identity_id = Some(checked.identity.id.to_string());
+        event.source_id = Some(source.id.to_string());
+        Audit::record(state.store.as_ref(), vec![event]).await;
+    }
+    Ok(())
 }
 
 /// Queues a checked change (idempotently) and answers 202 `{requestId, state}`, waiting first
@@ -296,6 +362,7 @@ pub(crate) async fn submit(
     headers: &HeaderMap,
     checked: Checked,
     now: Millis,
+    reach: Reach,
 ) -> ApiResult<Response> {
     let key = idempotency_key(principal, headers, &checked)?;
     if let Err(retry_after_secs) = state.backlog.admit(now, state.config.request_deadline_secs) {
@@ -317,6 +384,7 @@ pub(crate) async fn submit(
             finished: None,
         })
         .collect();
+    guard_admin_login(state, principal, &checked, &tasks, reach, now).await?;
     let request = PasswordChangeRequest {
         id: request_id.clone(),
         identity_id: checked.identity.id.clone(),

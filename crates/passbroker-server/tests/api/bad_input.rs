@@ -60,7 +60,14 @@ async fn assert_documented(r: reqwest::Response, what: &str) -> u16 {
 #[tokio::test]
 async fn bad_input_never_gets_a_500_and_always_gets_a_cause() {
     let app = spawn_app_with(Options {
-        env: vec![("PASSBROKER_RATE_LIMIT_REQUESTS".into(), "100000".into())],
+        env: vec![
+            ("PASSBROKER_RATE_LIMIT_REQUESTS".into(), "100000".into()),
+            (
+                "PASSBROKER_CLIENT_RATE_LIMIT_REQUESTS".into(),
+                "100000".into(),
+            ),
+            ("PASSBROKER_AUTH_FAILURES_PER_IP".into(), "100000".into()),
+        ],
         ..Options::default()
     })
     .await;

@@ -476,31 +476,7 @@ impl TestApp {
     /// Opens the login page, submits its form with these credentials, and returns the
     /// response (a 303 to the redirect URI when the sign-in works).
     pub async fn sign_in(&self, user: &str, password: &str) -> reqwest::Response {
-        let page = self
-            .http
-            .get(self.url(&format!(
-                "/oauth/authorize?{}",
-                self.authorize_query(DEMO_REDIRECT, "st-1")
-            )))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200, "the login page");
-        let html = page.text().await.unwrap();
-        let mut form = hidden_inputs(&html);
-        assert!(
-            html.contains("name=\"username\"") && html.contains("name=\"password\""),
-            "the page has a login form"
-        );
-        form.push(("username".into(), user.into()));
-        form.push(("password".into(), password.into()));
-        form.push(("decision".into(), "allow".into()));
-        self.http
-            .post(self.url("/oauth/authorize"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        sign_in_with(self, &self.http, user, password).await
     }
 
     /// Signs in and returns the authorization code from the redirect.
@@ -580,4 +556,36 @@ pub async fn assert_401(r: reqwest::Response, context: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{context}: {v}"))
         .to_owned()
+}
+
+/// [`TestApp::sign_in`] with a given HTTP client (e.g. one bound to another local address).
+pub async fn sign_in_with(
+    app: &TestApp,
+    http: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = http
+        .get(app.url(&format!(
+            "/oauth/authorize?{}",
+            app.authorize_query(DEMO_REDIRECT, "st-1")
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the login page");
+    let html = page.text().await.unwrap();
+    let mut form = hidden_inputs(&html);
+    assert!(
+        html.contains("name=\"username\"") && html.contains("name=\"password\""),
+        "the page has a login form"
+    );
+    form.push(("username".into(), user.into()));
+    form.push(("password".into(), password.into()));
+    form.push(("decision".into(), "allow".into()));
+    http.post(app.url("/oauth/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
 }

@@ -29,7 +29,8 @@ async fn assert_429(r: reqwest::Response, context: &str) -> u64 {
 #[tokio::test]
 async fn the_101st_request_in_10_seconds_is_429_until_retry_after_has_passed() {
     let app = spawn_app().await;
-    let setup = app.token().await;
+    // Another client's token: all tokens of one client also share a per-client budget.
+    let setup = app.token_with_scopes(&["sp:scopes:all"]).await;
     let body = app
         .change_body(&setup, "Abby.Smith", "My-AD", "Corr3ct-Horse")
         .await;

@@ -210,7 +210,8 @@ async fn two_node_a_burst_of_101_requests_over_both_nodes_on_one_token_gets_a_42
     let Some(env) = cluster().await else { return };
     let a = node(&env, true).await;
     let b = node(&env, true).await;
-    let setup = a.token().await;
+    // Another client's token: all tokens of one client also share a per-client budget.
+    let setup = a.token_with_scopes(&["sp:scopes:all"]).await;
     let body = a
         .change_body(&setup, "Abby.Smith", "My-AD", "Burst-0f-101")
         .await;

@@ -44,6 +44,28 @@ impl PostgresStore {
         })
     }
 
+    /// The window `key` is in at `now`, without counting a hit (`None`: no live window).
+    pub async fn rate_limit_peek(
+        &self,
+        key: &str,
+        now: Millis,
+        window_ms: i64,
+    ) -> StoreResult<Option<RateWindow>> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT window_start, hits FROM rate_limit_windows WHERE key = $1 AND window_start > $2 - $3",
+        )
+        .bind(key)
+        .bind(now.0)
+        .bind(window_ms.max(1))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(row.map(|(start, hits)| RateWindow {
+            start: Millis(start),
+            hits: u64::try_from(hits).unwrap_or(0),
+        }))
+    }
+
     /// Forgets windows that started before `before`; returns how many.
     pub async fn purge_rate_limits(&self, before: Millis) -> StoreResult<u64> {
         let r = sqlx::query("DELETE FROM rate_limit_windows WHERE window_start < $1")

@@ -3,7 +3,7 @@
 //! A new request notifies `passbroker_queued` (idle workers on every node wake at once
 //! instead of at their next poll), and a request that ends notifies `passbroker_finished`
 //! with its id (a `Prefer: wait` on any node returns as soon as any node's worker finished
-//! it). Both are sent by the statement that does the work, so they are delivered when it
+//! it); a change to the RSA key ring notifies `passbroker_keys` (every node reloads it). Both are sent by the statement that does the work, so they are delivered when it
 //! commits. Notifications are hints: workers still poll, waiters still read the store.
 
 use super::{db, PostgresStore};
@@ -13,6 +13,7 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 
 pub(crate) const QUEUED: &str = "passbroker_queued";
 pub(crate) const FINISHED: &str = "passbroker_finished";
+pub(crate) const KEYS: &str = "passbroker_keys";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueEvent {
@@ -20,6 +21,8 @@ pub enum QueueEvent {
     Queued,
     /// A request reached a terminal state (on any node).
     Finished(RequestId),
+    /// The RSA key ring changed (a rotation or retirement, by any node or the CLI).
+    KeysChanged,
 }
 
 /// A subscription to [`QueueEvent`]s; holds one connection while it lives.
@@ -37,7 +40,10 @@ impl PostgresStore {
             .min_connections(0)
             .connect_lazy_with(options);
         let mut listener = PgListener::connect_with(&own).await.map_err(db)?;
-        listener.listen_all([QUEUED, FINISHED]).await.map_err(db)?;
+        listener
+            .listen_all([QUEUED, FINISHED, KEYS])
+            .await
+            .map_err(db)?;
         Ok(QueueEvents { listener })
     }
 }
@@ -50,6 +56,7 @@ impl QueueEvents {
             let n = self.listener.recv().await.map_err(db)?;
             match n.channel() {
                 QUEUED => return Ok(QueueEvent::Queued),
+                KEYS => return Ok(QueueEvent::KeysChanged),
                 FINISHED => {
                     if let Ok(id) = RequestId::parse(n.payload()) {
                         return Ok(QueueEvent::Finished(id));

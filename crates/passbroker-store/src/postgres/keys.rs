@@ -41,6 +41,13 @@ pub(crate) async fn upsert_rsa(conn: &mut PgConnection, k: &StoredRsaKey) -> Sto
     .execute(&mut *conn)
     .await
     .map_err(db)?;
+    // Every node reloads its key ring when this commits (a rotation or retirement takes
+    // effect everywhere at once; the nodes' periodic check is the fallback).
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(super::events::KEYS)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
