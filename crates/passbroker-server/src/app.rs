@@ -195,6 +195,11 @@ pub async fn build_state_with(
             config.login_brake_failures_per_user,
             900,
         )),
+        breach: Arc::new(crate::breach::Breach::new(&config)),
+        range_limit: Arc::new(RateLimiter::new(
+            config.breach_range_requests_per_ip,
+            config.rate_limit_window_secs,
+        )),
         connectors: Arc::new(ConnectorRegistry::new(store.clone(), secrets.clone())),
         metrics: Arc::new(Metrics::default()),
         config: Arc::new(config),
@@ -282,6 +287,7 @@ impl Application {
         let maintenance = tokio::spawn(maintain(self.state.clone(), stop_rx.clone()));
         let flusher = tokio::spawn(flush_erased(self.state.clone(), stop_rx.clone()));
         let key_sync = tokio::spawn(sync_keys(self.state.clone(), stop_rx.clone()));
+        let breach_refresh = tokio::spawn(refresh_breach(self.state.clone(), stop_rx.clone()));
         let relay = self
             .shared
             .clone()
@@ -299,6 +305,7 @@ impl Application {
         let _ = maintenance.await;
         let _ = flusher.await;
         let _ = key_sync.await;
+        let _ = breach_refresh.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }
@@ -371,6 +378,22 @@ async fn sync_keys(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         sync_key_ring(&state).await;
+    }
+}
+
+/// Picks up a re-imported breach corpus (`passbroker breach import` while serving).
+async fn refresh_breach(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(crate::breach::REFRESH_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let breach = state.breach.clone();
+        if let Ok(changed) = tokio::task::spawn_blocking(move || breach.refresh()).await {
+            for line in changed {
+                tracing::info!(what = %line, "breach corpus");
+            }
+        }
     }
 }
 

@@ -288,7 +288,7 @@ pub async fn authenticate(
     let is_public = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .is_some_and(|p| crate::routes::is_public(p.as_str()));
+        .is_some_and(|p| crate::routes::is_public_with(p.as_str(), &state.config));
     if is_public {
         return next.run(request).await;
     }

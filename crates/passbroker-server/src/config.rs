@@ -81,6 +81,24 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest `Prefer: wait=N` honoured.
     pub max_prefer_wait_secs: u64,
+    /// Where `passbroker breach import` puts the breach corpus index (default
+    /// `<data_dir>/breach`); the server picks up a new index there within seconds.
+    pub breach_dir: Option<PathBuf>,
+    /// Serve `GET /passbroker/v1/pwned/range/{prefix}` without a token (rate limited per
+    /// address by `breach_range_requests_per_ip`).
+    pub breach_range_public: bool,
+    /// Range requests per client address per `rate_limit_window_secs`.
+    pub breach_range_requests_per_ip: u32,
+    /// An HIBP-compatible range API (`{url}/range/{prefix}`) to consult when no local index
+    /// answers; only five hex digits of a hash leave the server.
+    pub breach_upstream_url: Option<String>,
+    pub breach_upstream_timeout_ms: u64,
+    /// When the upstream cannot be reached: `closed` (the change waits and retries until its
+    /// deadline, then fails saying why) or `open` (the breach rule is skipped, and the
+    /// request's audit trail says so).
+    pub breach_upstream_failure: String,
+    /// How long an upstream range answer is reused.
+    pub breach_upstream_cache_secs: u64,
 }
 
 impl Default for Config {
@@ -120,6 +138,13 @@ impl Default for Config {
             workers: 16,
             max_body_bytes: 64 * 1024,
             max_prefer_wait_secs: 60,
+            breach_dir: None,
+            breach_range_public: false,
+            breach_range_requests_per_ip: 100,
+            breach_upstream_url: None,
+            breach_upstream_timeout_ms: 2_000,
+            breach_upstream_failure: "closed".into(),
+            breach_upstream_cache_secs: 3_600,
         }
     }
 }
@@ -160,6 +185,13 @@ const KEYS: &[&str] = &[
     "workers",
     "max_body_bytes",
     "max_prefer_wait_secs",
+    "breach_dir",
+    "breach_range_public",
+    "breach_range_requests_per_ip",
+    "breach_upstream_url",
+    "breach_upstream_timeout_ms",
+    "breach_upstream_failure",
+    "breach_upstream_cache_secs",
 ];
 
 /// Values given on the command line; they win over everything else.
@@ -360,6 +392,32 @@ impl Config {
                 ),
             );
         }
+        if !matches!(self.breach_upstream_failure.as_str(), "open" | "closed") {
+            return err(
+                "breach_upstream_failure",
+                "must be \"open\" or \"closed\"".into(),
+            );
+        }
+        if let Some(url) = &self.breach_upstream_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return err(
+                    "breach_upstream_url",
+                    "must start with http:// or https://".into(),
+                );
+            }
+        }
+        if !(100..=60_000).contains(&self.breach_upstream_timeout_ms) {
+            return err(
+                "breach_upstream_timeout_ms",
+                format!(
+                    "must be between 100 and 60000, got {}",
+                    self.breach_upstream_timeout_ms
+                ),
+            );
+        }
+        if self.breach_range_requests_per_ip == 0 {
+            return err("breach_range_requests_per_ip", "must be 1 or more".into());
+        }
         if self.master_key.is_some() && self.master_key_file.is_some() {
             return err(
                 "master_key",
@@ -367,6 +425,13 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Where the breach corpus index lives.
+    pub fn breach_dir(&self) -> PathBuf {
+        self.breach_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("breach"))
     }
 
     pub fn log_format(&self) -> LogFormat {

@@ -4,11 +4,13 @@
 //! - [`routes`]: every path form the SDKs use; [`error`] maps every failure to ISC's shapes.
 //! - [`auth`]: token verification, rate limiting, and per-operation authorization.
 //! - [`worker`]: the durable queue's workers; [`keyring`] and [`tokens`]: keys in the store.
+//! - [`breach`]: the breached-password corpus (local index or upstream range API).
 
 pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod breach;
 pub mod config;
 pub mod connectors;
 pub mod demo;

@@ -52,6 +52,10 @@ pub struct AppState {
     pub token_rate_limit: Arc<RateLimiter>,
     /// Wrong sign-in passwords and digit tokens, per (user, address) with a per-user brake.
     pub guesses: Arc<GuessGuard>,
+    /// The breached-password corpus (local index, upstream range API).
+    pub breach: Arc<crate::breach::Breach>,
+    /// Range requests per client address (`breach_range_requests_per_ip`).
+    pub range_limit: Arc<RateLimiter>,
     pub clock: Clock,
     /// Wakes idle workers when a request arrives.
     pub work_available: Arc<Notify>,

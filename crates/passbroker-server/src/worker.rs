@@ -207,7 +207,18 @@ impl Worker {
         };
         let accounts = self.load_accounts(&tasks).await?;
         if !request.validated {
-            let violations = self.check_policy(&request, &accounts, &password).await?;
+            let violations = match self.check_policy(&request, &accounts, &password).await? {
+                PolicyCheck::Done(violations) => violations,
+                PolicyCheck::Unavailable(why) => {
+                    // The breach corpus could not answer and fails closed: wait for it, and
+                    // say why if the deadline comes first.
+                    if now.plus_millis(1000) >= request.deadline {
+                        let msg = format!("The password could not be checked against known data breaches before the deadline ({why}); try again later.");
+                        return self.finish(&request, &mut tasks, vec![msg]).await;
+                    }
+                    return self.retry_later(&request, now, &why).await;
+                }
+            };
             if !violations.is_empty() {
                 return self.finish(&request, &mut tasks, violations).await;
             }
@@ -249,13 +260,14 @@ impl Worker {
         Ok(out)
     }
 
-    /// Every failed rule, as sentences. Includes history (argon2id, off the async threads).
+    /// Every failed rule, as sentences. Includes history (argon2id, off the async threads)
+    /// and the breach corpus.
     async fn check_policy(
         &self,
         request: &PasswordChangeRequest,
         accounts: &[Option<Account>],
         password: &Password,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<PolicyCheck, String> {
         let s = &self.state;
         let source = s
             .store
@@ -329,7 +341,49 @@ impl Worker {
                 }
             }
         }
-        Ok(messages)
+        if policy.checks_breaches() {
+            match self.check_breach(request, &policy, password).await {
+                Ok(Some(message)) => messages.push(message),
+                Ok(None) => {}
+                Err(why) => return Ok(PolicyCheck::Unavailable(why)),
+            }
+        }
+        Ok(PolicyCheck::Done(messages))
+    }
+
+    /// The breach rule: `Ok(Some(message))` when the corpus has seen the password at least
+    /// `breachedMinCount` times; without a corpus, the built-in common-password list stands in.
+    /// `Err` when the corpus cannot answer and the server fails closed; failing open is
+    /// audited.
+    async fn check_breach(
+        &self,
+        request: &PasswordChangeRequest,
+        policy: &passbroker_core::policy::PasswordPolicy,
+        password: &Password,
+    ) -> Result<Option<String>, String> {
+        use crate::breach::Seen;
+        let s = &self.state;
+        match s.breach.seen(password).await {
+            Ok(Seen::Times(n)) if i64::from(n) >= policy.breached_min_count.max(1) => {
+                Ok(Some(crate::breach::seen_message(n)))
+            }
+            Ok(Seen::Times(_) | Seen::NotSeen) => Ok(None),
+            Ok(Seen::NoCorpus) => Ok(passbroker_core::policy::eval::is_common_password(password)
+                .then(|| crate::breach::seen_message(0))),
+            Err(e) if s.breach.fails_open() => {
+                let mut event = crate::audit::audit_event(
+                    "system",
+                    "BREACH_CHECK_SKIPPED",
+                    "INFO",
+                    format!("the breached-password rule was skipped (breach_upstream_failure = open): {e}"),
+                    s.clock.now(),
+                );
+                event.request_id = Some(request.id.to_string());
+                crate::audit::Audit::record(s.store.as_ref(), vec![event]).await;
+                Ok(None)
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Calls the connectors of every pending, due task, concurrently.
@@ -602,6 +656,14 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         Ok(Outcome::Progressed(request.id.clone()))
     }
+}
+
+/// The outcome of the policy step.
+enum PolicyCheck {
+    /// Every failed rule (none: the password passes).
+    Done(Vec<String>),
+    /// A rule could not be checked yet (the breach corpus did not answer); try again later.
+    Unavailable(String),
 }
 
 /// A password must be non-empty and free of control characters to be set anywhere. This

@@ -75,6 +75,12 @@ pub fn describe(policy: &PasswordPolicy) -> Vec<String> {
     if policy.block_common_passwords {
         out.push("passwordBlockCommon is true".to_owned());
     }
+    if policy.checks_breaches() {
+        out.push(format!(
+            "passwordBlockBreached is {}",
+            policy.breached_min_count.max(1)
+        ));
+    }
     if policy.nist_profile {
         out.push("passwordNistProfile is true".to_owned());
     }

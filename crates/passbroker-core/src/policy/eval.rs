@@ -372,13 +372,11 @@ pub fn evaluate(
     out
 }
 
-/// True when the password, normalised, equals an entry of the built-in list of common and
-/// breached passwords ([`super::common_passwords::COMMON_PASSWORDS`]).
+/// True when the password, normalised, equals an entry of the built-in list of common
+/// passwords ([`super::common_passwords`]).
 pub fn is_common_password(password: &Password) -> bool {
     let normalized = Zeroizing::new(normalize(password.expose()));
-    super::common_passwords::COMMON_PASSWORDS
-        .iter()
-        .any(|p| *p == normalized.as_str())
+    super::common_passwords::contains(normalized.as_str())
 }
 
 #[cfg(test)]

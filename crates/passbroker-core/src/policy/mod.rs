@@ -64,8 +64,21 @@ pub struct PasswordPolicy {
     /// Reject passwords on the built-in list of breached / common passwords.
     pub block_common_passwords: bool,
     /// NIST SP 800-63B-4 profile: length in code points, at least 15 (8 with MFA), blocklist,
-    /// no composition rules.
+    /// breached passwords, no composition rules.
     pub nist_profile: bool,
+    /// Reject passwords found in the breach corpus (`passbroker breach import`, or an
+    /// upstream range API) at least `breached_min_count` times; without a corpus, the built-in
+    /// common-password list stands in. The NIST profile turns it on.
+    pub block_breached_passwords: bool,
+    /// How often a password must have been seen in breaches to be refused (1: at all).
+    pub breached_min_count: i64,
+}
+
+impl PasswordPolicy {
+    /// Whether the breach rule applies (by itself or through the NIST profile).
+    pub fn checks_breaches(&self) -> bool {
+        self.block_breached_passwords || self.nist_profile
+    }
 }
 
 /// Upper bound on `history_depth`: each remembered password costs one argon2id verify.
@@ -106,6 +119,8 @@ impl Default for PasswordPolicy {
             history_depth: 0,
             block_common_passwords: false,
             nist_profile: false,
+            block_breached_passwords: false,
+            breached_min_count: 1,
         }
     }
 }
@@ -218,6 +233,15 @@ impl PasswordPolicy {
                     ),
                 ));
             }
+        }
+        if self.breached_min_count < 1 {
+            errors.push(DomainError::new(
+                "breachedMinCount",
+                format!(
+                    "must be 1 or more (1: refuse a password seen in any breach), got {}",
+                    self.breached_min_count
+                ),
+            ));
         }
         if self.history_depth > MAX_HISTORY_DEPTH {
             errors.push(DomainError::new(

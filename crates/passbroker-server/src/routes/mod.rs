@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod org_config;
 pub mod password;
 pub mod password_policies;
+pub mod pwned;
 pub mod source_doc;
 pub mod sources;
 pub mod sync_groups;
@@ -51,6 +52,12 @@ pub const PUBLIC_ROUTES: &[&str] = &[
 /// Whether a route (as matched, e.g. `/v3/sources/{id}`) is on [`PUBLIC_ROUTES`].
 pub fn is_public(matched_path: &str) -> bool {
     PUBLIC_ROUTES.contains(&matched_path)
+}
+
+/// Whether a route is public under this configuration: the public list, plus the breach
+/// range endpoint when `breach_range_public` is on (then rate limited per address instead).
+pub fn is_public_with(matched_path: &str, config: &crate::config::Config) -> bool {
+    is_public(matched_path) || (config.breach_range_public && matched_path == pwned::RANGE_ROUTE)
 }
 
 /// The router under construction, remembering every path it was given, so that the set of
@@ -127,6 +134,7 @@ fn all_routes() -> Routes {
     }
     api = isc_admin::routes(api);
     api.route("/passbroker/v1/audit-events", get(admin::list_audit))
+        .route(pwned::RANGE_ROUTE, get(pwned::range))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/jwks", get(oauth::jwks))
         .route(

@@ -81,6 +81,8 @@ pub struct PolicyBody {
     history_depth: Option<i64>,
     block_common_passwords: Option<bool>,
     nist_profile: Option<bool>,
+    block_breached_passwords: Option<bool>,
+    breached_min_count: Option<i64>,
 }
 
 impl PolicyBody {
@@ -142,6 +144,10 @@ impl PolicyBody {
                 .block_common_passwords
                 .unwrap_or(d.block_common_passwords),
             nist_profile: self.nist_profile.unwrap_or(d.nist_profile),
+            block_breached_passwords: self
+                .block_breached_passwords
+                .unwrap_or(d.block_breached_passwords),
+            breached_min_count: self.breached_min_count.unwrap_or(d.breached_min_count),
         }
     }
 }
@@ -168,6 +174,7 @@ pub fn policy_json(p: &PasswordPolicy) -> Value {
         "validateAgainstAccountName": p.validate_against_account_name,
         "sourceIds": p.source_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "historyDepth": p.history_depth, "blockCommonPasswords": p.block_common_passwords, "nistProfile": p.nist_profile,
+        "blockBreachedPasswords": p.block_breached_passwords, "breachedMinCount": p.breached_min_count,
     })
 }
 
