@@ -45,7 +45,7 @@ fn nist_profile_skips_composition_and_applies_the_blocklist() {
         ..policy()
     };
     assert!(check(&p, "1234 5678 9012 345").is_empty());
-    assert_eq!(check(&p, "correcthorsebatterystaple"), ["nistProfile"]);
+    assert_eq!(check(&p, "1qaz2wsx3edc4rfv"), ["nistProfile"]);
     let dict = dictionary();
     let ctx = PolicyContext {
         dictionary: Some(&dict),
