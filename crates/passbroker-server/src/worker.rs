@@ -368,8 +368,12 @@ impl Worker {
                 Ok(Some(crate::breach::seen_message(n)))
             }
             Ok(Seen::Times(_) | Seen::NotSeen) => Ok(None),
-            Ok(Seen::NoCorpus) => Ok(passbroker_core::policy::eval::is_common_password(password)
-                .then(|| crate::breach::seen_message(0))),
+            // The built-in list stands in; the NIST profile and blockCommonPasswords already
+            // report a password on it.
+            Ok(Seen::NoCorpus) => Ok((!policy.nist_profile
+                && !policy.block_common_passwords
+                && passbroker_core::policy::eval::is_common_password(password))
+            .then(|| crate::breach::seen_message(0))),
             Err(e) if s.breach.fails_open() => {
                 let mut event = crate::audit::audit_event(
                     "system",
