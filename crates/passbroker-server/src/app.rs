@@ -175,7 +175,11 @@ pub async fn build_state_with(
             config.login_attempts_per_user.saturating_mul(5),
             900,
         )),
-        connectors: Arc::new(ConnectorRegistry::new(store.clone(), secrets.clone())),
+        connectors: Arc::new(ConnectorRegistry::new(
+            store.clone(),
+            secrets.clone(),
+            config.data_dir.clone(),
+        )),
         metrics: Arc::new(Metrics::default()),
         config: Arc::new(config),
         store,
@@ -266,13 +270,13 @@ impl Application {
             .clone()
             .map(|pg| tokio::spawn(relay_queue_events(self.state.clone(), pg, stop_rx)));
         let service = crate::routes::service(self.state.clone());
-        let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-            SocketAddr,
-        >(service);
-        tracing::info!(address = %self.local_addr(), "passbroker listening");
-        axum::serve(self.listener, make)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let limits = crate::http_server::Limits::from_config(&self.state.config);
+        tracing::info!(
+            address = %self.local_addr(),
+            max_connections = limits.max_connections,
+            "passbroker listening"
+        );
+        crate::http_server::serve(self.listener, service, limits, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = maintenance.await;
