@@ -342,26 +342,36 @@ async fn relay_queue_events(state: AppState, pg: PostgresStore, mut stop: watch:
     let _ = resync.await;
 }
 
-/// Hourly upkeep: key retirement and rotation, and forgetting ended rate-limit windows.
-/// Every few seconds, when requests ended, pushes their erased ciphertexts out of the
-/// store's write-ahead log, so no old copy outlives its request by more than that.
+/// Pushes ended requests' erased ciphertexts out of the store's write-ahead log: once at
+/// start-up (a crash may have left old copies there, and nothing else would move them until
+/// traffic ends another request), then within a few seconds of any request ending, and again
+/// every few seconds for as long as a flush fails (readers kept the WAL busy), whatever the
+/// traffic.
 async fn flush_erased(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut flushed = 0u64;
+    let mut pending = true;
+    let mut flushed = state.backlog.finished_total();
     loop {
+        let finished = state.backlog.finished_total();
+        if pending || finished != flushed {
+            match state.store.flush_erased().await {
+                Ok(()) => {
+                    pending = false;
+                    flushed = finished;
+                }
+                Err(e) => {
+                    pending = true;
+                    tracing::warn!(error = %e, "flushing erased data failed; will retry");
+                }
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = stop.changed() => return,
         }
-        let finished = state.backlog.finished_total();
-        if finished != flushed {
-            match state.store.flush_erased().await {
-                Ok(()) => flushed = finished,
-                Err(e) => tracing::warn!(error = %e, "flushing erased data failed"),
-            }
-        }
     }
 }
 
+/// Hourly upkeep: key retirement and rotation, and forgetting ended rate-limit windows.
 async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         if let Err(e) = state.rate_limit.purge(state.clock.now()).await {
