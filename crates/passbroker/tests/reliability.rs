@@ -511,13 +511,12 @@ async fn hardening_crash_leaves_no_ciphertext_at_rest_after_an_idle_restart() {
         "identities:\n  - userName: Crash.User\nsources:\n  - name: Slow\n    features: [PASSWORD]\n    connector: simulated\n    config: { latencyMs: 300 }\naccounts:\n  - { identity: Crash.User, source: Slow, accountId: crash-user }\n",
     );
     let server_log = tmp.path().join("server.log");
-    let mut sent = Vec::new();
     let mut attempts = 0;
     // Every request must have ended before the kill: one still in flight would end after the
     // restart and set off a flush the old way too. The kill follows the last end within
     // milliseconds; should the periodic flush (every 5 s) still slip in between, the premise
     // "ciphertexts are in the WAL" does not hold and the round is repeated.
-    loop {
+    let sent = loop {
         attempts += 1;
         assert!(attempts <= 3, "the flush beat the kill {attempts} times");
         let server = start(&dir, &key, &server_log).await;
@@ -544,12 +543,12 @@ async fn hardening_crash_leaves_no_ciphertext_at_rest_after_an_idle_restart() {
             }
         }
         drop(server); // SIGKILL
-        sent = c.sent.lock().unwrap().clone();
+        let sent = c.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 8);
         if !ciphertexts_at_rest(&dir, &sent).is_empty() {
-            break;
+            break sent;
         }
-    }
+    };
     // Restart and send nothing: no set-password, no status query.
     let server = start(&dir, &key, &server_log).await;
     let deadline = Instant::now() + Duration::from_secs(30);
