@@ -158,11 +158,10 @@ pub(crate) fn read_ca_pems(
     field: &str,
     path: &std::path::Path,
 ) -> Result<Vec<Vec<u8>>, ConnectorError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConnectorError::Config(format!(
-            "{connector} connector: field `{field}`: cannot read {}: {e}",
-            path.display()
-        ))
+    // Blocking: connectors are built on blocking threads (`crate::build`). Only a regular
+    // file is read, and only so much of it.
+    let text = crate::files::read_regular(path, 4 * 1024 * 1024).map_err(|e| {
+        ConnectorError::Config(format!("{connector} connector: field `{field}`: {e}"))
     })?;
     let mut pems = Vec::new();
     let mut current: Option<String> = None;

@@ -85,7 +85,9 @@ pub struct LdapConfig {
 pub struct LdapConnector {
     config: LdapConfig,
     bind_password: Zeroizing<String>,
-    ca_pems: Vec<Vec<u8>>,
+    /// Built once, with the build (a blocking task): setting one up loads the system's CA
+    /// bundle from disk, which must not happen on the runtime at each connect.
+    tls: Option<native_tls::TlsConnector>,
     connect_timeout: Duration,
     op_timeout: Duration,
     /// `scheme://host:port` of the URL, for messages.
@@ -145,27 +147,19 @@ impl LdapConnector {
         let bind_password = secrets.required("bindPassword")?;
         let port = url.port().unwrap_or(if ldaps { 636 } else { 389 });
         let target = format!("{}://{}:{}", url.scheme(), host, port);
+        let tls = if ldaps || config.start_tls {
+            Some(tls_connector(&ca_pems)?)
+        } else {
+            None
+        };
         Ok(Self {
             config,
             bind_password,
-            ca_pems,
+            tls,
             connect_timeout,
             op_timeout,
             target,
         })
-    }
-
-    fn tls_connector(&self) -> Result<native_tls::TlsConnector, ConnectorError> {
-        let mut builder = native_tls::TlsConnector::builder();
-        for pem in &self.ca_pems {
-            let cert = native_tls::Certificate::from_pem(pem).map_err(|e| {
-                ConnectorError::Config(format!("{NAME} connector: field `caFile`: {e}"))
-            })?;
-            builder.add_root_certificate(cert);
-        }
-        builder
-            .build()
-            .map_err(|e| ConnectorError::Config(format!("{NAME} connector: TLS setup: {e}")))
     }
 
     /// Connects (TCP, TLS, StartTLS) within the connect timeout and binds as the service
@@ -174,8 +168,8 @@ impl LdapConnector {
         let mut settings = LdapConnSettings::new()
             .set_conn_timeout(self.connect_timeout)
             .set_starttls(self.config.start_tls);
-        if self.config.url.starts_with("ldaps:") || self.config.start_tls {
-            settings = settings.set_connector(self.tls_connector()?);
+        if let Some(tls) = &self.tls {
+            settings = settings.set_connector(tls.clone());
         }
         let connecting = LdapConnAsync::with_settings(settings, &self.config.url);
         let (conn, mut ldap) = match tokio::time::timeout(self.connect_timeout, connecting).await {
@@ -524,6 +518,19 @@ fn rc_name(rc: u32) -> String {
     } else {
         format!("{name}, {rc}")
     }
+}
+
+fn tls_connector(ca_pems: &[Vec<u8>]) -> Result<native_tls::TlsConnector, ConnectorError> {
+    let mut builder = native_tls::TlsConnector::builder();
+    for pem in ca_pems {
+        let cert = native_tls::Certificate::from_pem(pem).map_err(|e| {
+            ConnectorError::Config(format!("{NAME} connector: field `caFile`: {e}"))
+        })?;
+        builder.add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .map_err(|e| ConnectorError::Config(format!("{NAME} connector: TLS setup: {e}")))
 }
 
 #[async_trait]

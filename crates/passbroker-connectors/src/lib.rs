@@ -5,6 +5,7 @@
 //! that is safe to show the user: never a password, never a credential.
 
 mod common;
+mod files;
 pub mod ldap;
 pub mod mariadb;
 pub mod postgres;
@@ -60,15 +61,38 @@ pub trait Connector: Send + Sync {
 
 /// Builds the connector for a source from its settings and its (unwrapped) secrets.
 /// `builtin` is passbroker's own directory and is built by the server, not here.
-pub fn build(
+///
+/// Building reads the files the settings name (CA certificates) and checks the simulated
+/// connector's `logFile` inside `data_dir`, so it runs on a blocking thread: a slow disk or a
+/// FIFO in a setting never stalls the async runtime.
+pub async fn build(
     kind: ConnectorKind,
     config: &serde_json::Value,
     secrets: Option<&serde_json::Value>,
+    data_dir: &std::path::Path,
+) -> Result<Arc<dyn Connector>, ConnectorError> {
+    let (config, secrets, data_dir) = (config.clone(), secrets.cloned(), data_dir.to_owned());
+    tokio::task::spawn_blocking(move || build_blocking(kind, &config, secrets.as_ref(), &data_dir))
+        .await
+        .map_err(|_| ConnectorError::Transient("building the connector failed".into()))?
+}
+
+/// [`build`] on the calling thread, which may block on file IO.
+pub fn build_blocking(
+    kind: ConnectorKind,
+    config: &serde_json::Value,
+    secrets: Option<&serde_json::Value>,
+    data_dir: &std::path::Path,
 ) -> Result<Arc<dyn Connector>, ConnectorError> {
     match kind {
-        ConnectorKind::Simulated => Ok(Arc::new(simulated::SimulatedConnector::new(
-            simulated::SimulatedConfig::from_json(config)?,
-        ))),
+        ConnectorKind::Simulated => {
+            let connector = simulated::SimulatedConnector::new(
+                simulated::SimulatedConfig::from_json(config)?,
+                data_dir,
+            );
+            connector.check_log_file()?;
+            Ok(Arc::new(connector))
+        }
         ConnectorKind::Ldap => Ok(Arc::new(ldap::LdapConnector::from_json(config, secrets)?)),
         ConnectorKind::Postgres => Ok(Arc::new(postgres::PostgresConnector::from_json(
             config, secrets,

@@ -269,7 +269,13 @@ impl Connector for PostgresConnector {
     async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError> {
         let role = call.account.native_id.as_str();
         let ident = quote_ident(role)?;
-        let verifier = verifier(call.password.expose())?;
+        // PBKDF2 with 4096 rounds: CPU work, done on a blocking thread, not the runtime's.
+        let password = Zeroizing::new(call.password.expose().to_owned());
+        let verifier = tokio::task::spawn_blocking(move || verifier(&password))
+            .await
+            .map_err(|_| {
+                ConnectorError::Transient("computing the SCRAM verifier failed".into())
+            })??;
         let sql = Zeroizing::new(format!(
             "ALTER ROLE {ident} PASSWORD '{}'",
             verifier.as_str()

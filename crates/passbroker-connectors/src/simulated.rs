@@ -1,14 +1,17 @@
 //! The simulated connector: changes nothing, for integrators' tests. Latency, failure rate
 //! and failure message are configurable per source; outcomes are deterministic for a seed.
 //! With `logFile`, every call is appended to a durable log (one JSON line per call) so tests
-//! can count deliveries across crashes.
+//! can count deliveries across crashes. The log lives in the data dir (a relative path is
+//! taken from it) and must be a regular file; its IO runs on blocking threads.
 
+use crate::files;
 use crate::{Connector, ConnectorError, SetPasswordCall};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -24,7 +27,8 @@ pub struct SimulatedConfig {
     pub transient_failures: bool,
     /// Seed for the failure draw; the same seed, account and attempt give the same outcome.
     pub seed: u64,
-    /// Append-only log of calls (no passwords: task id, account, attempt, outcome).
+    /// Append-only log of calls (no passwords: task id, account, attempt, outcome), inside
+    /// the data dir.
     pub log_file: Option<PathBuf>,
 }
 
@@ -61,44 +65,69 @@ impl SimulatedConfig {
 
 pub struct SimulatedConnector {
     config: SimulatedConfig,
+    /// The data dir, which holds `logFile` (a relative path is taken from it).
+    data_dir: PathBuf,
     /// Tasks the log already shows as delivered (loaded from the log on first use): the
     /// simulated target is idempotent per task, like a real API with an idempotency key.
-    delivered: std::sync::Mutex<Option<std::collections::HashSet<String>>>,
+    /// Only ever locked briefly, never across an await or file IO.
+    delivered: std::sync::Mutex<Option<HashSet<String>>>,
 }
 
+/// The largest call log read back (its records are about 150 bytes each).
+const MAX_LOG_BYTES: u64 = 256 * 1024 * 1024;
+
 impl SimulatedConnector {
-    pub fn new(config: SimulatedConfig) -> Self {
+    pub fn new(config: SimulatedConfig, data_dir: impl Into<PathBuf>) -> Self {
         Self {
             config,
+            data_dir: data_dir.into(),
             delivered: std::sync::Mutex::new(None),
         }
     }
 
+    /// Checks `logFile` against the data dir (blocking: call it off the runtime).
+    pub(crate) fn check_log_file(&self) -> Result<(), ConnectorError> {
+        match &self.config.log_file {
+            Some(path) => log_path(&self.data_dir, path).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     /// True when the durable log already records this task as delivered.
-    fn already_delivered(&self, task_id: &str) -> bool {
-        let Some(path) = &self.config.log_file else {
-            return false;
+    async fn already_delivered(&self, task_id: &str) -> Result<bool, ConnectorError> {
+        let Some(path) = self.config.log_file.clone() else {
+            return Ok(false);
         };
-        let mut guard = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
-        let set = guard.get_or_insert_with(|| {
-            std::fs::read_to_string(path)
-                .unwrap_or_default()
+        if let Some(set) = self.lock_delivered().as_ref() {
+            return Ok(set.contains(task_id));
+        }
+        let data_dir = self.data_dir.clone();
+        let loaded = blocking(move || {
+            let path = log_path(&data_dir, &path)?;
+            if !path.exists() {
+                return Ok(HashSet::new());
+            }
+            let text = files::read_regular(&path, MAX_LOG_BYTES).map_err(log_error)?;
+            Ok(text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
                 .filter(|v| v["outcome"] == "SUCCEEDED")
                 .filter_map(|v| v["taskId"].as_str().map(str::to_owned))
-                .collect()
-        });
-        set.contains(task_id)
+                .collect())
+        })
+        .await?;
+        Ok(self
+            .lock_delivered()
+            .get_or_insert(loaded)
+            .contains(task_id))
+    }
+
+    fn lock_delivered(&self) -> std::sync::MutexGuard<'_, Option<HashSet<String>>> {
+        self.delivered.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn remember(&self, task_id: &str) {
-        if let Some(set) = self
-            .delivered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+        if let Some(set) = self.lock_delivered().as_mut() {
             set.insert(task_id.to_owned());
         }
     }
@@ -116,8 +145,8 @@ impl SimulatedConnector {
         rand::rngs::StdRng::seed_from_u64(h).gen::<f64>() < self.config.failure_rate
     }
 
-    fn log(&self, call: &SetPasswordCall<'_>, outcome: &str) -> Result<(), ConnectorError> {
-        let Some(path) = &self.config.log_file else {
+    async fn log(&self, call: &SetPasswordCall<'_>, outcome: &str) -> Result<(), ConnectorError> {
+        let Some(path) = self.config.log_file.clone() else {
             return Ok(());
         };
         let line = serde_json::json!({
@@ -126,30 +155,52 @@ impl SimulatedConnector {
             "attempt": call.attempt,
             "outcome": outcome,
         });
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| ConnectorError::Transient(format!("simulated connector log: {e}")))?;
-        // One write per record, starting with a newline: a record torn by a crash stays on a
-        // line of its own and never swallows the next one.
-        file.write_all(format!("\n{line}").as_bytes())
-            .and_then(|()| file.sync_data())
-            .map_err(|e| ConnectorError::Transient(format!("simulated connector log: {e}")))
+        let data_dir = self.data_dir.clone();
+        blocking(move || {
+            let path = log_path(&data_dir, &path)?;
+            let mut file =
+                files::open_regular(&path, std::fs::OpenOptions::new().create(true).append(true))
+                    .map_err(log_error)?;
+            // One write per record, starting with a newline: a record torn by a crash stays
+            // on a line of its own and never swallows the next one.
+            file.write_all(format!("\n{line}").as_bytes())
+                .and_then(|()| file.sync_data())
+                .map_err(|e| ConnectorError::Transient(format!("simulated connector log: {e}")))
+        })
+        .await
     }
+}
+
+/// `logFile` resolved inside the data dir, or why it is refused.
+fn log_path(data_dir: &Path, path: &Path) -> Result<PathBuf, ConnectorError> {
+    files::resolve_in_data_dir(data_dir, path)
+        .map_err(|e| ConnectorError::Config(format!("simulated connector: logFile: {e}")))
+}
+
+fn log_error(e: String) -> ConnectorError {
+    ConnectorError::Config(format!("simulated connector: logFile: {e}"))
+}
+
+/// Runs file IO on a blocking thread, off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ConnectorError> + Send + 'static,
+) -> Result<T, ConnectorError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ConnectorError::Transient("simulated connector: the log task failed".into()))?
 }
 
 #[async_trait]
 impl Connector for SimulatedConnector {
     async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError> {
-        if self.already_delivered(call.task_id) {
+        if self.already_delivered(call.task_id).await? {
             return Ok(());
         }
         if self.config.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.config.latency_ms)).await;
         }
         if self.fails(call.account.native_id.as_str(), call.attempt) {
-            self.log(&call, "FAILED")?;
+            self.log(&call, "FAILED").await?;
             let msg = self.config.failure_message.clone();
             return Err(if self.config.transient_failures {
                 ConnectorError::Transient(msg)
@@ -157,7 +208,7 @@ impl Connector for SimulatedConnector {
                 ConnectorError::Permanent(msg)
             });
         }
-        self.log(&call, "SUCCEEDED")?;
+        self.log(&call, "SUCCEEDED").await?;
         self.remember(call.task_id);
         Ok(())
     }
@@ -176,21 +227,129 @@ mod tests {
 
     #[test]
     fn outcomes_are_deterministic_for_a_seed() {
-        let c = SimulatedConnector::new(SimulatedConfig {
-            failure_rate: 0.5,
-            seed: 7,
-            ..Default::default()
-        });
+        let c = SimulatedConnector::new(
+            SimulatedConfig {
+                failure_rate: 0.5,
+                seed: 7,
+                ..Default::default()
+            },
+            ".",
+        );
         let first: Vec<bool> = (0..64).map(|n| c.fails(&format!("acct{n}"), 1)).collect();
         let again: Vec<bool> = (0..64).map(|n| c.fails(&format!("acct{n}"), 1)).collect();
         assert_eq!(first, again);
         let failures = first.iter().filter(|f| **f).count();
         assert!((16..=48).contains(&failures), "about half fail: {failures}");
-        let always = SimulatedConnector::new(SimulatedConfig {
-            failure_rate: 1.0,
-            ..Default::default()
-        });
+        let always = SimulatedConnector::new(
+            SimulatedConfig {
+                failure_rate: 1.0,
+                ..Default::default()
+            },
+            ".",
+        );
         assert!(always.fails("x", 1));
+    }
+
+    fn account(native_id: &str) -> passbroker_core::account::Account {
+        use passbroker_core::account::{Account, NativeAccountId};
+        use passbroker_core::{AccountRef, IdentityId, SourceId};
+        Account {
+            id: AccountRef::generate(),
+            source_id: SourceId::generate(),
+            identity_id: IdentityId::generate(),
+            native_id: NativeAccountId::parse(native_id).unwrap(),
+            account_name: native_id.to_owned(),
+            attributes: Default::default(),
+            disabled: false,
+        }
+    }
+
+    /// Runs one `set_password` on a runtime of its own, giving up after `limit`: a call that
+    /// blocks its thread (as opening a FIFO did) shows up as `None`.
+    fn set_password_within(
+        connector: SimulatedConnector,
+        task_id: &'static str,
+        limit: Duration,
+    ) -> Option<Result<(), ConnectorError>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let account = account("acct");
+            let password =
+                passbroker_core::Password::new(zeroize::Zeroizing::new("Sim-Passw0rd".to_owned()));
+            let out = rt.block_on(connector.set_password(SetPasswordCall {
+                account: &account,
+                password: &password,
+                task_id,
+                attempt: 1,
+            }));
+            let _ = tx.send(out);
+        });
+        rx.recv_timeout(limit).ok()
+    }
+
+    #[test]
+    fn hardening_log_file_is_kept_in_the_data_dir_and_delivery_is_logged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            SimulatedConfig::from_json(&serde_json::json!({"logFile": "calls.log"})).unwrap();
+        let c = SimulatedConnector::new(config.clone(), dir.path());
+        c.check_log_file().unwrap();
+        let out = set_password_within(c, "task-1", Duration::from_secs(10)).expect("returns");
+        assert_eq!(out, Ok(()));
+        let log = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+        assert!(log.contains("\"taskId\":\"task-1\""), "{log}");
+        // A new connector reads the log back and does not deliver the same task again.
+        let c = SimulatedConnector::new(config, dir.path());
+        assert_eq!(
+            set_password_within(c, "task-1", Duration::from_secs(10)),
+            Some(Ok(()))
+        );
+        let again = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+        assert_eq!(log, again);
+        // Outside the data dir: refused when built.
+        let outside = tempfile::tempdir().unwrap();
+        let e = crate::build_blocking(
+            passbroker_core::source::ConnectorKind::Simulated,
+            &serde_json::json!({"logFile": outside.path().join("calls.log")}),
+            None,
+            dir.path(),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("outside the data dir"), "{e}");
+        assert!(!outside.path().join("calls.log").exists());
+    }
+
+    #[test]
+    fn hardening_a_fifo_log_file_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("calls.log"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let config =
+            SimulatedConfig::from_json(&serde_json::json!({"logFile": "calls.log"})).unwrap();
+        // When the source is created or updated.
+        let e = crate::build_blocking(
+            passbroker_core::source::ConnectorKind::Simulated,
+            &serde_json::json!({"logFile": "calls.log"}),
+            None,
+            dir.path(),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("FIFO"), "{e}");
+        // When a connector built earlier (before the file was swapped) is used.
+        let c = SimulatedConnector::new(config, dir.path());
+        let out = set_password_within(c, "task-1", Duration::from_secs(5))
+            .expect("set_password returns instead of blocking on the FIFO");
+        let e = out.unwrap_err();
+        assert!(e.to_string().contains("FIFO"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,16 @@
 mod fixtures;
 
 use fixtures::*;
-use passbroker_connectors::{build, Connector, ConnectorError};
+use passbroker_connectors::{Connector, ConnectorError};
+
+/// Builds on this thread (these tests may block); no setting here names a data-dir file.
+fn build(
+    kind: ConnectorKind,
+    config: &serde_json::Value,
+    secrets: Option<&serde_json::Value>,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    passbroker_connectors::build_blocking(kind, config, secrets, std::path::Path::new("."))
+}
 use passbroker_core::source::ConnectorKind;
 use serde_json::json;
 use std::collections::HashSet;

@@ -200,7 +200,11 @@ pub async fn build_state_with(
             config.breach_range_requests_per_ip,
             config.rate_limit_window_secs,
         )),
-        connectors: Arc::new(ConnectorRegistry::new(store.clone(), secrets.clone())),
+        connectors: Arc::new(ConnectorRegistry::new(
+            store.clone(),
+            secrets.clone(),
+            config.data_dir.clone(),
+        )),
         metrics: Arc::new(Metrics::default()),
         config: Arc::new(config),
         store,
@@ -293,13 +297,13 @@ impl Application {
             .clone()
             .map(|pg| tokio::spawn(relay_queue_events(self.state.clone(), pg, stop_rx)));
         let service = crate::routes::service(self.state.clone());
-        let make = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-            SocketAddr,
-        >(service);
-        tracing::info!(address = %self.local_addr(), "passbroker listening");
-        axum::serve(self.listener, make)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let limits = crate::http_server::Limits::from_config(&self.state.config);
+        tracing::info!(
+            address = %self.local_addr(),
+            max_connections = limits.max_connections,
+            "passbroker listening"
+        );
+        crate::http_server::serve(self.listener, service, limits, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = maintenance.await;
@@ -408,26 +412,36 @@ async fn sync_key_ring(state: &AppState) {
     }
 }
 
-/// Hourly upkeep: key retirement and rotation, and forgetting ended rate-limit windows.
-/// Every few seconds, when requests ended, pushes their erased ciphertexts out of the
-/// store's write-ahead log, so no old copy outlives its request by more than that.
+/// Pushes ended requests' erased ciphertexts out of the store's write-ahead log: once at
+/// start-up (a crash may have left old copies there, and nothing else would move them until
+/// traffic ends another request), then within a few seconds of any request ending, and again
+/// every few seconds for as long as a flush fails (readers kept the WAL busy), whatever the
+/// traffic.
 async fn flush_erased(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut flushed = 0u64;
+    let mut pending = true;
+    let mut flushed = state.backlog.finished_total();
     loop {
+        let finished = state.backlog.finished_total();
+        if pending || finished != flushed {
+            match state.store.flush_erased().await {
+                Ok(()) => {
+                    pending = false;
+                    flushed = finished;
+                }
+                Err(e) => {
+                    pending = true;
+                    tracing::warn!(error = %e, "flushing erased data failed; will retry");
+                }
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = stop.changed() => return,
         }
-        let finished = state.backlog.finished_total();
-        if finished != flushed {
-            match state.store.flush_erased().await {
-                Ok(()) => flushed = finished,
-                Err(e) => tracing::warn!(error = %e, "flushing erased data failed"),
-            }
-        }
     }
 }
 
+/// Hourly upkeep: key retirement and rotation, and forgetting ended rate-limit windows.
 async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         for limit in [

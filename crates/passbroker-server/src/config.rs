@@ -99,6 +99,19 @@ pub struct Config {
     pub breach_upstream_failure: String,
     /// How long an upstream range answer is reused.
     pub breach_upstream_cache_secs: u64,
+    /// Open HTTP connections at most; beyond it a new connection is answered 503 and closed.
+    /// 0 derives the cap from the open-file limit (`RLIMIT_NOFILE`), leaving room for the
+    /// database and the connectors.
+    pub http_max_connections: u32,
+    /// A request's headers must arrive within this long of the connection opening (or of
+    /// their first byte, on a kept-alive connection); slow or silent senders are closed.
+    pub http_header_timeout_secs: u64,
+    /// A kept-alive connection with no new request for this long is closed.
+    pub http_idle_timeout_secs: u64,
+    /// Longest time from a request's headers to its response (body upload included); then
+    /// 503 and the connection is closed. Must be longer than `max_prefer_wait_secs` (the
+    /// default leaves 30 s for the answer after the longest wait).
+    pub http_request_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -145,6 +158,10 @@ impl Default for Config {
             breach_upstream_timeout_ms: 2_000,
             breach_upstream_failure: "closed".into(),
             breach_upstream_cache_secs: 3_600,
+            http_max_connections: 0,
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 30,
+            http_request_timeout_secs: 90,
         }
     }
 }
@@ -192,6 +209,10 @@ const KEYS: &[&str] = &[
     "breach_upstream_timeout_ms",
     "breach_upstream_failure",
     "breach_upstream_cache_secs",
+    "http_max_connections",
+    "http_header_timeout_secs",
+    "http_idle_timeout_secs",
+    "http_request_timeout_secs",
 ];
 
 /// Values given on the command line; they win over everything else.
@@ -417,6 +438,47 @@ impl Config {
         }
         if self.breach_range_requests_per_ip == 0 {
             return err("breach_range_requests_per_ip", "must be 1 or more".into());
+        }
+        let http: [(&str, u64, u64, u64); 4] = [
+            (
+                "http_max_connections",
+                u64::from(self.http_max_connections),
+                0,
+                1_000_000,
+            ),
+            (
+                "http_header_timeout_secs",
+                self.http_header_timeout_secs,
+                1,
+                3_600,
+            ),
+            (
+                "http_idle_timeout_secs",
+                self.http_idle_timeout_secs,
+                1,
+                3_600,
+            ),
+            (
+                "http_request_timeout_secs",
+                self.http_request_timeout_secs,
+                1,
+                86_400,
+            ),
+        ];
+        for (key, value, lo, hi) in http {
+            if value < lo || value > hi {
+                return err(key, format!("must be between {lo} and {hi}, got {value}"));
+            }
+        }
+        // `Prefer: wait=N` holds a request open for up to N seconds by design.
+        if self.http_request_timeout_secs <= self.max_prefer_wait_secs {
+            return err(
+                "http_request_timeout_secs",
+                format!(
+                    "must be longer than max_prefer_wait_secs ({}), got {}",
+                    self.max_prefer_wait_secs, self.http_request_timeout_secs
+                ),
+            );
         }
         if self.master_key.is_some() && self.master_key_file.is_some() {
             return err(
@@ -652,5 +714,56 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listn"), "{e}");
+    }
+
+    #[test]
+    fn hardening_http_limits_are_layered_and_checked() {
+        let env = vec![
+            (
+                "PASSBROKER_HTTP_MAX_CONNECTIONS".to_owned(),
+                "500".to_owned(),
+            ),
+            (
+                "PASSBROKER_HTTP_HEADER_TIMEOUT_SECS".to_owned(),
+                "3".to_owned(),
+            ),
+            (
+                "PASSBROKER_HTTP_IDLE_TIMEOUT_SECS".to_owned(),
+                "4".to_owned(),
+            ),
+            (
+                "PASSBROKER_HTTP_REQUEST_TIMEOUT_SECS".to_owned(),
+                "70".to_owned(),
+            ),
+        ];
+        let c = Config::load(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(
+            (
+                c.http_max_connections,
+                c.http_header_timeout_secs,
+                c.http_idle_timeout_secs,
+                c.http_request_timeout_secs
+            ),
+            (500, 3, 4, 70)
+        );
+        let d = Config::default();
+        assert!(d.http_request_timeout_secs > d.max_prefer_wait_secs);
+        // A request timeout that would cut `Prefer: wait` short is refused.
+        let env = vec![(
+            "PASSBROKER_HTTP_REQUEST_TIMEOUT_SECS".to_owned(),
+            "60".to_owned(),
+        )];
+        let e = Config::load(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http_request_timeout_secs"), "{e}");
+        let env = vec![(
+            "PASSBROKER_HTTP_HEADER_TIMEOUT_SECS".to_owned(),
+            "0".to_owned(),
+        )];
+        let e = Config::load(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http_header_timeout_secs"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ use passbroker_core::time::Millis;
 use passbroker_core::SourceId;
 use passbroker_store::{Store, WriteOp};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
@@ -18,30 +19,39 @@ type CachedConnector = (Millis, Arc<dyn Connector>, Arc<Semaphore>);
 pub struct ConnectorRegistry {
     store: Arc<dyn Store>,
     secrets: Arc<Secrets>,
+    /// Where the simulated connector's `logFile` lives.
+    data_dir: PathBuf,
+    /// Locked only to look up or insert, never while a connector is built.
     cache: Mutex<HashMap<SourceId, CachedConnector>>,
 }
 
 impl ConnectorRegistry {
-    pub fn new(store: Arc<dyn Store>, secrets: Arc<Secrets>) -> Self {
+    pub fn new(store: Arc<dyn Store>, secrets: Arc<Secrets>, data_dir: PathBuf) -> Self {
         Self {
             store,
             secrets,
+            data_dir,
             cache: Mutex::new(HashMap::new()),
         }
     }
 
     /// The connector for a source and the semaphore that bounds concurrent calls to it.
-    pub fn get(
+    /// Building one may read files, so it happens on a blocking thread.
+    pub async fn get(
         &self,
         source: &Source,
     ) -> Result<(Arc<dyn Connector>, Arc<Semaphore>), ConnectorError> {
+        if let Some(hit) = self.cached(source) {
+            return Ok(hit);
+        }
+        let connector = self.build(source).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        // Another task may have built the same version meanwhile: share its semaphore.
         if let Some((modified, c, s)) = cache.get(&source.id) {
             if *modified == source.modified {
                 return Ok((c.clone(), s.clone()));
             }
         }
-        let connector = self.build(source)?;
         let permits = usize::try_from(source.delivery.max_concurrency.max(1)).unwrap_or(1);
         let semaphore = Arc::new(Semaphore::new(permits));
         cache.insert(
@@ -51,7 +61,15 @@ impl ConnectorRegistry {
         Ok((connector, semaphore))
     }
 
-    fn build(&self, source: &Source) -> Result<Arc<dyn Connector>, ConnectorError> {
+    fn cached(&self, source: &Source) -> Option<(Arc<dyn Connector>, Arc<Semaphore>)> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        match cache.get(&source.id) {
+            Some((modified, c, s)) if *modified == source.modified => Some((c.clone(), s.clone())),
+            _ => None,
+        }
+    }
+
+    async fn build(&self, source: &Source) -> Result<Arc<dyn Connector>, ConnectorError> {
         if source.connector == ConnectorKind::Builtin {
             return Ok(Arc::new(BuiltinConnector {
                 store: self.store.clone(),
@@ -65,7 +83,13 @@ impl ConnectorRegistry {
             ),
             None => None,
         };
-        passbroker_connectors::build(source.connector, &source.connector_config, secrets.as_ref())
+        passbroker_connectors::build(
+            source.connector,
+            &source.connector_config,
+            secrets.as_ref(),
+            &self.data_dir,
+        )
+        .await
     }
 }
 

@@ -15,6 +15,7 @@ pub mod config;
 pub mod connectors;
 pub mod demo;
 pub mod error;
+pub mod http_server;
 pub mod import;
 pub mod keyring;
 pub mod metrics;

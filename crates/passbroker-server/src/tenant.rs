@@ -171,6 +171,7 @@ impl Plan {
 pub async fn apply(
     store: &dyn Store,
     secrets: &Secrets,
+    data_dir: &std::path::Path,
     file: TenantFile,
     now: Millis,
 ) -> Result<ApplyReport, Vec<String>> {
@@ -284,7 +285,9 @@ pub async fn apply(
             }
         };
         if kind != ConnectorKind::Builtin {
-            if let Err(err) = passbroker_connectors::build(kind, &e.config, e.secrets.as_ref()) {
+            if let Err(err) =
+                passbroker_connectors::build(kind, &e.config, e.secrets.as_ref(), data_dir).await
+            {
                 plan.errors.push(format!("{at}: {err}"));
                 continue;
             }

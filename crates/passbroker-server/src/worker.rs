@@ -437,7 +437,7 @@ impl Worker {
                 .await;
         };
         let name = source.name.as_str().to_owned();
-        let (connector, semaphore) = match s.connectors.get(&source) {
+        let (connector, semaphore) = match s.connectors.get(&source).await {
             Ok(c) => c,
             Err(e) => {
                 return self

@@ -94,6 +94,7 @@ pub async fn tenant(config: Config, cmd: &TenantCommand) -> anyhow::Result<ExitC
             match passbroker_server::tenant::apply(
                 s.store.as_ref(),
                 &s.secrets,
+                &s.config.data_dir,
                 parsed,
                 s.clock.now(),
             )
@@ -440,6 +441,7 @@ pub async fn sources(config: Config, cmd: &SourcesCommand) -> anyhow::Result<Exi
             let (connector, _) = s
                 .connectors
                 .get(&src)
+                .await
                 .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             match tokio::time::timeout(
                 std::time::Duration::from_millis(src.delivery.timeout_ms.max(1000)),

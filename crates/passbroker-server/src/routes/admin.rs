@@ -105,8 +105,13 @@ pub async fn create_pat(
         _ => vec![SCOPE_ALL.to_owned()],
     };
     let now = state.clock.now();
+    // argon2id: CPU work for a blocking thread, not the runtime's.
+    let owner = user.identity_id.clone();
     let (pat, secret) =
-        crate::admin::new_pat(&user.identity_id, &name, scopes, now).map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || crate::admin::new_pat(&owner, &name, scopes, now))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
     state.store.insert_pat(&pat).await?;
     let mut body = pat_json(&pat);
     body["secret"] = json!(secret.as_str());

@@ -186,7 +186,14 @@ pub async fn source_from_doc(
         }
     };
     if let Some(kind) = connector.filter(|k| *k != ConnectorKind::Builtin) {
-        if let Err(e) = passbroker_connectors::build(kind, &config, plain_secrets.as_ref()) {
+        if let Err(e) = passbroker_connectors::build(
+            kind,
+            &config,
+            plain_secrets.as_ref(),
+            &state.config.data_dir,
+        )
+        .await
+        {
             problems.push(format!("connectorAttributes: {e}"));
         }
     }

@@ -17,9 +17,15 @@ const OLD: &str = "OldPassw0rd!";
 async fn apply_yaml(app: &TestApp, yaml: &str) {
     let file = passbroker_server::tenant::parse(std::path::Path::new("t.yaml"), yaml).unwrap();
     let s = &app.state;
-    passbroker_server::tenant::apply(s.store.as_ref(), &s.secrets, file, s.clock.now())
-        .await
-        .unwrap();
+    passbroker_server::tenant::apply(
+        s.store.as_ref(),
+        &s.secrets,
+        &s.config.data_dir,
+        file,
+        s.clock.now(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn change(app: &TestApp, token: &str, source: &str, password: &str) -> Value {

@@ -441,9 +441,15 @@ async fn add_simulated_source(app: &TestApp, name: &str, config: &str, delivery:
     );
     let file = passbroker_server::tenant::parse(std::path::Path::new("t.yaml"), &yaml).unwrap();
     let s = &app.state;
-    passbroker_server::tenant::apply(s.store.as_ref(), &s.secrets, file, s.clock.now())
-        .await
-        .unwrap();
+    passbroker_server::tenant::apply(
+        s.store.as_ref(),
+        &s.secrets,
+        &s.config.data_dir,
+        file,
+        s.clock.now(),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

@@ -44,16 +44,28 @@ async fn applying_the_same_file_twice_changes_nothing() {
     let app = spawn_app().await;
     let s = &app.state;
     let file = parse(std::path::Path::new("t.yaml"), FILE).unwrap();
-    let first = apply(s.store.as_ref(), &s.secrets, file, s.clock.now())
-        .await
-        .unwrap();
+    let first = apply(
+        s.store.as_ref(),
+        &s.secrets,
+        &s.config.data_dir,
+        file,
+        s.clock.now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(first.created, 7, "{first:?}");
     let snapshot = serde_json::to_string(&export(s.store.as_ref()).await.unwrap()).unwrap();
     s.clock.advance(5_000);
     let file = parse(std::path::Path::new("t.yaml"), FILE).unwrap();
-    let second = apply(s.store.as_ref(), &s.secrets, file, s.clock.now())
-        .await
-        .unwrap();
+    let second = apply(
+        s.store.as_ref(),
+        &s.secrets,
+        &s.config.data_dir,
+        file,
+        s.clock.now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (second.created, second.updated, second.unchanged),
         (0, 0, 7)
@@ -97,9 +109,15 @@ async fn a_bad_file_names_entry_and_field_and_changes_nothing() {
             "source: Nowhere\n    accountId: jane",
         );
     let file = parse(std::path::Path::new("t.yaml"), &bad).unwrap();
-    let errors = apply(s.store.as_ref(), &s.secrets, file, s.clock.now())
-        .await
-        .unwrap_err();
+    let errors = apply(
+        s.store.as_ref(),
+        &s.secrets,
+        &s.config.data_dir,
+        file,
+        s.clock.now(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         errors
             .iter()

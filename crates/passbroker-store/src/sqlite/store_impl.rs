@@ -32,10 +32,17 @@ impl Store for SqliteStore {
     }
 
     async fn flush_erased(&self) -> StoreResult<()> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
+        // (busy, WAL frames, frames checkpointed): busy means a reader kept the checkpoint
+        // from finishing, so the WAL was not emptied and old copies may remain.
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
             .await
             .map_err(db)?;
+        if busy != 0 {
+            return Err(StoreError::Database(
+                "the write-ahead log is busy; it was not emptied".into(),
+            ));
+        }
         Ok(())
     }
 
