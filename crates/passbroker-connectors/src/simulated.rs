@@ -1,9 +1,13 @@
 //! The simulated connector: changes nothing, for integrators' tests. Latency, failure rate
 //! and failure message are configurable per source; outcomes are deterministic for a seed.
+//! A change takes effect halfway through the latency (a real target's answer still has to
+//! travel back), so a crash or timeout can leave a change made but unacknowledged.
 //! With `logFile`, every call is appended to a durable log (one JSON line per call) so tests
-//! can count deliveries across crashes.
+//! can count deliveries across crashes and nodes; every delivery is logged, a repeated one
+//! too. `verify_password` answers from the log (or, without one, from this process's memory)
+//! whether the task's change landed.
 
-use crate::{Connector, ConnectorError, SetPasswordCall};
+use crate::{Connector, ConnectorError, SetPasswordCall, Verification};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
@@ -61,46 +65,48 @@ impl SimulatedConfig {
 
 pub struct SimulatedConnector {
     config: SimulatedConfig,
-    /// Tasks the log already shows as delivered (loaded from the log on first use): the
-    /// simulated target is idempotent per task, like a real API with an idempotency key.
-    delivered: std::sync::Mutex<Option<std::collections::HashSet<String>>>,
+    /// Tasks delivered by this process, for `verify_password` without a log.
+    delivered: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl SimulatedConnector {
     pub fn new(config: SimulatedConfig) -> Self {
         Self {
             config,
-            delivered: std::sync::Mutex::new(None),
+            delivered: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
     }
 
-    /// True when the durable log already records this task as delivered.
-    fn already_delivered(&self, task_id: &str) -> bool {
+    /// True when this task's change landed: the durable log (read afresh, since other
+    /// processes may append to it) or, without a log, this process's memory says so.
+    fn delivered(&self, task_id: &str) -> Result<bool, ConnectorError> {
         let Some(path) = &self.config.log_file else {
-            return false;
+            return Ok(self
+                .delivered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(task_id));
         };
-        let mut guard = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
-        let set = guard.get_or_insert_with(|| {
-            std::fs::read_to_string(path)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter(|v| v["outcome"] == "SUCCEEDED")
-                .filter_map(|v| v["taskId"].as_str().map(str::to_owned))
-                .collect()
-        });
-        set.contains(task_id)
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(ConnectorError::Transient(format!(
+                    "simulated connector log: {e}"
+                )))
+            }
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["outcome"] == "SUCCEEDED" && v["taskId"] == task_id))
     }
 
     fn remember(&self, task_id: &str) {
-        if let Some(set) = self
-            .delivered
+        self.delivered
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            set.insert(task_id.to_owned());
-        }
+            .insert(task_id.to_owned());
     }
 
     fn fails(&self, account_id: &str, attempt: u32) -> bool {
@@ -142,24 +148,39 @@ impl SimulatedConnector {
 #[async_trait]
 impl Connector for SimulatedConnector {
     async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError> {
-        if self.already_delivered(call.task_id) {
-            return Ok(());
+        let half = Duration::from_millis(self.config.latency_ms / 2);
+        let rest = Duration::from_millis(self.config.latency_ms) - half;
+        if !half.is_zero() {
+            tokio::time::sleep(half).await;
         }
-        if self.config.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(self.config.latency_ms)).await;
-        }
-        if self.fails(call.account.native_id.as_str(), call.attempt) {
+        let outcome = if self.fails(call.account.native_id.as_str(), call.attempt) {
             self.log(&call, "FAILED")?;
             let msg = self.config.failure_message.clone();
-            return Err(if self.config.transient_failures {
+            Err(if self.config.transient_failures {
                 ConnectorError::Transient(msg)
             } else {
                 ConnectorError::Permanent(msg)
-            });
+            })
+        } else {
+            self.log(&call, "SUCCEEDED")?;
+            self.remember(call.task_id);
+            Ok(())
+        };
+        if !rest.is_zero() {
+            tokio::time::sleep(rest).await;
         }
-        self.log(&call, "SUCCEEDED")?;
-        self.remember(call.task_id);
-        Ok(())
+        outcome
+    }
+
+    async fn verify_password(
+        &self,
+        call: SetPasswordCall<'_>,
+    ) -> Result<Verification, ConnectorError> {
+        Ok(if self.delivered(call.task_id)? {
+            Verification::Current
+        } else {
+            Verification::NotCurrent
+        })
     }
 
     async fn check(&self) -> Result<String, ConnectorError> {
@@ -191,6 +212,66 @@ mod tests {
             ..Default::default()
         });
         assert!(always.fails("x", 1));
+    }
+
+    fn account() -> passbroker_core::account::Account {
+        use passbroker_core::account::{Account, NativeAccountId};
+        Account {
+            id: passbroker_core::AccountRef::generate(),
+            source_id: passbroker_core::SourceId::generate(),
+            identity_id: passbroker_core::IdentityId::generate(),
+            native_id: NativeAccountId::parse("sim-user").unwrap(),
+            account_name: "sim-user".into(),
+            attributes: Default::default(),
+            disabled: false,
+        }
+    }
+
+    async fn call(c: &SimulatedConnector, task_id: &str, verify: bool) -> Verification {
+        let account = account();
+        let password =
+            passbroker_core::Password::new(zeroize::Zeroizing::new("Sim-Passw0rd".to_owned()));
+        let call = SetPasswordCall {
+            account: &account,
+            password: &password,
+            task_id,
+            attempt: 1,
+        };
+        if verify {
+            c.verify_password(call).await.unwrap()
+        } else {
+            c.set_password(call).await.unwrap();
+            Verification::Current
+        }
+    }
+
+    /// The log counts every delivery, a repeated one too (so a test can see a double), and
+    /// `verify_password` answers from it, across instances sharing the file (nodes,
+    /// restarts).
+    #[tokio::test]
+    async fn hardening_every_delivery_is_logged_and_verify_reads_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("deliveries.log");
+        let config = SimulatedConfig {
+            log_file: Some(log.clone()),
+            ..Default::default()
+        };
+        let first = SimulatedConnector::new(config.clone());
+        let second = SimulatedConnector::new(config);
+        assert_eq!(call(&second, "t1", true).await, Verification::NotCurrent);
+        call(&first, "t1", false).await;
+        assert_eq!(call(&second, "t1", true).await, Verification::Current);
+        assert_eq!(call(&second, "t2", true).await, Verification::NotCurrent);
+        call(&second, "t1", false).await;
+        let text = std::fs::read_to_string(&log).unwrap();
+        let t1 = text.lines().filter(|l| l.contains("\"t1\"")).count();
+        assert_eq!(t1, 2, "both deliveries of t1 are in the log: {text}");
+        assert!(!text.contains("Sim-Passw0rd"), "no password in the log");
+        // Without a log, this process's memory answers.
+        let plain = SimulatedConnector::new(SimulatedConfig::default());
+        assert_eq!(call(&plain, "t3", true).await, Verification::NotCurrent);
+        call(&plain, "t3", false).await;
+        assert_eq!(call(&plain, "t3", true).await, Verification::Current);
     }
 
     #[test]

@@ -315,6 +315,7 @@ pub(crate) async fn submit(
             next_attempt_at: now,
             error: None,
             finished: None,
+            attempt_started: None,
         })
         .collect();
     let request = PasswordChangeRequest {

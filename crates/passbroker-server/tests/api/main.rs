@@ -15,6 +15,7 @@ mod digit_tokens;
 mod helpers;
 mod keys;
 mod oauth_flows;
+mod outage;
 mod password_api;
 mod pats;
 mod rate_limit;
