@@ -90,7 +90,12 @@ async fn hardening_ldap_verify_password_binds_as_the_account() {
         Verification::NotCurrent,
         "an unknown account does not have it"
     );
-    let down = connector("ldap://127.0.0.1:1", "passwordModify", json!({}), LDAP_SVC_PW);
+    let down = connector(
+        "ldap://127.0.0.1:1",
+        "passwordModify",
+        json!({}),
+        LDAP_SVC_PW,
+    );
     assert!(
         matches!(
             verify(down.as_ref(), &alice, new).await,

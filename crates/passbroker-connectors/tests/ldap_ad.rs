@@ -85,11 +85,15 @@ async fn ldap_ad_samba_unicode_pwd_reset_policy_and_check() {
     // The check before repeating an interrupted attempt (a bind as alice; AD's sub-code 52e
     // is a wrong password).
     assert_eq!(
-        verify(c.as_ref(), &account(ALICE_DN, &[]), new).await.unwrap(),
+        verify(c.as_ref(), &account(ALICE_DN, &[]), new)
+            .await
+            .unwrap(),
         passbroker_connectors::Verification::Current
     );
     assert_eq!(
-        verify(c.as_ref(), &account(ALICE_DN, &[]), OLD).await.unwrap(),
+        verify(c.as_ref(), &account(ALICE_DN, &[]), OLD)
+            .await
+            .unwrap(),
         passbroker_connectors::Verification::NotCurrent
     );
 

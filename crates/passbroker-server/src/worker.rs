@@ -573,7 +573,9 @@ impl Worker {
         let until = self.record_until(request);
         let store = self.state.store.clone();
         let policy = self
-            .durably(until, "the password history", || store.effective_policy(source))
+            .durably(until, "the password history", || {
+                store.effective_policy(source)
+            })
             .await?
             .unwrap_or_default();
         let depth = u32::try_from(policy.history_depth.max(0)).unwrap_or(0);

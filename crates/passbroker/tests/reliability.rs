@@ -345,7 +345,10 @@ mod hardening {
         let id = v["requestId"].as_str().unwrap().to_owned();
         let deadline = Instant::now() + Duration::from_secs(20);
         while delivered_per_task(&sim_log).is_empty() {
-            assert!(Instant::now() < deadline, "the target never took the change");
+            assert!(
+                Instant::now() < deadline,
+                "the target never took the change"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         drop(server); // SIGKILL, 1.5 s before the target would have answered
@@ -370,7 +373,10 @@ mod hardening {
                 && audit.contains("not written again"),
             "the audit trail says the change was verified, not repeated:\n{audit}"
         );
-        assert!(!audit.contains("PASSWORD_CHANGE_TARGET_SUCCEEDED"), "{audit}");
+        assert!(
+            !audit.contains("PASSWORD_CHANGE_TARGET_SUCCEEDED"),
+            "{audit}"
+        );
     }
 }
 

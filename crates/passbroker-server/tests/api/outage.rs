@@ -27,7 +27,11 @@ async fn outage_sqlite_locked_database_answers_503_with_retry_after_then_recover
 
     let started = std::time::Instant::now();
     let r = app.post_json("/v3/set-password", &token, &body).await;
-    assert_eq!(r.status(), 503, "a locked database is unavailable, not a fault");
+    assert_eq!(
+        r.status(),
+        503,
+        "a locked database is unavailable, not a fault"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(25),
         "answered after the busy timeout"

@@ -441,7 +441,10 @@ async fn assert_unavailable(r: reqwest::Response, what: &str) {
         .expect("integer Retry-After");
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
     let body: Value = r.json().await.expect("a JSON body");
-    assert_eq!(body["detailCode"], "503 Service Unavailable", "{what}: {body}");
+    assert_eq!(
+        body["detailCode"], "503 Service Unavailable",
+        "{what}: {body}"
+    );
     assert!(body["trackingId"].as_str().is_some_and(|t| !t.is_empty()));
     assert!(body["messages"][0]["text"].as_str().is_some(), "{body}");
     let cause = body["causes"][0]["text"].as_str().unwrap_or_default();
@@ -540,7 +543,8 @@ async fn two_node_outage_postgres_stop_with_requests_in_flight_writes_each_targe
     );
 
     assert_unavailable(
-        a.post_json("/v3/set-password", &token, &during_outage).await,
+        a.post_json("/v3/set-password", &token, &during_outage)
+            .await,
         "set-password",
     )
     .await;

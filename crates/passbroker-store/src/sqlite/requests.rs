@@ -224,7 +224,11 @@ pub(crate) async fn update_task(pool: &SqlitePool, t: &TargetTask) -> StoreResul
     Ok(())
 }
 
-pub(crate) async fn start_attempt(pool: &SqlitePool, t: &TargetTask, owner: &str) -> StoreResult<bool> {
+pub(crate) async fn start_attempt(
+    pool: &SqlitePool,
+    t: &TargetTask,
+    owner: &str,
+) -> StoreResult<bool> {
     let r = sqlx::query(
         "UPDATE tasks SET attempts = ?2, attempt_started = ?3
          WHERE id = ?1 AND EXISTS (SELECT 1 FROM requests r WHERE r.id = tasks.request_id
