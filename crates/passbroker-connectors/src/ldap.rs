@@ -26,7 +26,7 @@
 //! **Secrets**: `{"bindPassword": "…"}` (required).
 
 use crate::common::{self, Secrets};
-use crate::{Connector, ConnectorError, SetPasswordCall};
+use crate::{Connector, ConnectorError, SetPasswordCall, Verification};
 use async_trait::async_trait;
 use ldap3::controls::RawControl;
 use ldap3::exop::PasswordModify;
@@ -165,25 +165,7 @@ impl LdapConnector {
     /// Connects (TCP, TLS, StartTLS) within the connect timeout and binds as the service
     /// account within the operation timeout.
     async fn connect_and_bind(&self) -> Result<Ldap, ConnectorError> {
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(self.connect_timeout)
-            .set_starttls(self.config.start_tls);
-        if let Some(tls) = &self.tls {
-            settings = settings.set_connector(tls.clone());
-        }
-        let connecting = LdapConnAsync::with_settings(settings, &self.config.url);
-        let (conn, mut ldap) = match tokio::time::timeout(self.connect_timeout, connecting).await {
-            Err(_) => {
-                return Err(ConnectorError::Transient(format!(
-                    "cannot reach the directory at {}: connect timed out after {} ms",
-                    self.target,
-                    self.connect_timeout.as_millis()
-                )))
-            }
-            Ok(Err(e)) => return Err(self.transport_error("connect", e)),
-            Ok(Ok(pair)) => pair,
-        };
-        ldap3::drive!(conn);
+        let mut ldap = self.connect().await?;
         let bound = ldap
             .with_timeout(self.op_timeout)
             .simple_bind(&self.config.bind_dn, &self.bind_password)
@@ -196,6 +178,30 @@ impl LdapConnector {
             }
             Err(e) => Err(self.transport_error("bind", e)),
         }
+    }
+
+    /// Connects (TCP, TLS, StartTLS) within the connect timeout, without binding.
+    async fn connect(&self) -> Result<Ldap, ConnectorError> {
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(self.connect_timeout)
+            .set_starttls(self.config.start_tls);
+        if let Some(tls) = &self.tls {
+            settings = settings.set_connector(tls.clone());
+        }
+        let connecting = LdapConnAsync::with_settings(settings, &self.config.url);
+        let (conn, ldap) = match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Err(_) => {
+                return Err(ConnectorError::Transient(format!(
+                    "cannot reach the directory at {}: connect timed out after {} ms",
+                    self.target,
+                    self.connect_timeout.as_millis()
+                )))
+            }
+            Ok(Err(e)) => return Err(self.transport_error("connect", e)),
+            Ok(Ok(pair)) => pair,
+        };
+        ldap3::drive!(conn);
+        Ok(ldap)
     }
 
     fn bind_refused(&self, res: &LdapResult) -> ConnectorError {
@@ -482,6 +488,16 @@ fn ad_phrase(text: &str) -> Option<&'static str> {
     }
 }
 
+/// Active Directory answers a bind with invalidCredentials (49) and a `data` sub-code; only
+/// 52e means a wrong password. Others (530 logon hours, 531 workstation, 532 expired, 533
+/// disabled, 701 account expired, 773 must reset, 775 locked) are checked after, or
+/// regardless of, the password.
+fn ad_login_refused_for_other_reasons(text: &str) -> bool {
+    text.split(", ")
+        .find_map(|part| part.strip_prefix("data "))
+        .is_some_and(|code| !code.trim().eq_ignore_ascii_case("52e"))
+}
+
 fn is_transient_rc(rc: u32) -> bool {
     // timeLimitExceeded, adminLimitExceeded, busy, unavailable
     matches!(rc, 3 | 11 | 51 | 52)
@@ -541,6 +557,45 @@ impl Connector for LdapConnector {
         let result = self.change(&mut ldap, dn, call.password.expose()).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), ldap.unbind()).await;
         result
+    }
+
+    /// A simple bind as the account's DN with the password (never with an empty one: that
+    /// would be an unauthenticated bind, which succeeds). Success is `Current`; invalid
+    /// credentials (49) is `NotCurrent`, except Active Directory's sub-codes that mean the
+    /// password was right but the account may not log in now (expired, must change,
+    /// disabled, locked), which settle nothing and are errors.
+    async fn verify_password(
+        &self,
+        call: SetPasswordCall<'_>,
+    ) -> Result<Verification, ConnectorError> {
+        let dn = call.account.native_id.as_str();
+        let password = call.password.expose();
+        if password.is_empty() || dn.is_empty() {
+            return Ok(Verification::Unsupported);
+        }
+        let mut ldap = self.connect().await?;
+        let bound = ldap
+            .with_timeout(self.op_timeout)
+            .simple_bind(dn, password)
+            .await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), ldap.unbind()).await;
+        match bound {
+            Ok(res) if res.rc == 0 => Ok(Verification::Current),
+            Ok(res) if res.rc == 49 && !ad_login_refused_for_other_reasons(&res.text) => {
+                Ok(Verification::NotCurrent)
+            }
+            Ok(res) if is_transient_rc(res.rc) => Err(ConnectorError::Transient(format!(
+                "the directory at {} could not check the password of {dn} now ({})",
+                self.target,
+                rc_name(res.rc)
+            ))),
+            Ok(res) => Err(ConnectorError::Permanent(format!(
+                "the directory at {} did not settle whether {dn} has the new password ({})",
+                self.target,
+                rc_name(res.rc)
+            ))),
+            Err(e) => Err(self.transport_error("verify bind", e)),
+        }
     }
 
     async fn check(&self) -> Result<String, ConnectorError> {

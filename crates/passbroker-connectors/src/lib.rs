@@ -49,11 +49,38 @@ pub struct SetPasswordCall<'a> {
     pub attempt: u32,
 }
 
+/// What a target says when asked whether an account already has a password
+/// ([`Connector::verify_password`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The account's password is this one: the change already landed.
+    Current,
+    /// The target refused this password for the account: the change did not land (or a
+    /// later one replaced it).
+    NotCurrent,
+    /// This connector has no way to ask; the worker writes again (at least once).
+    Unsupported,
+}
+
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Sets the account's password on the target. Implementations bound their own IO with
     /// timeouts; the worker adds an outer timeout as a backstop.
     async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError>;
+
+    /// Does the account already have this password? Asked before repeating an attempt whose
+    /// outcome is unknown (a crash or store outage between the target call and recording its
+    /// outcome, a timeout), so that a change that landed is not written twice. It must never
+    /// answer `Current` without the target confirming it: that would record a change that
+    /// did not happen. `Err` means the target could not answer (transient) or answered
+    /// something that settles nothing (permanent); the worker decides what to do.
+    async fn verify_password(
+        &self,
+        call: SetPasswordCall<'_>,
+    ) -> Result<Verification, ConnectorError> {
+        let _ = call;
+        Ok(Verification::Unsupported)
+    }
 
     /// Can we reach the target and authenticate? Used by `passbroker sources check`.
     async fn check(&self) -> Result<String, ConnectorError>;

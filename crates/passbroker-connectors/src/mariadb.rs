@@ -23,7 +23,7 @@
 //! **Secrets**: `{"password": "…"}` (the service account's password; required).
 
 use crate::common::{self, Secrets};
-use crate::{Connector, ConnectorError, SetPasswordCall};
+use crate::{Connector, ConnectorError, SetPasswordCall, Verification};
 use async_trait::async_trait;
 use passbroker_core::account::Account;
 use serde::Deserialize;
@@ -399,6 +399,43 @@ impl Connector for MariadbConnector {
                 self.op_timeout.as_millis()
             ))),
             Ok(result) => result,
+        }
+    }
+
+    /// Logs in as the user with the password: a session is `Current`; "access denied"
+    /// (1045) is `NotCurrent`. Only for an account with one host pattern: MariaDB picks the
+    /// pattern that matches passbroker's own address, so with several a login proves only
+    /// one of them (a crash half-way through `alter_all` could leave the others old), and
+    /// the answer is `Unsupported`.
+    async fn verify_password(
+        &self,
+        call: SetPasswordCall<'_>,
+    ) -> Result<Verification, ConnectorError> {
+        let targets = account_targets(call.account)?;
+        let [(user, _host)] = targets.as_slice() else {
+            return Ok(Verification::Unsupported);
+        };
+        let password = call.password.expose();
+        let options = self.options().username(user).password(password);
+        match tokio::time::timeout(self.connect_timeout, options.connect()).await {
+            Err(_) => Err(ConnectorError::Transient(format!(
+                "cannot reach MariaDB at {}: connect timed out after {} ms",
+                self.target(),
+                self.connect_timeout.as_millis()
+            ))),
+            Ok(Ok(conn)) => {
+                Self::close(conn).await;
+                Ok(Verification::Current)
+            }
+            Ok(Err(sqlx::Error::Database(db)))
+                if db
+                    .try_downcast_ref::<MySqlDatabaseError>()
+                    .map(MySqlDatabaseError::number)
+                    == Some(1045) =>
+            {
+                Ok(Verification::NotCurrent)
+            }
+            Ok(Err(e)) => Err(self.error("verify login", None, e, &[password])),
         }
     }
 

@@ -16,7 +16,7 @@
 //! **Secrets**: `{"password": "…"}` (the service role's password; required).
 
 use crate::common::{self, Secrets};
-use crate::{Connector, ConnectorError, SetPasswordCall};
+use crate::{Connector, ConnectorError, SetPasswordCall, Verification};
 use async_trait::async_trait;
 use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
@@ -295,6 +295,34 @@ impl Connector for PostgresConnector {
                 &[call.password.expose(), verifier.as_str()],
             )),
             Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    /// Logs in as the role with the password: a session is `Current`; "password
+    /// authentication failed" (28P01) is `NotCurrent`. Anything else (no `LOGIN`, no
+    /// `pg_hba.conf` line for the role, no `CONNECT` on `database`) settles nothing.
+    async fn verify_password(
+        &self,
+        call: SetPasswordCall<'_>,
+    ) -> Result<Verification, ConnectorError> {
+        let role = call.account.native_id.as_str();
+        quote_ident(role)?;
+        let password = call.password.expose();
+        let options = self.options().username(role).password(password);
+        match tokio::time::timeout(self.connect_timeout, options.connect()).await {
+            Err(_) => Err(ConnectorError::Transient(format!(
+                "cannot reach PostgreSQL at {}: connect timed out after {} ms",
+                self.target(),
+                self.connect_timeout.as_millis()
+            ))),
+            Ok(Ok(conn)) => {
+                Self::close(conn).await;
+                Ok(Verification::Current)
+            }
+            Ok(Err(sqlx::Error::Database(db))) if db.code().as_deref() == Some("28P01") => {
+                Ok(Verification::NotCurrent)
+            }
+            Ok(Err(e)) => Err(self.error("verify login", e, &[password])),
         }
     }
 

@@ -20,7 +20,7 @@
 //! **Secrets**: `{"token": "…"}` for `bearer`, `{"password": "…"}` for `basic`.
 
 use crate::common::{self, Secrets};
-use crate::{Connector, ConnectorError, SetPasswordCall};
+use crate::{Connector, ConnectorError, SetPasswordCall, Verification};
 use async_trait::async_trait;
 use reqwest::{header, StatusCode, Url};
 use serde::Deserialize;
@@ -318,6 +318,16 @@ impl ScimConnector {
 
 #[async_trait]
 impl Connector for ScimConnector {
+    /// SCIM cannot say whether a user has a password: the `password` attribute is never
+    /// returned (RFC 7643 §4.1.1), filtering on it is not defined for service providers to
+    /// honour, and SCIM has no authentication operation. So a repeated attempt writes again.
+    async fn verify_password(
+        &self,
+        _call: SetPasswordCall<'_>,
+    ) -> Result<Verification, ConnectorError> {
+        Ok(Verification::Unsupported)
+    }
+
     async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError> {
         let id = call.account.native_id.as_str();
         let url = self.url(&["Users", id])?;

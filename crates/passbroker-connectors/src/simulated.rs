@@ -1,11 +1,15 @@
 //! The simulated connector: changes nothing, for integrators' tests. Latency, failure rate
 //! and failure message are configurable per source; outcomes are deterministic for a seed.
 //! With `logFile`, every call is appended to a durable log (one JSON line per call) so tests
-//! can count deliveries across crashes. The log lives in the data dir (a relative path is
-//! taken from it) and must be a regular file; its IO runs on blocking threads.
+//! can count deliveries across crashes and nodes; every delivery is logged, a repeated one
+//! too. `verify_password` answers from the log (or, without one, from this process's memory)
+//! whether the task's change landed. A change takes effect halfway through the latency (a
+//! real target's answer still has to travel back), so a crash or timeout can leave a change
+//! made but unacknowledged. The log lives in the data dir (a relative path is taken from it)
+//! and must be a regular file; its IO runs on blocking threads.
 
 use crate::files;
-use crate::{Connector, ConnectorError, SetPasswordCall};
+use crate::{Connector, ConnectorError, SetPasswordCall, Verification};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
@@ -67,10 +71,9 @@ pub struct SimulatedConnector {
     config: SimulatedConfig,
     /// The data dir, which holds `logFile` (a relative path is taken from it).
     data_dir: PathBuf,
-    /// Tasks the log already shows as delivered (loaded from the log on first use): the
-    /// simulated target is idempotent per task, like a real API with an idempotency key.
-    /// Only ever locked briefly, never across an await or file IO.
-    delivered: std::sync::Mutex<Option<HashSet<String>>>,
+    /// Tasks delivered by this process, for `verify_password` without a log. Only ever
+    /// locked briefly, never across an await or file IO.
+    delivered: std::sync::Mutex<HashSet<String>>,
 }
 
 /// The largest call log read back (its records are about 150 bytes each).
@@ -81,7 +84,7 @@ impl SimulatedConnector {
         Self {
             config,
             data_dir: data_dir.into(),
-            delivered: std::sync::Mutex::new(None),
+            delivered: std::sync::Mutex::new(HashSet::new()),
         }
     }
 
@@ -93,43 +96,34 @@ impl SimulatedConnector {
         }
     }
 
-    /// True when the durable log already records this task as delivered.
-    async fn already_delivered(&self, task_id: &str) -> Result<bool, ConnectorError> {
+    /// True when this task's change landed: the durable log (read afresh, since other
+    /// processes may append to it) or, without a log, this process's memory says so.
+    async fn delivered(&self, task_id: &str) -> Result<bool, ConnectorError> {
         let Some(path) = self.config.log_file.clone() else {
-            return Ok(false);
+            return Ok(self.lock_delivered().contains(task_id));
         };
-        if let Some(set) = self.lock_delivered().as_ref() {
-            return Ok(set.contains(task_id));
-        }
         let data_dir = self.data_dir.clone();
-        let loaded = blocking(move || {
+        let task_id = task_id.to_owned();
+        blocking(move || {
             let path = log_path(&data_dir, &path)?;
             if !path.exists() {
-                return Ok(HashSet::new());
+                return Ok(false);
             }
             let text = files::read_regular(&path, MAX_LOG_BYTES).map_err(log_error)?;
             Ok(text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter(|v| v["outcome"] == "SUCCEEDED")
-                .filter_map(|v| v["taskId"].as_str().map(str::to_owned))
-                .collect())
+                .any(|v| v["outcome"] == "SUCCEEDED" && v["taskId"] == task_id.as_str()))
         })
-        .await?;
-        Ok(self
-            .lock_delivered()
-            .get_or_insert(loaded)
-            .contains(task_id))
+        .await
     }
 
-    fn lock_delivered(&self) -> std::sync::MutexGuard<'_, Option<HashSet<String>>> {
+    fn lock_delivered(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.delivered.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn remember(&self, task_id: &str) {
-        if let Some(set) = self.lock_delivered().as_mut() {
-            set.insert(task_id.to_owned());
-        }
+        self.lock_delivered().insert(task_id.to_owned());
     }
 
     fn fails(&self, account_id: &str, attempt: u32) -> bool {
@@ -193,24 +187,39 @@ async fn blocking<T: Send + 'static>(
 #[async_trait]
 impl Connector for SimulatedConnector {
     async fn set_password(&self, call: SetPasswordCall<'_>) -> Result<(), ConnectorError> {
-        if self.already_delivered(call.task_id).await? {
-            return Ok(());
+        let half = Duration::from_millis(self.config.latency_ms / 2);
+        let rest = Duration::from_millis(self.config.latency_ms) - half;
+        if !half.is_zero() {
+            tokio::time::sleep(half).await;
         }
-        if self.config.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(self.config.latency_ms)).await;
-        }
-        if self.fails(call.account.native_id.as_str(), call.attempt) {
+        let outcome = if self.fails(call.account.native_id.as_str(), call.attempt) {
             self.log(&call, "FAILED").await?;
             let msg = self.config.failure_message.clone();
-            return Err(if self.config.transient_failures {
+            Err(if self.config.transient_failures {
                 ConnectorError::Transient(msg)
             } else {
                 ConnectorError::Permanent(msg)
-            });
+            })
+        } else {
+            self.log(&call, "SUCCEEDED").await?;
+            self.remember(call.task_id);
+            Ok(())
+        };
+        if !rest.is_zero() {
+            tokio::time::sleep(rest).await;
         }
-        self.log(&call, "SUCCEEDED").await?;
-        self.remember(call.task_id);
-        Ok(())
+        outcome
+    }
+
+    async fn verify_password(
+        &self,
+        call: SetPasswordCall<'_>,
+    ) -> Result<Verification, ConnectorError> {
+        Ok(if self.delivered(call.task_id).await? {
+            Verification::Current
+        } else {
+            Verification::NotCurrent
+        })
     }
 
     async fn check(&self) -> Result<String, ConnectorError> {
@@ -292,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn hardening_log_file_is_kept_in_the_data_dir_and_delivery_is_logged_once() {
+    fn hardening_log_file_is_kept_in_the_data_dir_and_every_delivery_is_logged() {
         let dir = tempfile::tempdir().unwrap();
         let config =
             SimulatedConfig::from_json(&serde_json::json!({"logFile": "calls.log"})).unwrap();
@@ -302,14 +311,14 @@ mod tests {
         assert_eq!(out, Ok(()));
         let log = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
         assert!(log.contains("\"taskId\":\"task-1\""), "{log}");
-        // A new connector reads the log back and does not deliver the same task again.
+        // A repeated delivery is logged too, so a test can see a double.
         let c = SimulatedConnector::new(config, dir.path());
         assert_eq!(
             set_password_within(c, "task-1", Duration::from_secs(10)),
             Some(Ok(()))
         );
         let again = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
-        assert_eq!(log, again);
+        assert_eq!(again.matches("\"taskId\":\"task-1\"").count(), 2, "{again}");
         // Outside the data dir: refused when built.
         let outside = tempfile::tempdir().unwrap();
         let e = crate::build_blocking(
@@ -350,6 +359,53 @@ mod tests {
             .expect("set_password returns instead of blocking on the FIFO");
         let e = out.unwrap_err();
         assert!(e.to_string().contains("FIFO"), "{e}");
+    }
+
+    async fn call(c: &SimulatedConnector, task_id: &str, verify: bool) -> Verification {
+        let account = account("sim-user");
+        let password =
+            passbroker_core::Password::new(zeroize::Zeroizing::new("Sim-Passw0rd".to_owned()));
+        let call = SetPasswordCall {
+            account: &account,
+            password: &password,
+            task_id,
+            attempt: 1,
+        };
+        if verify {
+            c.verify_password(call).await.unwrap()
+        } else {
+            c.set_password(call).await.unwrap();
+            Verification::Current
+        }
+    }
+
+    /// The log counts every delivery, a repeated one too (so a test can see a double), and
+    /// `verify_password` answers from it, across instances sharing the file (nodes,
+    /// restarts).
+    #[tokio::test]
+    async fn hardening_every_delivery_is_logged_and_verify_reads_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("deliveries.log");
+        let config = SimulatedConfig {
+            log_file: Some(log.clone()),
+            ..Default::default()
+        };
+        let first = SimulatedConnector::new(config.clone(), dir.path());
+        let second = SimulatedConnector::new(config, dir.path());
+        assert_eq!(call(&second, "t1", true).await, Verification::NotCurrent);
+        call(&first, "t1", false).await;
+        assert_eq!(call(&second, "t1", true).await, Verification::Current);
+        assert_eq!(call(&second, "t2", true).await, Verification::NotCurrent);
+        call(&second, "t1", false).await;
+        let text = std::fs::read_to_string(&log).unwrap();
+        let t1 = text.lines().filter(|l| l.contains("\"t1\"")).count();
+        assert_eq!(t1, 2, "both deliveries of t1 are in the log: {text}");
+        assert!(!text.contains("Sim-Passw0rd"), "no password in the log");
+        // Without a log, this process's memory answers.
+        let plain = SimulatedConnector::new(SimulatedConfig::default(), dir.path());
+        assert_eq!(call(&plain, "t3", true).await, Verification::NotCurrent);
+        call(&plain, "t3", false).await;
+        assert_eq!(call(&plain, "t3", true).await, Verification::Current);
     }
 
     #[test]

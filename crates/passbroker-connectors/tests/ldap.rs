@@ -3,7 +3,7 @@
 mod fixtures;
 
 use fixtures::*;
-use passbroker_connectors::{Connector, ConnectorError};
+use passbroker_connectors::{Connector, ConnectorError, Verification};
 
 /// Builds on this thread (these tests may block); no setting here names a data-dir file.
 fn build(
@@ -54,6 +54,63 @@ async fn ldap_password_modify_sets_password_and_old_one_fails() {
         slapd.bind_rc(LDAP_ALICE_DN, LDAP_OLD_PW).await,
         49,
         "old password is refused with 49"
+    );
+}
+
+/// Hardening finding 5: before repeating an interrupted attempt the worker binds as the
+/// account with the new password. The right password is `Current`, a wrong one
+/// `NotCurrent`, an empty one is never tried (an unauthenticated bind would succeed).
+#[tokio::test]
+async fn hardening_ldap_verify_password_binds_as_the_account() {
+    let Some(slapd) = Slapd::start(false).await else {
+        return;
+    };
+    let c = connector(&slapd.url, "passwordModify", json!({}), LDAP_SVC_PW);
+    let alice = account(LDAP_ALICE_DN, &[]);
+    let new = "Verified-Passw0rd!3";
+    assert_eq!(
+        verify(c.as_ref(), &alice, new).await.unwrap(),
+        Verification::NotCurrent,
+        "not set yet"
+    );
+    set(c.as_ref(), &alice, new).await.expect("set");
+    assert_eq!(
+        verify(c.as_ref(), &alice, new).await.unwrap(),
+        Verification::Current
+    );
+    assert_eq!(
+        verify(c.as_ref(), &alice, LDAP_OLD_PW).await.unwrap(),
+        Verification::NotCurrent,
+        "the old password is no longer current"
+    );
+    assert_eq!(
+        verify(c.as_ref(), &alice, "").await.unwrap(),
+        Verification::Unsupported,
+        "an empty password is never bound with"
+    );
+    assert_eq!(
+        verify(
+            c.as_ref(),
+            &account("uid=ghost,ou=people,dc=example,dc=test", &[]),
+            new
+        )
+        .await
+        .unwrap(),
+        Verification::NotCurrent,
+        "an unknown account does not have it"
+    );
+    let down = connector(
+        "ldap://127.0.0.1:1",
+        "passwordModify",
+        json!({}),
+        LDAP_SVC_PW,
+    );
+    assert!(
+        matches!(
+            verify(down.as_ref(), &alice, new).await,
+            Err(ConnectorError::Transient(_))
+        ),
+        "an unreachable directory cannot answer: transient"
     );
 }
 

@@ -91,6 +91,20 @@ async fn ldap_ad_samba_unicode_pwd_reset_policy_and_check() {
         49,
         "old password refused with 49"
     );
+    // The check before repeating an interrupted attempt (a bind as alice; AD's sub-code 52e
+    // is a wrong password).
+    assert_eq!(
+        verify(c.as_ref(), &account(ALICE_DN, &[]), new)
+            .await
+            .unwrap(),
+        passbroker_connectors::Verification::Current
+    );
+    assert_eq!(
+        verify(c.as_ref(), &account(ALICE_DN, &[]), OLD)
+            .await
+            .unwrap(),
+        passbroker_connectors::Verification::NotCurrent
+    );
 
     let short = "abc";
     let msg = expect_permanent(

@@ -4,7 +4,7 @@ mod fixtures;
 
 use fixtures::*;
 use passbroker_connectors::mariadb::account_targets;
-use passbroker_connectors::{Connector, ConnectorError};
+use passbroker_connectors::{Connector, ConnectorError, Verification};
 
 /// Builds on this thread (these tests may block); no setting here names a data-dir file.
 fn build(
@@ -44,6 +44,42 @@ async fn setup(db: &Mariadb) {
         "CREATE USER 'carol'@'127.0.0.1' IDENTIFIED BY 'OldPassw0rd!'",
     ])
     .await;
+}
+
+/// Hardening finding 5: the check logs in as the user, for an account with one host
+/// pattern; with several, one login cannot prove them all, so it is `Unsupported`.
+#[tokio::test]
+async fn hardening_mariadb_verify_password_logs_in_as_the_user() {
+    let Some(db) = Mariadb::start().await else {
+        return;
+    };
+    setup(&db).await;
+    let c = connector(db.port, SVC_PW);
+    let carol = account("carol", &[("hosts", "127.0.0.1")]);
+    let new = "Verified-Passw0rd!5";
+    assert_eq!(
+        verify(c.as_ref(), &carol, new).await.unwrap(),
+        Verification::NotCurrent
+    );
+    set(c.as_ref(), &carol, new).await.expect("ALTER USER");
+    assert_eq!(
+        verify(c.as_ref(), &carol, new).await.unwrap(),
+        Verification::Current
+    );
+    assert_eq!(
+        verify(c.as_ref(), &carol, "OldPassw0rd!").await.unwrap(),
+        Verification::NotCurrent
+    );
+    let alice = account("alice", &[("hosts", "127.0.0.1,localhost")]);
+    assert_eq!(
+        verify(c.as_ref(), &alice, "OldPassw0rd!").await.unwrap(),
+        Verification::Unsupported
+    );
+    let down = connector(1, SVC_PW);
+    assert!(matches!(
+        verify(down.as_ref(), &carol, new).await,
+        Err(ConnectorError::Transient(_))
+    ));
 }
 
 #[tokio::test]

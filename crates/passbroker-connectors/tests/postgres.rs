@@ -3,7 +3,7 @@
 mod fixtures;
 
 use fixtures::*;
-use passbroker_connectors::{Connector, ConnectorError};
+use passbroker_connectors::{Connector, ConnectorError, Verification};
 
 /// Builds on this thread (these tests may block); no setting here names a data-dir file.
 fn build(
@@ -41,6 +41,44 @@ async fn setup(pg: &Postgres) {
          CREATE ROLE \"Mixed \"\"Quote\"\" Role\" LOGIN PASSWORD 'OldPassw0rd!';"
     ))
     .await;
+}
+
+/// Hardening finding 5: the check logs in as the role. Only a session is `Current`; a role
+/// that may not log in settles nothing (an error, so the worker writes).
+#[tokio::test]
+async fn hardening_postgres_verify_password_logs_in_as_the_role() {
+    let Some(pg) = Postgres::start().await else {
+        return;
+    };
+    setup(&pg).await;
+    pg.admin("CREATE ROLE quiet NOLOGIN PASSWORD 'OldPassw0rd!';")
+        .await;
+    let c = connector(pg.port, SVC_USER, SVC_PW);
+    let alice = account("alice", &[]);
+    let new = "Verified-Passw0rd!4";
+    assert_eq!(
+        verify(c.as_ref(), &alice, new).await.unwrap(),
+        Verification::NotCurrent
+    );
+    set(c.as_ref(), &alice, new).await.expect("ALTER ROLE");
+    assert_eq!(
+        verify(c.as_ref(), &alice, new).await.unwrap(),
+        Verification::Current
+    );
+    assert_eq!(
+        verify(c.as_ref(), &alice, "OldPassw0rd!").await.unwrap(),
+        Verification::NotCurrent
+    );
+    let err = verify(c.as_ref(), &account("quiet", &[]), "OldPassw0rd!")
+        .await
+        .expect_err("a NOLOGIN role cannot prove its password");
+    assert!(matches!(err, ConnectorError::Permanent(_)), "{err:?}");
+    assert_no_secret(&err, &["OldPassw0rd!", SVC_PW]);
+    let down = connector(1, SVC_USER, SVC_PW);
+    assert!(matches!(
+        verify(down.as_ref(), &alice, new).await,
+        Err(ConnectorError::Transient(_))
+    ));
 }
 
 #[tokio::test]

@@ -152,6 +152,10 @@ pub struct TargetTask {
     pub next_attempt_at: Millis,
     pub error: Option<String>,
     pub finished: Option<Millis>,
+    /// Set (durably) just before a target call, cleared when its outcome is recorded: a task
+    /// that still carries it had an attempt whose outcome is unknown (a crash, a store outage,
+    /// a timeout), so the next attempt asks the target before writing again.
+    pub attempt_started: Option<Millis>,
 }
 
 /// The overall state of a request from its tasks: in progress while any task is pending,
@@ -188,6 +192,7 @@ mod tests {
             next_attempt_at: Millis(0),
             error: None,
             finished: None,
+            attempt_started: None,
         }
     }
 

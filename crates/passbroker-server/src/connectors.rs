@@ -3,7 +3,7 @@
 
 use crate::secrets::Secrets;
 use async_trait::async_trait;
-use passbroker_connectors::{Connector, ConnectorError, SetPasswordCall};
+use passbroker_connectors::{Connector, ConnectorError, SetPasswordCall, Verification};
 use passbroker_core::source::{ConnectorKind, Source};
 use passbroker_core::time::Millis;
 use passbroker_core::SourceId;
@@ -123,6 +123,35 @@ impl Connector for BuiltinConnector {
             .map_err(|e| {
                 ConnectorError::Transient(format!("passbroker's directory is unavailable: {e}"))
             })
+    }
+
+    /// Checks the password against the stored argon2id hash (on a blocking thread): a match
+    /// is `Current`, no credential or no match is `NotCurrent`.
+    async fn verify_password(
+        &self,
+        call: SetPasswordCall<'_>,
+    ) -> Result<Verification, ConnectorError> {
+        let stored = self
+            .store
+            .get_builtin_credential(&call.account.identity_id)
+            .await
+            .map_err(|e| {
+                ConnectorError::Transient(format!("passbroker's directory is unavailable: {e}"))
+            })?;
+        let Some(hash) = stored else {
+            return Ok(Verification::NotCurrent);
+        };
+        let secret = zeroize::Zeroizing::new(call.password.expose().as_bytes().to_vec());
+        let matches = tokio::task::spawn_blocking(move || {
+            passbroker_crypto::password_hash::verify(&secret, &hash)
+        })
+        .await
+        .map_err(|_| ConnectorError::Transient("the hash check failed".into()))?;
+        Ok(if matches {
+            Verification::Current
+        } else {
+            Verification::NotCurrent
+        })
     }
 
     async fn check(&self) -> Result<String, ConnectorError> {

@@ -2,8 +2,9 @@
 //!
 //! 400/403/404/405/409/413/415/500 carry ISC's `ErrorResponseDto` with a `trackingId` that the
 //! request's log line carries too; 401 is `{"error": "…"}`; 429 is
-//! `{"message": " Rate Limit Exceeded "}` with an integer `Retry-After`. 5xx bodies never
-//! carry internals: the detail goes to the log under the tracking id.
+//! `{"message": " Rate Limit Exceeded "}` with an integer `Retry-After`; 503 (the store is
+//! unavailable: [`StoreError::Unavailable`]) has ISC's shape, a cause and a `Retry-After`.
+//! 5xx bodies never carry internals: the detail goes to the log under the tracking id.
 
 use crate::telemetry::current_tracking_id;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -61,11 +62,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => ApiError::Conflict(vec![Cause(m)]),
             StoreError::NotFound(m) => ApiError::NotFound(m),
-            StoreError::Database(m)
-                if m.contains("pool timed out") || m.contains("database is locked") =>
-            {
-                ApiError::Unavailable(m)
-            }
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -210,11 +207,16 @@ impl IntoResponse for ApiError {
                 tracing::warn!(tracking_id = %current_tracking_id(), error = %detail, "dependency unavailable");
                 let mut r = error_body(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    &[Cause("the store is busy; try again".into())],
+                    &[Cause(
+                        "the database is unavailable; nothing was changed, try again shortly"
+                            .into(),
+                    )],
                     lang,
                 );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
                 r
             }
         }
@@ -222,3 +224,7 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The `Retry-After` of a 503: long enough for a database restart or a lock to pass, short
+/// enough that a client does not wait much longer than the outage.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;

@@ -5,10 +5,19 @@
 //! and either ends the request (erasing its ciphertext) or gives it back with a retry time.
 //! [`run`] loops over it. If a worker dies mid-request its lease runs out and another worker
 //! picks the request up; tasks already done are not repeated.
+//!
+//! Exactly one write per change wherever the target can tell: before each target call the
+//! task is marked "attempt started" (only while this worker holds the lease); the mark is
+//! cleared when the outcome is recorded. A task that still has the mark when it is attempted
+//! again had an attempt whose outcome is unknown, so the target is asked first
+//! ([`passbroker_connectors::Connector::verify_password`]) and a change that landed is
+//! recorded without a second write. An outcome in hand is never dropped because the store
+//! is away: its writes are retried (and the lease renewed) until the store answers or the
+//! request's deadline passes.
 
-use crate::audit::{audit_event, Audit};
+use crate::audit::audit_event;
 use crate::state::AppState;
-use passbroker_connectors::{ConnectorError, SetPasswordCall};
+use passbroker_connectors::{ConnectorError, SetPasswordCall, Verification};
 use passbroker_core::account::Account;
 use passbroker_core::policy::eval::{evaluate, PolicyContext};
 use passbroker_core::request::{
@@ -17,6 +26,7 @@ use passbroker_core::request::{
 };
 use passbroker_core::time::Millis;
 use passbroker_core::{Password, RequestId};
+use passbroker_store::StoreError;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -135,7 +145,9 @@ impl Worker {
         result
     }
 
-    /// Renews the lease in the background while a slow target call runs.
+    /// Renews the lease in the background while a slow target call runs. A failed renewal
+    /// (the store away) is tried again soon, for as long as the worker works on the request:
+    /// only a lease another worker took ends it.
     fn keep_lease(&self, id: RequestId, lease_ms: i64) -> tokio::task::JoinHandle<()> {
         let store = self.state.store.clone();
         let clock = self.state.clock.clone();
@@ -143,18 +155,62 @@ impl Worker {
         tokio::spawn(async move {
             let period =
                 Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000).max(100));
+            let retry = period.min(Duration::from_millis(250));
+            let mut wait = period;
             loop {
-                tokio::time::sleep(period).await;
-                if !matches!(
-                    store
-                        .renew_lease(&id, &owner, clock.now().plus_millis(lease_ms))
-                        .await,
-                    Ok(true)
-                ) {
-                    return;
+                tokio::time::sleep(wait).await;
+                match store
+                    .renew_lease(&id, &owner, clock.now().plus_millis(lease_ms))
+                    .await
+                {
+                    Ok(true) => wait = period,
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(request_id = %id, error = %e, "lease renewal failed; retrying");
+                        wait = retry;
+                    }
                 }
             }
         })
+    }
+
+    /// Runs a store write that records something already done (a target's outcome), again
+    /// and again while the store is unavailable, until it succeeds or `deadline` passes.
+    async fn durably<T, F, Fut>(&self, deadline: Millis, what: &str, mut op: F) -> Result<T, String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delay = Duration::from_millis(50);
+        let mut warned = false;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e @ (StoreError::Unavailable(_) | StoreError::Database(_)))
+                    if self.state.clock.now() < deadline =>
+                {
+                    if !warned {
+                        tracing::warn!(error = %e, "could not record {what}; retrying until the store answers");
+                        warned = true;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(format!("could not record {what}: {e}")),
+            }
+        }
+    }
+
+    /// Writes audit events, retrying like [`Worker::durably`]; a failure past the deadline
+    /// is logged (an audit write never undoes what it describes).
+    async fn audit(&self, deadline: Millis, events: Vec<passbroker_core::audit::AuditEvent>) {
+        let store = self.state.store.clone();
+        if let Err(e) = self
+            .durably(deadline, "audit events", || store.append_audit(&events))
+            .await
+        {
+            tracing::error!(error = %e, count = events.len(), "could not write audit events");
+        }
     }
 
     async fn process(&self, request: PasswordChangeRequest) -> Result<Outcome, String> {
@@ -237,10 +293,11 @@ impl Worker {
                 .min()
                 .unwrap_or(now);
             let next = Millis(next.0.min(request.deadline.0));
-            s.store
-                .release_request(&request.id, &self.owner, next)
-                .await
-                .map_err(|e| e.to_string())?;
+            let store = s.store.clone();
+            self.durably(self.record_until(&request), "a retry time", || {
+                store.release_request(&request.id, &self.owner, next)
+            })
+            .await?;
             return Ok(Outcome::Progressed(request.id));
         }
         self.finish(&request, &mut tasks, Vec::new()).await
@@ -432,7 +489,7 @@ impl Worker {
                     request,
                     task,
                     "?",
-                    Err("the account or its source no longer exists".into()),
+                    Ended::Failed("the account or its source no longer exists".into()),
                 )
                 .await;
         };
@@ -445,33 +502,81 @@ impl Worker {
                         request,
                         task,
                         &name,
-                        Err(format!("the source is misconfigured ({e})")),
+                        Ended::Failed(format!("the source is misconfigured ({e})")),
                     )
                     .await
             }
         };
         let _permit = semaphore.acquire_owned().await.map_err(|e| e.to_string())?;
+        // An earlier attempt reached (or may have reached) the target without its outcome
+        // being recorded: ask the target before writing again.
+        let in_doubt = task.attempt_started.is_some();
         task.attempts += 1;
+        task.attempt_started = Some(s.clock.now());
+        // The mark is durable before the target is called, and only while this worker still
+        // holds the lease: a worker that lost it must not call the target.
+        if !s
+            .store
+            .start_attempt(task, &self.owner)
+            .await
+            .map_err(|e| format!("could not mark the attempt as started: {e}"))?
+        {
+            return Err("the request's lease was lost to another worker".into());
+        }
         let timeout = Duration::from_millis(source.delivery.timeout_ms.max(1));
-        let call = SetPasswordCall {
+        let call = || SetPasswordCall {
             account,
             password,
             task_id: task.id.as_str(),
             attempt: task.attempts,
         };
-        let result = match tokio::time::timeout(timeout, connector.set_password(call)).await {
-            Ok(r) => r,
-            Err(_) => Err(ConnectorError::Transient(format!(
+        let timed_out = || {
+            ConnectorError::Transient(format!(
                 "the target did not answer within {} ms",
                 timeout.as_millis()
-            ))),
+            ))
         };
+        let mut write = true;
+        let mut result: Result<(), ConnectorError> = Ok(());
+        if in_doubt {
+            let verified = tokio::time::timeout(timeout, connector.verify_password(call()))
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+            match verified {
+                Ok(Verification::Current) => {
+                    s.metrics.target_outcome(&name, "VERIFIED");
+                    self.record_history(request, &source, account, password)
+                        .await?;
+                    return self.end_task(request, task, &name, Ended::Verified).await;
+                }
+                Ok(Verification::NotCurrent | Verification::Unsupported) => {}
+                // The target cannot answer now: try again later, still without writing.
+                Err(ConnectorError::Transient(msg)) => {
+                    write = false;
+                    result = Err(ConnectorError::Transient(format!(
+                        "could not check whether an interrupted attempt already changed the password: {msg}"
+                    )));
+                }
+                // An answer that settles nothing: write (at least once, as without a check).
+                Err(e) => {
+                    tracing::warn!(task_id = %task.id, source = %name, error = %e, "the target could not verify an interrupted attempt; writing again");
+                }
+            }
+        }
+        if write {
+            result = tokio::time::timeout(timeout, connector.set_password(call()))
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+        }
         match result {
             Ok(()) => {
                 s.metrics.target_outcome(&name, "SUCCEEDED");
-                self.record_history(&source, account, password).await?;
-                self.end_task(request, task, &name, Ok(())).await
+                self.record_history(request, &source, account, password)
+                    .await?;
+                self.end_task(request, task, &name, Ended::Succeeded).await
             }
+            // The outcome is unknown (a timeout) or the change did not happen: the mark stays,
+            // so the next attempt asks the target first.
             Err(ConnectorError::Transient(msg)) if task.attempts < source.delivery.max_attempts => {
                 s.metrics.target_outcome(&name, "RETRY");
                 let now = s.clock.now();
@@ -480,7 +585,12 @@ impl Worker {
                     "{name}: {msg} (attempt {}, will retry)",
                     task.attempts
                 ));
-                s.store.update_task(task).await.map_err(|e| e.to_string())
+                let store = s.store.clone();
+                let saved = task.clone();
+                self.durably(self.record_until(request), "a task's retry", || {
+                    store.update_task(&saved)
+                })
+                .await
             }
             Err(ConnectorError::Transient(msg)) => {
                 let attempts = task.attempts;
@@ -488,26 +598,44 @@ impl Worker {
                     request,
                     task,
                     &name,
-                    Err(format!("{msg} (gave up after {attempts} attempts)")),
+                    Ended::Failed(format!("{msg} (gave up after {attempts} attempts)")),
                 )
                 .await
             }
             Err(e) => {
-                self.end_task(request, task, &name, Err(e.to_string()))
+                self.end_task(request, task, &name, Ended::Failed(e.to_string()))
                     .await
             }
         }
     }
 
+    /// How long a worker keeps trying to record what it did: until the request's deadline,
+    /// and at least a lease's length (a request that ends at its deadline is recorded too).
+    fn record_until(&self, request: &PasswordChangeRequest) -> Millis {
+        let lease_ms = self.state.config.lease_secs * 1000;
+        Millis(
+            request
+                .deadline
+                .0
+                .max(self.state.clock.now().plus_millis(lease_ms).0),
+        )
+    }
+
     async fn record_history(
         &self,
+        request: &PasswordChangeRequest,
         source: &passbroker_core::source::Source,
         account: &Account,
         password: &Password,
     ) -> Result<(), String> {
-        let policy = crate::policies::effective_policy(self.state.store.as_ref(), source)
-            .await
-            .map_err(|e| format!("{e:?}"))?;
+        let until = self.record_until(request);
+        let store = self.state.store.clone();
+        let policy = self
+            .durably(until, "the password history", || {
+                store.effective_policy(source)
+            })
+            .await?
+            .unwrap_or_default();
         let depth = u32::try_from(policy.history_depth.max(0)).unwrap_or(0);
         if depth == 0 {
             return Ok(());
@@ -517,11 +645,11 @@ impl Worker {
             tokio::task::spawn_blocking(move || passbroker_crypto::password_hash::hash(&secret))
                 .await
                 .map_err(|e| e.to_string())??;
-        self.state
-            .store
-            .push_history(&account.id, &hash, depth, self.state.clock.now())
-            .await
-            .map_err(|e| e.to_string())
+        let now = self.state.clock.now();
+        self.durably(until, "the password history", || {
+            store.push_history(&account.id, &hash, depth, now)
+        })
+        .await
     }
 
     async fn end_task(
@@ -529,13 +657,14 @@ impl Worker {
         request: &PasswordChangeRequest,
         task: &mut TargetTask,
         source_name: &str,
-        result: Result<(), String>,
+        ended: Ended,
     ) -> Result<(), String> {
         let s = &self.state;
         let now = s.clock.now();
         task.finished = Some(now);
-        let (action, outcome, detail) = match &result {
-            Ok(()) => {
+        task.attempt_started = None;
+        let (action, outcome, detail) = match &ended {
+            Ended::Succeeded => {
                 task.state = TaskState::Succeeded;
                 task.error = None;
                 (
@@ -544,7 +673,16 @@ impl Worker {
                     format!("password set on {source_name}"),
                 )
             }
-            Err(msg) => {
+            Ended::Verified => {
+                task.state = TaskState::Succeeded;
+                task.error = None;
+                (
+                    "PASSWORD_CHANGE_TARGET_VERIFIED",
+                    "SUCCESS",
+                    format!("{source_name} already had the new password after an interrupted attempt; not written again"),
+                )
+            }
+            Ended::Failed(msg) => {
                 task.state = TaskState::Failed;
                 task.error = Some(format!("{source_name}: {msg}"));
                 s.metrics.target_outcome(source_name, "FAILED");
@@ -555,7 +693,11 @@ impl Worker {
                 )
             }
         };
-        s.store.update_task(task).await.map_err(|e| e.to_string())?;
+        let until = self.record_until(request);
+        let store = s.store.clone();
+        let saved = task.clone();
+        self.durably(until, "a target's outcome", || store.update_task(&saved))
+            .await?;
         let mut event = audit_event(
             &request.requested_by.to_text(),
             action,
@@ -566,7 +708,7 @@ impl Worker {
         event.request_id = Some(request.id.to_string());
         event.source_id = Some(task.source_id.to_string());
         event.identity_id = Some(request.identity_id.to_string());
-        Audit::record(s.store.as_ref(), vec![event]).await;
+        self.audit(until, vec![event]).await;
         Ok(())
     }
 
@@ -591,11 +733,16 @@ impl Worker {
                 .clone()
                 .map(|e| format!("; last error: {e}"))
                 .unwrap_or_default();
+            let unknown = if task.attempt_started.is_some() {
+                "; an attempt was interrupted, so the target may have the new password"
+            } else {
+                ""
+            };
             self.end_task(
                 request,
                 task,
                 &name,
-                Err(format!("the password change {why}{last}")),
+                Ended::Failed(format!("the password change {why}{last}{unknown}")),
             )
             .await?;
         }
@@ -611,17 +758,21 @@ impl Worker {
     ) -> Result<Outcome, String> {
         let s = &self.state;
         let now = s.clock.now();
+        let until = self.record_until(request);
+        let store = s.store.clone();
         for task in tasks.iter_mut().filter(|t| t.state == TaskState::Pending) {
             task.state = TaskState::Failed;
             task.finished = Some(now);
             task.error = None;
-            s.store.update_task(task).await.map_err(|e| e.to_string())?;
+            let saved = task.clone();
+            self.durably(until, "a task's end", || store.update_task(&saved))
+                .await?;
         }
         let state = overall_state(&errors, tasks);
-        s.store
-            .finish_request(&request.id, state, &errors, now)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.durably(until, "the request's end", || {
+            store.finish_request(&request.id, state, &errors, now)
+        })
+        .await?;
         let (outcome, detail) = if state == RequestState::Finished {
             ("SUCCESS", "password change finished".to_owned())
         } else {
@@ -640,7 +791,7 @@ impl Worker {
         event.request_id = Some(request.id.to_string());
         event.source_id = Some(request.source_id.to_string());
         event.identity_id = Some(request.identity_id.to_string());
-        Audit::record(s.store.as_ref(), vec![event]).await;
+        self.audit(until, vec![event]).await;
         s.backlog.on_finish(now);
         let _ = s.finished.send(request.id.clone());
         Ok(Outcome::Finished(request.id.clone(), state))
@@ -668,6 +819,16 @@ enum PolicyCheck {
     Done(Vec<String>),
     /// A rule could not be checked yet (the breach corpus did not answer); try again later.
     Unavailable(String),
+}
+
+/// How a task ended.
+enum Ended {
+    /// The target took the change.
+    Succeeded,
+    /// The target already had the password (an interrupted attempt had changed it); nothing
+    /// was written again.
+    Verified,
+    Failed(String),
 }
 
 /// A password must be non-empty and free of control characters to be set anywhere. This

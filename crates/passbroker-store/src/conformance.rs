@@ -40,7 +40,8 @@ macro_rules! conformance_tests {
             audit_pages_in_order, rsa_rotation_keeps_one_active, rewrap_is_atomic,
             auth_codes_are_single_use, refresh_tokens_rotate, history_keeps_depth, pats_revoke,
             digit_tokens_are_single_use_and_expire, custom_instructions_round_trip, searches_filter_and_page,
-            bulk_lookups_and_batched_upserts, combined_lookups_match_the_single_ones);
+            bulk_lookups_and_batched_upserts, combined_lookups_match_the_single_ones,
+            attempt_marks_need_the_lease_and_survive_a_crash);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -138,6 +139,7 @@ fn request(
         next_attempt_at: Millis(created),
         error: None,
         finished: None,
+        attempt_started: None,
     };
     (req, vec![task])
 }
@@ -665,6 +667,63 @@ pub async fn claim_leases_exclusively(store: &dyn Store) {
         .await
         .unwrap()
         .is_some());
+}
+
+/// The "attempt started" mark: written only by the lease holder, read back by whoever
+/// claims the request next (a crashed worker's successor), cleared by `update_task`.
+pub async fn attempt_marks_need_the_lease_and_survive_a_crash(store: &dyn Store) {
+    let (i, _, a) = seed(store).await;
+    let (r, mut t) = request(&i, &a, None, 1_000);
+    store.create_request(&r, &t, Millis(0)).await.unwrap();
+    t[0].attempts = 1;
+    t[0].attempt_started = Some(Millis(1_500));
+    assert!(
+        !store.start_attempt(&t[0], "w1").await.unwrap(),
+        "no lease, no mark"
+    );
+    assert_eq!(store.tasks_of_request(&r.id).await.unwrap()[0].attempts, 0);
+    store
+        .claim_request("w1", Millis(1_000), 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !store.start_attempt(&t[0], "w2").await.unwrap(),
+        "another owner's lease"
+    );
+    assert!(store.start_attempt(&t[0], "w1").await.unwrap());
+    // w1 dies; w2 claims after the lease and sees the mark, with the attempt counted.
+    let again = store
+        .claim_request("w2", Millis(3_001), 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, r.id);
+    let tasks = store.tasks_of_request(&r.id).await.unwrap();
+    assert_eq!(tasks, t, "mark and attempts read back");
+    assert_eq!(
+        store.request_with_tasks(&r.id).await.unwrap().unwrap().1,
+        t,
+        "the combined look-up reads the mark too"
+    );
+    assert!(
+        !store.start_attempt(&t[0], "w1").await.unwrap(),
+        "the old owner lost the lease"
+    );
+    // Recording the outcome clears it.
+    t[0].attempt_started = None;
+    t[0].state = TaskState::Succeeded;
+    t[0].finished = Some(Millis(3_500));
+    store.update_task(&t[0]).await.unwrap();
+    assert_eq!(store.tasks_of_request(&r.id).await.unwrap(), t);
+    store
+        .finish_request(&r.id, RequestState::Finished, &[], Millis(3_600))
+        .await
+        .unwrap();
+    assert!(
+        !store.start_attempt(&t[0], "w2").await.unwrap(),
+        "an ended request takes no attempt"
+    );
 }
 
 pub async fn finish_erases_ciphertext(store: &dyn Store) {

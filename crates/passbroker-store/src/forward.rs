@@ -239,6 +239,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn update_task(&self, task: &TargetTask) -> StoreResult<()> {
         (**self).update_task(task).await
     }
+    async fn start_attempt(&self, task: &TargetTask, owner: &str) -> StoreResult<bool> {
+        (**self).start_attempt(task, owner).await
+    }
     async fn mark_validated(&self, id: &RequestId) -> StoreResult<()> {
         (**self).mark_validated(id).await
     }

@@ -46,8 +46,20 @@ pub enum StoreError {
     /// Stored data that does not parse back (corruption or a bug). Never shown to API callers.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The database cannot be reached or cannot take writes right now (connection refused or
+    /// lost, the server shutting down, a locked, read-only or full database file): the same
+    /// call may succeed later. Classified from error codes, never from message text.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
+}
+
+impl StoreError {
+    /// True when trying the same call again later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -267,6 +279,11 @@ pub trait Store: Send + Sync + 'static {
     /// Extends a lease this owner holds; false if the lease was lost.
     async fn renew_lease(&self, id: &RequestId, owner: &str, until: Millis) -> StoreResult<bool>;
     async fn update_task(&self, task: &TargetTask) -> StoreResult<()>;
+    /// Marks an attempt as started before the target is called: stores `task.attempts` and
+    /// `task.attempt_started`, but only while `owner` holds the request's lease and the
+    /// request is in progress. False (nothing written) when the lease was lost: the caller
+    /// must not call the target.
+    async fn start_attempt(&self, task: &TargetTask, owner: &str) -> StoreResult<bool>;
     async fn mark_validated(&self, id: &RequestId) -> StoreResult<()>;
     /// Gives the request back to the queue, due again at `next_attempt_at`.
     async fn release_request(

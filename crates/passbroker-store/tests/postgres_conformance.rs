@@ -83,6 +83,7 @@ mod postgres_store_nodes {
             next_attempt_at: Millis(created),
             error: None,
             finished: None,
+            attempt_started: None,
         };
         (req, vec![task])
     }

@@ -1,5 +1,7 @@
 //! The reliability and security suite, against the real `passbroker` binary:
-//! - `crash_*`: SIGKILL mid-way loses no accepted request and delivers none twice;
+//! - `hardening::crash_*`: SIGKILL mid-way loses no accepted request and delivers none twice,
+//!   counted at the target (the simulated target logs every delivery, a repeated one too);
+//!   a change that landed before the crash is verified at the target, not written again;
 //! - `canary_*`: a unique password never appears at rest, in logs or in any response.
 
 use base64::Engine;
@@ -241,64 +243,144 @@ fn master_key() -> String {
 }
 
 fn tenant(log: &Path) -> String {
+    tenant_with_latency(log, 15)
+}
+
+/// The `Slow` source's target takes `latency_ms` a call; its change lands halfway through.
+fn tenant_with_latency(log: &Path, latency_ms: u64) -> String {
     format!(
-        "identities:\n  - userName: Crash.User\nsources:\n  - name: Slow\n    features: [PASSWORD]\n    connector: simulated\n    config: {{ latencyMs: 15, logFile: \"{}\" }}\n  - name: Broken\n    features: [PASSWORD]\n    connector: simulated\n    config: {{ failureRate: 1.0, failureMessage: \"target refused\" }}\naccounts:\n  - {{ identity: Crash.User, source: Slow, accountId: crash-user }}\n  - {{ identity: Crash.User, source: Broken, accountId: crash-user }}\n",
+        "identities:\n  - userName: Crash.User\nsources:\n  - name: Slow\n    features: [PASSWORD]\n    connector: simulated\n    config: {{ latencyMs: {latency_ms}, logFile: \"{}\" }}\n  - name: Broken\n    features: [PASSWORD]\n    connector: simulated\n    config: {{ failureRate: 1.0, failureMessage: \"target refused\" }}\naccounts:\n  - {{ identity: Crash.User, source: Slow, accountId: crash-user }}\n  - {{ identity: Crash.User, source: Broken, accountId: crash-user }}\n",
         log.display()
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn crash_sigkill_mid_way_loses_nothing_and_delivers_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let key = master_key();
-    // The simulated connector's log lives in the data dir (the only place it may).
-    let sim_log = dir.join("delivered.log");
-    apply(&dir, &key, &tenant(&sim_log));
-    let server_log = tmp.path().join("server.log");
-    let server = start(&dir, &key, &server_log).await;
-    let c = std::sync::Arc::new(Client::new(&dir, &server.base).await);
-    let info = c.info("Crash.User", "Slow").await;
-    let mut ids = Vec::new();
-    let mut pending = futures_lite_join(&c, &info, 500).await;
-    ids.append(&mut pending);
-    assert_eq!(ids.len(), 500);
-    // Kill the server while the backlog drains (the simulated target takes 15 ms a call).
-    let delivered_before = std::fs::read_to_string(&sim_log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .count();
-    drop(server); // SIGKILL
-    assert!(
-        delivered_before < 500,
-        "the crash must happen mid-way ({delivered_before} delivered)"
-    );
-    let server = start(&dir, &key, &server_log).await;
-    let c = Client::new(&dir, &server.base).await;
-    let states = wait_all_terminal(&c, &ids).await;
-    assert!(
-        states.iter().all(|s| s["state"] == "FINISHED"),
-        "every accepted request finishes"
-    );
-    let log = std::fs::read_to_string(&sim_log).unwrap();
-    let mut per_task = std::collections::HashMap::<String, usize>::new();
-    // A record torn by the SIGKILL is a delivery that did not complete; skip it.
-    for line in log.lines().filter(|l| !l.trim().is_empty()) {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if v["outcome"] == "SUCCEEDED" {
-            *per_task
-                .entry(v["taskId"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-        }
+mod hardening {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn crash_sigkill_mid_way_loses_nothing_and_delivers_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let key = master_key();
+        // The simulated connector's log lives in the data dir (the only place it may).
+        let sim_log = dir.join("delivered.log");
+        apply(&dir, &key, &tenant(&sim_log));
+        let server_log = tmp.path().join("server.log");
+        let server = start(&dir, &key, &server_log).await;
+        let c = std::sync::Arc::new(Client::new(&dir, &server.base).await);
+        let info = c.info("Crash.User", "Slow").await;
+        let mut ids = Vec::new();
+        let mut pending = futures_lite_join(&c, &info, 500).await;
+        ids.append(&mut pending);
+        assert_eq!(ids.len(), 500);
+        // Kill the server while the backlog drains (the simulated target takes 15 ms a call).
+        let delivered_before = std::fs::read_to_string(&sim_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count();
+        drop(server); // SIGKILL
+        assert!(
+            delivered_before < 500,
+            "the crash must happen mid-way ({delivered_before} delivered)"
+        );
+        let server = start(&dir, &key, &server_log).await;
+        let c = Client::new(&dir, &server.base).await;
+        let states = wait_all_terminal(&c, &ids).await;
+        assert!(
+            states.iter().all(|s| s["state"] == "FINISHED"),
+            "every accepted request finishes"
+        );
+        let per_task = delivered_per_task(&sim_log);
+        assert_eq!(per_task.len(), 500, "each request's target was changed");
+        let doubles: Vec<_> = per_task.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            doubles.is_empty(),
+            "no target received a change twice: {doubles:?}"
+        );
     }
-    assert_eq!(per_task.len(), 500, "each request's target was changed");
-    assert!(
-        per_task.values().all(|n| *n == 1),
-        "no target received a change twice"
-    );
+
+    /// Successful deliveries per task in the simulated target's log (a record torn by a
+    /// SIGKILL is a delivery that did not complete; it is skipped).
+    fn delivered_per_task(log: &Path) -> std::collections::HashMap<String, usize> {
+        let mut per_task = std::collections::HashMap::<String, usize>::new();
+        for line in std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if v["outcome"] == "SUCCEEDED" {
+                *per_task
+                    .entry(v["taskId"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+        }
+        per_task
+    }
+
+    /// Hardening finding 5, deterministically: the target (3 s a call) has taken the change
+    /// (the log shows it) but not yet answered when the process is killed. The restarted
+    /// worker finds the task's "attempt started" mark, asks the target, records the change
+    /// as done without writing it again, and says so in the audit trail.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn crash_after_the_target_took_the_change_verifies_instead_of_writing_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let key = master_key();
+        // The simulated connector's log lives in the data dir (the only place it may).
+        let sim_log = dir.join("delivered.log");
+        apply(&dir, &key, &tenant_with_latency(&sim_log, 3_000));
+        let server_log = tmp.path().join("server.log");
+        let server = start(&dir, &key, &server_log).await;
+        let c = Client::new(&dir, &server.base).await;
+        let info = c.info("Crash.User", "Slow").await;
+        let b = body(
+            &info,
+            encrypt(info["publicKey"].as_str().unwrap(), b"Verified-0nce-Only"),
+        );
+        let (s, v) = c
+            .call(reqwest::Method::POST, "/v3/set-password", Some(&b))
+            .await;
+        assert_eq!(s, 202, "{v}");
+        let id = v["requestId"].as_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while delivered_per_task(&sim_log).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the target never took the change"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(server); // SIGKILL, 1.5 s before the target would have answered
+        let server = start(&dir, &key, &server_log).await;
+        let c = Client::new(&dir, &server.base).await;
+        let states = wait_all_terminal(&c, std::slice::from_ref(&id)).await;
+        assert_eq!(states[0]["state"], "FINISHED", "{}", states[0]);
+        let per_task = delivered_per_task(&sim_log);
+        assert_eq!(per_task.len(), 1);
+        assert!(
+            per_task.values().all(|n| *n == 1),
+            "the target received the change once: {per_task:?}"
+        );
+        server.stop_gracefully();
+        let out = passbroker(&dir, &key)
+            .args(["audit", "list", "--request-id", &id])
+            .output()
+            .unwrap();
+        let audit = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            audit.contains("PASSWORD_CHANGE_TARGET_VERIFIED")
+                && audit.contains("not written again"),
+            "the audit trail says the change was verified, not repeated:\n{audit}"
+        );
+        assert!(
+            !audit.contains("PASSWORD_CHANGE_TARGET_SUCCEEDED"),
+            "{audit}"
+        );
+    }
 }
 
 /// Posts `n` set-password requests, 16 at a time; returns the accepted request ids.

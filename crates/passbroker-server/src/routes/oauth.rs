@@ -67,12 +67,26 @@ impl IntoResponse for OAuthError {
             header::CACHE_CONTROL,
             header::HeaderValue::from_static("no-store"),
         );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+        }
         r
     }
 }
 
 impl From<passbroker_store::StoreError> for OAuthError {
     fn from(e: passbroker_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(tracking_id = %crate::telemetry::current_tracking_id(), error = %e, "token endpoint: store unavailable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the database is unavailable; try again shortly",
+            );
+        }
         OAuthError::server_error(e)
     }
 }

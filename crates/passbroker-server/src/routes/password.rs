@@ -382,6 +382,7 @@ pub(crate) async fn submit(
             next_attempt_at: now,
             error: None,
             finished: None,
+            attempt_started: None,
         })
         .collect();
     guard_admin_login(state, principal, &checked, &tasks, reach, now).await?;

@@ -48,3 +48,48 @@ async fn builtin_password_change_is_the_new_login() {
         "the old one no longer does"
     );
 }
+
+/// Hardening finding 5: before repeating an interrupted attempt on the built-in directory,
+/// the worker checks the password against the stored argon2id hash.
+#[tokio::test]
+async fn hardening_builtin_verify_password_checks_the_stored_hash() {
+    use passbroker_connectors::{SetPasswordCall, Verification};
+    let app = spawn_app().await;
+    let abby = app.abby().await;
+    let source = app
+        .state
+        .store
+        .find_source_by_name("passbroker")
+        .await
+        .unwrap()
+        .unwrap();
+    let account = app
+        .state
+        .store
+        .accounts_of_identity(&abby.identity.id, Some(&source.id))
+        .await
+        .unwrap()
+        .remove(0);
+    let (connector, _) = app.state.connectors.get(&source).await.unwrap();
+    let verify = |text: &'static str| {
+        let connector = connector.clone();
+        let account = account.clone();
+        async move {
+            let password = passbroker_core::Password::new(zeroize::Zeroizing::new(text.into()));
+            connector
+                .verify_password(SetPasswordCall {
+                    account: &account,
+                    password: &password,
+                    task_id: "t",
+                    attempt: 2,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    app.set_builtin_password(&abby.identity.id, "Stored-Passw0rd")
+        .await;
+    assert_eq!(verify("Stored-Passw0rd").await, Verification::Current);
+    assert_eq!(verify("Other-Passw0rd").await, Verification::NotCurrent);
+    app.stop().await;
+}

@@ -17,6 +17,7 @@ mod hardening_conn;
 mod helpers;
 mod keys;
 mod oauth_flows;
+mod outage;
 mod password_api;
 mod pats;
 mod rate_limit;

@@ -29,6 +29,10 @@ use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long a caller waits for a connection. While PostgreSQL is down the pool keeps trying
+/// to connect for this long, so it bounds how long an API call hangs before it answers 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Connections idle longer than this are pinged before use.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
 
@@ -64,7 +68,7 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .min_connections(0)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             // A ping before every use would double the round trips; test only connections
             // that sat idle long enough to have been cut (a restart, a proxy's timeout).
             .test_before_acquire(false)
@@ -131,8 +135,12 @@ pub fn latest_version() -> i64 {
 }
 
 /// Maps a sqlx error into a store error, turning constraint violations into conflicts with
-/// the same texts as the SQLite store.
+/// the same texts as the SQLite store, and a server that cannot take the call right now
+/// into [`StoreError::Unavailable`].
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    if unavailable(&e) {
+        return StoreError::Unavailable(e.to_string());
+    }
     if let sqlx::Error::Database(ref d) = e {
         let code = d.code();
         let code = code.as_deref().unwrap_or("");
@@ -142,6 +150,24 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
         }
     }
     StoreError::Database(e.to_string())
+}
+
+/// Whether the error says the server cannot be used right now: no connection (refused, cut,
+/// the pool timed out), or a SQLSTATE of class 08 (connection exception), 53 (insufficient
+/// resources: disk full, too many connections), 57P01–57P05 (shutting down, starting up,
+/// idle-session timeout), 25006 (a read-only standby).
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") || c == "25006"
+        }),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
 }
 
 /// Turns a violated constraint (by its name in the schema) into words an API caller can

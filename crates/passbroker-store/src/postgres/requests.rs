@@ -52,6 +52,7 @@ pub(crate) fn task_from_row(r: &PgRow) -> StoreResult<TargetTask> {
         next_attempt_at: Millis(r.get("next_attempt_at")),
         error: r.get("error"),
         finished: r.get::<Option<i64>, _>("finished").map(Millis),
+        attempt_started: r.get::<Option<i64>, _>("attempt_started").map(Millis),
     })
 }
 
@@ -122,7 +123,7 @@ pub(crate) async fn create_request(
     .map_err(db)?;
     if !tasks.is_empty() {
         let mut qb: QueryBuilder<Postgres> =
-            QueryBuilder::new("INSERT INTO tasks (id, request_id, account_ref, source_id, state, attempts, next_attempt_at, error, finished, position) ");
+            QueryBuilder::new("INSERT INTO tasks (id, request_id, account_ref, source_id, state, attempts, next_attempt_at, error, finished, position, attempt_started) ");
         qb.push_values(tasks.iter().enumerate(), |mut b, (position, t)| {
             b.push_bind(t.id.as_str())
                 .push_bind(t.request_id.as_str())
@@ -133,7 +134,8 @@ pub(crate) async fn create_request(
                 .push_bind(t.next_attempt_at.0)
                 .push_bind(&t.error)
                 .push_bind(t.finished.map(|m| m.0))
-                .push_bind(position as i64);
+                .push_bind(position as i64)
+                .push_bind(t.attempt_started.map(|m| m.0));
         });
         qb.build().execute(&mut *tx).await.map_err(db)?;
     }
@@ -168,17 +170,34 @@ pub(crate) async fn claim(
 }
 
 pub(crate) async fn update_task(pool: &PgPool, t: &TargetTask) -> StoreResult<()> {
-    sqlx::query("UPDATE tasks SET state = $2, attempts = $3, next_attempt_at = $4, error = $5, finished = $6 WHERE id = $1")
+    sqlx::query("UPDATE tasks SET state = $2, attempts = $3, next_attempt_at = $4, error = $5, finished = $6, attempt_started = $7 WHERE id = $1")
         .bind(t.id.as_str())
         .bind(t.state.as_str())
         .bind(i64::from(t.attempts))
         .bind(t.next_attempt_at.0)
         .bind(&t.error)
         .bind(t.finished.map(|m| m.0))
+        .bind(t.attempt_started.map(|m| m.0))
         .execute(pool)
         .await
         .map_err(db)?;
     Ok(())
+}
+
+pub(crate) async fn start_attempt(pool: &PgPool, t: &TargetTask, owner: &str) -> StoreResult<bool> {
+    let r = sqlx::query(
+        "UPDATE tasks SET attempts = $2, attempt_started = $3
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM requests r WHERE r.id = tasks.request_id
+                                     AND r.lease_owner = $4 AND r.state = 'IN_PROGRESS')",
+    )
+    .bind(t.id.as_str())
+    .bind(i64::from(t.attempts))
+    .bind(t.attempt_started.map(|m| m.0))
+    .bind(owner)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(r.rows_affected() > 0)
 }
 
 pub(crate) async fn finish(

@@ -613,6 +613,10 @@ impl Store for PostgresStore {
         requests::update_task(&self.pool, task).await
     }
 
+    async fn start_attempt(&self, task: &TargetTask, owner: &str) -> StoreResult<bool> {
+        requests::start_attempt(&self.pool, task, owner).await
+    }
+
     async fn mark_validated(&self, id: &RequestId) -> StoreResult<()> {
         sqlx::query("UPDATE requests SET validated = TRUE WHERE id = $1")
             .bind(id.as_str())

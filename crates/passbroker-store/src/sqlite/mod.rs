@@ -133,8 +133,12 @@ pub fn latest_version() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// Maps a sqlx error into a store error, turning constraint violations into conflicts.
+/// Maps a sqlx error into a store error, turning constraint violations into conflicts and a
+/// database that cannot take the call right now into [`StoreError::Unavailable`].
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    if unavailable(&e) {
+        return StoreError::Unavailable(e.to_string());
+    }
     if let sqlx::Error::Database(ref d) = e {
         let msg = d.message().to_owned();
         if msg.contains("UNIQUE") || msg.contains("FOREIGN KEY") || msg.contains("CHECK") {
@@ -142,6 +146,23 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
         }
     }
     StoreError::Database(e.to_string())
+}
+
+/// Whether the error says the database file cannot be used right now, by SQLite's result
+/// code (the low byte of the extended code): BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN,
+/// PROTOCOL; or the pool could not hand out a connection.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14 | 15)),
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
 }
 
 /// Turns SQLite's constraint messages into words an API caller can act on.

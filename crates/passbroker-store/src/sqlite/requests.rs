@@ -48,6 +48,7 @@ pub(crate) fn task_from_row(r: &SqliteRow) -> StoreResult<TargetTask> {
         next_attempt_at: Millis(r.get("next_attempt_at")),
         error: r.get("error"),
         finished: r.get::<Option<i64>, _>("finished").map(Millis),
+        attempt_started: r.get::<Option<i64>, _>("attempt_started").map(Millis),
     })
 }
 
@@ -66,11 +67,12 @@ pub(crate) async fn request_with_tasks(
         i64,
         Option<String>,
         Option<i64>,
+        Option<i64>,
     );
     let Some(row) = sqlx::query(
         "SELECT r.*,
            (SELECT json_group_array(json_array(t.id, t.account_ref, t.source_id, t.state,
-              t.attempts, t.next_attempt_at, t.error, t.finished))
+              t.attempts, t.next_attempt_at, t.error, t.finished, t.attempt_started))
             FROM (SELECT * FROM tasks WHERE request_id = r.id ORDER BY position) t) AS pb_tasks
          FROM requests r WHERE r.id = ?1",
     )
@@ -87,7 +89,7 @@ pub(crate) async fn request_with_tasks(
     let tasks = cols
         .into_iter()
         .map(
-            |(task_id, account_ref, source_id, state, attempts, next, error, finished)| {
+            |(task_id, account_ref, source_id, state, attempts, next, error, finished, started)| {
                 Ok(TargetTask {
                     id: parse(TaskId::parse(&task_id), "task id")?,
                     request_id: request.id.clone(),
@@ -98,6 +100,7 @@ pub(crate) async fn request_with_tasks(
                     next_attempt_at: Millis(next),
                     error,
                     finished: finished.map(Millis),
+                    attempt_started: started.map(Millis),
                 })
             },
         )
@@ -160,8 +163,8 @@ pub(crate) async fn create_request(
     .map_err(db)?;
     for (position, t) in tasks.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO tasks (id, request_id, account_ref, source_id, state, attempts, next_attempt_at, error, finished, position)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO tasks (id, request_id, account_ref, source_id, state, attempts, next_attempt_at, error, finished, position, attempt_started)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .bind(t.id.as_str())
         .bind(t.request_id.as_str())
@@ -173,6 +176,7 @@ pub(crate) async fn create_request(
         .bind(&t.error)
         .bind(t.finished.map(|m| m.0))
         .bind(position as i64)
+        .bind(t.attempt_started.map(|m| m.0))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -206,17 +210,38 @@ pub(crate) async fn claim(
 }
 
 pub(crate) async fn update_task(pool: &SqlitePool, t: &TargetTask) -> StoreResult<()> {
-    sqlx::query("UPDATE tasks SET state = ?2, attempts = ?3, next_attempt_at = ?4, error = ?5, finished = ?6 WHERE id = ?1")
+    sqlx::query("UPDATE tasks SET state = ?2, attempts = ?3, next_attempt_at = ?4, error = ?5, finished = ?6, attempt_started = ?7 WHERE id = ?1")
         .bind(t.id.as_str())
         .bind(t.state.as_str())
         .bind(i64::from(t.attempts))
         .bind(t.next_attempt_at.0)
         .bind(&t.error)
         .bind(t.finished.map(|m| m.0))
+        .bind(t.attempt_started.map(|m| m.0))
         .execute(pool)
         .await
         .map_err(db)?;
     Ok(())
+}
+
+pub(crate) async fn start_attempt(
+    pool: &SqlitePool,
+    t: &TargetTask,
+    owner: &str,
+) -> StoreResult<bool> {
+    let r = sqlx::query(
+        "UPDATE tasks SET attempts = ?2, attempt_started = ?3
+         WHERE id = ?1 AND EXISTS (SELECT 1 FROM requests r WHERE r.id = tasks.request_id
+                                     AND r.lease_owner = ?4 AND r.state = 'IN_PROGRESS')",
+    )
+    .bind(t.id.as_str())
+    .bind(i64::from(t.attempts))
+    .bind(t.attempt_started.map(|m| m.0))
+    .bind(owner)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(r.rows_affected() > 0)
 }
 
 pub(crate) async fn finish(

@@ -655,6 +655,10 @@ impl Store for SqliteStore {
         requests::update_task(&self.pool, task).await
     }
 
+    async fn start_attempt(&self, task: &TargetTask, owner: &str) -> StoreResult<bool> {
+        requests::start_attempt(&self.pool, task, owner).await
+    }
+
     async fn mark_validated(&self, id: &RequestId) -> StoreResult<()> {
         sqlx::query("UPDATE requests SET validated = 1 WHERE id = ?1")
             .bind(id.as_str())

@@ -205,6 +205,63 @@ fn unprivileged(program: &Path, root: bool) -> Command {
 }
 
 fn start(bin: &Path, root: bool) -> String {
+    let (dir, data, password) = init_cluster(bin, root);
+    let port = free_port();
+    let server_log = dir.join("postgres.log");
+    if root {
+        let _ = std::fs::File::create(&server_log);
+        let _ = std::os::unix::fs::chown(&server_log, Some(NOBODY), Some(NOBODY));
+    }
+    // sh holds postgres as a child: on TERM (our exit) it asks for a fast shutdown, waits,
+    // and removes the directory.
+    let script = r#"
+        "$@" >"$PB_PG_DIR/postgres.log" 2>&1 &
+        pg=$!
+        trap 'kill -INT $pg 2>/dev/null' TERM INT HUP
+        wait $pg
+        wait $pg
+        rm -rf "$PB_PG_DIR"
+    "#;
+    let postgres = bin.join("postgres");
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--pdeathsig",
+        "TERM",
+        "--",
+        "sh",
+        "-c",
+        script,
+        "pb-postgres",
+    ]);
+    if root {
+        cmd.args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ]);
+    }
+    server_args(&mut cmd, &postgres, &data, &dir, port);
+    cmd.env("PB_PG_DIR", &dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("start postgres");
+    wait_ready(
+        bin,
+        port,
+        || child.try_wait().ok().flatten().map(|s| s.to_string()),
+        &server_log,
+    );
+    // The child is not waited for: it lives as long as this process (see above).
+    std::mem::forget(child);
+    format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres?sslmode=disable")
+}
+
+/// A new cluster directory (owned by nobody when we are root) with an initialised data dir;
+/// returns the directory, the data dir and the superuser's password.
+fn init_cluster(bin: &Path, root: bool) -> (PathBuf, PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("pb-pgcluster-{}", random_suffix()));
     std::fs::create_dir_all(&dir).expect("cluster dir");
     let password = format!("pw{}", random_suffix());
@@ -244,45 +301,14 @@ fn start(bin: &Path, root: bool) -> String {
             std::fs::read_to_string(&log).unwrap_or_default()
         );
     }
-    let port = free_port();
-    let server_log = dir.join("postgres.log");
-    if root {
-        let _ = std::fs::File::create(&server_log);
-        let _ = std::os::unix::fs::chown(&server_log, Some(NOBODY), Some(NOBODY));
-    }
-    // sh holds postgres as a child: on TERM (our exit) it asks for a fast shutdown, waits,
-    // and removes the directory.
-    let script = r#"
-        "$@" >"$PB_PG_DIR/postgres.log" 2>&1 &
-        pg=$!
-        trap 'kill -INT $pg 2>/dev/null' TERM INT HUP
-        wait $pg
-        wait $pg
-        rm -rf "$PB_PG_DIR"
-    "#;
-    let postgres = bin.join("postgres");
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        "--pdeathsig",
-        "TERM",
-        "--",
-        "sh",
-        "-c",
-        script,
-        "pb-postgres",
-    ]);
-    if root {
-        cmd.args([
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ]);
-    }
-    cmd.arg(&postgres)
+    (dir, data, password)
+}
+
+/// The postgres binary and its settings: 127.0.0.1:`port`, sockets in `dir`, no fsync.
+fn server_args(cmd: &mut Command, postgres: &Path, data: &Path, dir: &Path, port: u16) {
+    cmd.arg(postgres)
         .arg("-D")
-        .arg(&data)
+        .arg(data)
         .args([
             "-c",
             "listen_addresses=127.0.0.1",
@@ -290,7 +316,7 @@ fn start(bin: &Path, root: bool) -> String {
             &port.to_string(),
             "-k",
         ])
-        .arg(&dir)
+        .arg(dir)
         .args([
             "-c",
             "fsync=off",
@@ -307,18 +333,22 @@ fn start(bin: &Path, root: bool) -> String {
             "-c",
             "logging_collector=off",
         ])
-        .env("PB_PG_DIR", &dir)
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().expect("start postgres");
+        .env("LC_ALL", "C");
+}
+
+/// Waits (at most 60 s) until the server on `port` accepts connections.
+fn wait_ready(
+    bin: &Path,
+    port: u16,
+    mut exited: impl FnMut() -> Option<String>,
+    server_log: &Path,
+) {
     let started = Instant::now();
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Some(status) = exited() {
             panic!(
                 "postgres exited ({status}): {}",
-                std::fs::read_to_string(&server_log).unwrap_or_default()
+                std::fs::read_to_string(server_log).unwrap_or_default()
             );
         }
         let ready = Command::new(bin.join("pg_isready"))
@@ -343,12 +373,141 @@ fn start(bin: &Path, root: bool) -> String {
         if started.elapsed() > Duration::from_secs(60) {
             panic!(
                 "postgres did not become ready in 60 s: {}",
-                std::fs::read_to_string(&server_log).unwrap_or_default()
+                std::fs::read_to_string(server_log).unwrap_or_default()
             );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The child is not waited for: it lives as long as this process (see above).
-    std::mem::forget(child);
-    format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres?sslmode=disable")
+}
+
+/// A cluster of a test's own, which the test may stop and start again (a database outage)
+/// without disturbing other tests. It never uses PASSBROKER_TEST_POSTGRES_URL (that server
+/// cannot be stopped); without an installed PostgreSQL, [`OwnCluster::start`] says SKIP.
+/// postgres gets a fast-shutdown signal if the test process dies; dropping the cluster stops
+/// it and removes its directory.
+pub struct OwnCluster {
+    bin: PathBuf,
+    root: bool,
+    dir: PathBuf,
+    data: PathBuf,
+    port: u16,
+    admin: String,
+    running: Option<(u32, std::thread::JoinHandle<()>)>,
+}
+
+impl OwnCluster {
+    pub fn start() -> Option<Self> {
+        let Some(bin) = bin_dir() else {
+            missing("PostgreSQL is not installed (package postgresql); a test that stops the database needs its own cluster");
+            return None;
+        };
+        let root = is_root();
+        let (dir, data, password) = init_cluster(&bin, root);
+        let port = free_port();
+        let admin =
+            format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres?sslmode=disable");
+        let mut cluster = Self {
+            bin,
+            root,
+            dir,
+            data,
+            port,
+            admin,
+            running: None,
+        };
+        cluster.resume();
+        Some(cluster)
+    }
+
+    /// The URL of a new, empty database on this cluster.
+    pub async fn fresh_database(&self) -> String {
+        let name = format!("pbtest_{}_{}", unix_secs(), random_suffix());
+        let mut conn = sqlx::PgConnection::connect(&self.admin)
+            .await
+            .expect("admin connection to the test's own PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("CREATE DATABASE");
+        let _ = conn.close().await;
+        with_database(&self.admin, &name)
+    }
+
+    /// Stops the server (fast shutdown: sessions are cut) and waits until it has exited.
+    pub fn stop(&mut self) {
+        if let Some((pid, waiter)) = self.running.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
+            let _ = waiter.join();
+        }
+    }
+
+    /// Starts the server (again) on the same port and data, and waits until it is ready.
+    pub fn resume(&mut self) {
+        if self.running.is_some() {
+            return;
+        }
+        let log = self.dir.join("postgres.log");
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("postgres log");
+        // The parent-death signal is set after the user change (which would clear it), and
+        // belongs to the thread that forks: the waiter, which lives as long as postgres.
+        let mut cmd = if self.root {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+                "setpriv",
+            ]);
+            c
+        } else {
+            Command::new("setpriv")
+        };
+        cmd.args(["--pdeathsig", "INT", "--"]);
+        server_args(
+            &mut cmd,
+            &self.bin.join("postgres"),
+            &self.data,
+            &self.dir,
+            self.port,
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || match cmd.spawn() {
+            Ok(mut child) => {
+                let _ = tx.send(Some(child.id()));
+                let _ = child.wait();
+            }
+            Err(_) => {
+                let _ = tx.send(None);
+            }
+        });
+        let pid = rx
+            .recv()
+            .ok()
+            .flatten()
+            .expect("start the test's own postgres");
+        wait_ready(
+            &self.bin,
+            self.port,
+            || waiter.is_finished().then(|| "exited".to_owned()),
+            &log,
+        );
+        self.running = Some((pid, waiter));
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
