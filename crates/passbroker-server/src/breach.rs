@@ -55,8 +55,11 @@ struct Upstream {
     base: String,
     client: reqwest::Client,
     ttl: Duration,
-    cache: Mutex<HashMap<(HashKind, usize), (Instant, Arc<String>)>>,
+    cache: Mutex<HashMap<(HashKind, usize), CachedRange>>,
 }
+
+/// An upstream range body and when it was fetched.
+type CachedRange = (Instant, Arc<String>);
 
 pub struct Breach {
     dir: PathBuf,
@@ -299,7 +302,7 @@ fn group_thousands(n: u32) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
