@@ -12,6 +12,7 @@ mod bad_input;
 mod builtin;
 mod connectors_e2e;
 mod digit_tokens;
+mod hardening_bounds;
 mod helpers;
 mod keys;
 mod oauth_flows;
