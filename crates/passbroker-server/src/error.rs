@@ -122,6 +122,35 @@ fn detail_code(status: StatusCode) -> &'static str {
     }
 }
 
+/// Most causes one error response lists (the last one then says how many were left out).
+pub const MAX_CAUSES: usize = 100;
+/// Longest cause sent, in characters (longer ones end in `…`).
+pub const MAX_CAUSE_CHARS: usize = 1_000;
+
+/// The causes as sent: a request of a few KB must never be answered with megabytes (a 64 KB
+/// array of bad values drew 5 MB of causes, and one cause could quote a whole document).
+fn bounded_causes(causes: &[Cause]) -> Vec<String> {
+    let shown = if causes.len() > MAX_CAUSES {
+        MAX_CAUSES - 1
+    } else {
+        causes.len()
+    };
+    let mut out: Vec<String> = causes[..shown]
+        .iter()
+        .map(|c| match c.0.char_indices().nth(MAX_CAUSE_CHARS) {
+            Some((end, _)) => format!("{}…", &c.0[..end]),
+            None => c.0.clone(),
+        })
+        .collect();
+    if causes.len() > shown {
+        out.push(format!(
+            "{} more problems are not listed",
+            causes.len() - shown
+        ));
+    }
+    out
+}
+
 /// Builds an `ErrorResponseDto` response. `lang` is the caller's preferred language, if any.
 pub fn error_body(status: StatusCode, causes: &[Cause], lang: Option<&str>) -> Response {
     let tracking_id = current_tracking_id();
@@ -145,12 +174,12 @@ pub fn error_body(status: StatusCode, causes: &[Cause], lang: Option<&str>) -> R
         detail_code: detail_code(status).into(),
         tracking_id,
         messages,
-        causes: causes
-            .iter()
-            .map(|c| ErrorMessageDto {
+        causes: bounded_causes(causes)
+            .into_iter()
+            .map(|text| ErrorMessageDto {
                 locale: Some("en-US".into()),
                 locale_origin: Some("DEFAULT".into()),
-                text: c.0.clone(),
+                text,
             })
             .collect(),
     };
@@ -228,3 +257,23 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// The `Retry-After` of a 503: long enough for a database restart or a lock to pass, short
 /// enough that a client does not wait much longer than the outage.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardening_causes_are_bounded_in_number_and_length() {
+        let many: Vec<Cause> = (0..5000)
+            .map(|i| Cause(format!("features[{i}]: bad")))
+            .collect();
+        let out = bounded_causes(&many);
+        assert_eq!(out.len(), MAX_CAUSES);
+        assert_eq!(out[98], "features[98]: bad");
+        assert_eq!(out[99], "4901 more problems are not listed");
+        let exactly: Vec<Cause> = (0..MAX_CAUSES).map(|i| Cause(i.to_string())).collect();
+        assert_eq!(bounded_causes(&exactly).last().unwrap(), "99");
+        let long = bounded_causes(&[Cause("é".repeat(5000))]);
+        assert_eq!(long[0].chars().count(), MAX_CAUSE_CHARS + 1);
+        assert!(long[0].ends_with('…'));
+    }
+}

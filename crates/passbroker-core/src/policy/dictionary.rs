@@ -79,18 +79,29 @@ impl Dictionary {
     /// with its line number (invalid UTF-8 on the line holding the first invalid byte; too many
     /// words on line 0, naming the count), at most [`MAX_ERRORS`] of them: when there are more,
     /// the last entry says how many were left out.
+    ///
+    /// Memory stays bounded whatever the file: problems past [`MAX_ERRORS`] are only counted,
+    /// and words past [`MAX_WORDS`] are only checked, never normalised or kept (a 2 MB upload
+    /// of one-letter lines once took 35 times its size in memory).
     pub fn parse(bytes: &[u8]) -> Result<Dictionary, Vec<DictionaryError>> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let mut dictionary = Dictionary::empty();
         let mut seen = HashSet::new();
         let mut errors = Vec::new();
+        let mut error_count = 0usize;
+        let mut report = |error: DictionaryError| {
+            error_count += 1;
+            if errors.len() < MAX_ERRORS {
+                errors.push(error);
+            }
+        };
         let mut locale_line = None;
         let mut word_lines = 0usize;
         for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
             let line_no = index + 1;
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             let Ok(line) = std::str::from_utf8(raw) else {
-                errors.push(DictionaryError::new(
+                report(DictionaryError::new(
                     line_no,
                     "is not valid UTF-8; the file must be UTF-8 text",
                 ));
@@ -101,7 +112,7 @@ impl Dictionary {
             }
             if let Some(value) = line.strip_prefix(LOCALE_PREFIX) {
                 if let Some(first) = locale_line {
-                    errors.push(DictionaryError::new(
+                    report(DictionaryError::new(
                         line_no,
                         format!("a second locale line; only one is allowed (the first is on line {first})"),
                     ));
@@ -110,7 +121,7 @@ impl Dictionary {
                     if valid_locale(value) {
                         dictionary.locale = Some(value.to_owned());
                     } else {
-                        errors.push(DictionaryError::new(
+                        report(DictionaryError::new(
                             line_no,
                             "the locale must be a code such as locale=en_US (letters, digits, '_' or '-')",
                         ));
@@ -120,7 +131,7 @@ impl Dictionary {
             }
             word_lines += 1;
             if line.chars().any(char::is_whitespace) {
-                errors.push(DictionaryError::new(
+                report(DictionaryError::new(
                     line_no,
                     "contains white space; put exactly one word on each line",
                 ));
@@ -128,12 +139,16 @@ impl Dictionary {
             }
             let chars = line.chars().count();
             if chars > MAX_WORD_CHARS {
-                errors.push(DictionaryError::new(
+                report(DictionaryError::new(
                     line_no,
                     format!(
                         "the word is {chars} characters long; at most {MAX_WORD_CHARS} are allowed"
                     ),
                 ));
+                continue;
+            }
+            if word_lines > MAX_WORDS {
+                // The file is refused anyway; keep checking its lines, not its words.
                 continue;
             }
             let normalized = normalize(line);
@@ -143,6 +158,7 @@ impl Dictionary {
             }
         }
         if word_lines > MAX_WORDS {
+            error_count += 1;
             errors.insert(
                 0,
                 DictionaryError::new(
@@ -154,8 +170,8 @@ impl Dictionary {
         if errors.is_empty() {
             return Ok(dictionary);
         }
-        if errors.len() > MAX_ERRORS {
-            let left_out = errors.len() - (MAX_ERRORS - 1);
+        if error_count > MAX_ERRORS {
+            let left_out = error_count - (MAX_ERRORS - 1);
             errors.truncate(MAX_ERRORS - 1);
             errors.push(DictionaryError::new(
                 0,

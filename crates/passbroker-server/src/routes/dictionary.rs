@@ -50,9 +50,11 @@ async fn read_file(req: Request, state: &AppState) -> ApiResult<Vec<u8>> {
                 .to_ascii_lowercase()
                 .starts_with("multipart/form-data")
         });
+    // 400, not 415: ISC's specification lists no 415 for this operation, and SDKs map the
+    // statuses it lists.
     if !is_multipart {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the dictionary as multipart/form-data with the file in a field named file".into(),
+        return Err(ApiError::bad_request(
+            "Content-Type: send the dictionary as multipart/form-data with the file in a field named file",
         ));
     }
     let mut multipart = Multipart::from_request(req, state).await.map_err(|e| {

@@ -5,13 +5,14 @@
 //!
 //! | family | `/v3` | `/beta` | `/v2024` | `/v2025` | `/…/v1` |
 //! |---|---|---|---|---|---|
-//! | password-policies, -sync-groups, -dictionary, -org-config, sources | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | password-policies | ✓ | ✓ | ✓ (experimental) | ✓ (experimental) | ✓ (experimental) |
+//! | password-sync-groups, -dictionary, -org-config, sources | ✓ | ✓ | ✓ | ✓ | ✓ |
 //! | generate-password-reset-token/digit, custom-password-instructions | | ✓ | ✓ (experimental) | ✓ (experimental) | ✓ (experimental) |
 //! | sources/{id}/password-policies | | | PATCH | GET, PATCH | GET, PATCH |
 //!
-//! "Experimental" operations need `X-SailPoint-Experimental: true` (400 otherwise, as ISC).
-//! The spec marks v2024/v2025/v1 password policies experimental too, but the Python SDK 1.x
-//! v2024 classes do not send the header, so passbroker accepts those calls with or without it.
+//! "Experimental" operations need `X-SailPoint-Experimental: true` (400 otherwise, as ISC):
+//! exactly the operations whose ISC specification marks the header required. The Python SDK
+//! 1.x v2024/v2025 password-policy classes do not send it; pass it with `_headers`.
 
 use super::admin_support::{ExperimentalRoute, FAMILIES};
 use super::Routes;
@@ -34,19 +35,27 @@ fn experimental(route: MethodRouter<AppState>, on: bool) -> MethodRouter<AppStat
 
 /// Routes whose paths differ only by where the form puts the version:
 /// `/{family}/password-policies` or `/password-policies/v1`.
-fn common(r: Routes, at: impl Fn(&str, &str) -> String) -> Routes {
+/// `policies_experimental`: the form's password-policy operations need the experimental
+/// header (`/v2024`, `/v2025`, `/…/v1`).
+fn common(r: Routes, at: impl Fn(&str, &str) -> String, policies_experimental: bool) -> Routes {
     let dictionary = get(dictionary::get)
         .put(dictionary::put)
         .layer(DefaultBodyLimit::max(dictionary::MAX_UPLOAD_BYTES));
     r.route(
         &at("password-policies", ""),
-        get(policies::list).post(policies::create),
+        experimental(
+            get(policies::list).post(policies::create),
+            policies_experimental,
+        ),
     )
     .route(
         &at("password-policies", "/{id}"),
-        get(policies::get)
-            .put(policies::update)
-            .delete(policies::delete),
+        experimental(
+            get(policies::get)
+                .put(policies::update)
+                .delete(policies::delete),
+            policies_experimental,
+        ),
     )
     .route(
         &at("password-sync-groups", ""),
@@ -98,9 +107,10 @@ fn self_service(r: Routes, at: impl Fn(&str, &str) -> String, experimental_on: b
 pub fn routes(mut r: Routes) -> Routes {
     for family in FAMILIES {
         let at = move |api: &str, rest: &str| format!("/{family}/{api}{rest}");
-        r = common(r, at);
+        let experimental_on = !matches!(*family, "v3" | "beta");
+        r = common(r, at, experimental_on);
         if *family != "v3" {
-            r = self_service(r, at, *family != "beta");
+            r = self_service(r, at, experimental_on);
         }
     }
     r = r
@@ -114,7 +124,7 @@ pub fn routes(mut r: Routes) -> Routes {
         );
     // The per-API form of the Python SDK 2.x: `/password-policies/v1/{id}`.
     let v1 = |api: &str, rest: &str| format!("/{api}/v1{rest}");
-    r = common(r, v1);
+    r = common(r, v1, true);
     r = self_service(r, v1, true);
     r = r.route(
         "/sources/v1/{id}/password-policies",

@@ -1,36 +1,162 @@
 //! JSON Patch (RFC 6902) over `serde_json::Value`: add, remove, replace, move, copy, test,
 //! with JSON Pointers (RFC 6901). All or nothing: the patch works on a copy, and the first
 //! failing operation is reported with its index, op and path.
+//!
+//! The work a patch may do is bounded: `copy` doubles a document in one small operation, so
+//! forty of them in a 2.4 KB body once asked for terabytes and killed the server, and ten
+//! copies into the document's own deepest point nested it thousands of levels deep and
+//! overflowed a thread's stack. A patch has at most [`Limits::operations`] operations, and
+//! after every operation the document must stay within [`Limits`]' values, bytes and depth
+//! (or within the original document's own size, when that is larger). Checking costs one walk
+//! of the document per operation, and the walk stops at the first limit crossed.
 
 use serde_json::Value;
 use std::fmt;
 
+/// How much a patch may make the document grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most operations in one patch.
+    pub operations: usize,
+    /// Most JSON values (each object, array, string, number, boolean and null counts one).
+    pub values: usize,
+    /// Most bytes of the document as compact JSON (strings counted without escapes).
+    pub bytes: usize,
+    /// Deepest nesting (a scalar at the top is depth 1).
+    pub depth: usize,
+}
+
+impl Default for Limits {
+    /// A source document is about 60 values and 2 KB; these leave room for large connector
+    /// settings while keeping a patch's working set to a few MB. The depth stays well under
+    /// the 128 levels serde_json parses, so a patched document can always be read back.
+    fn default() -> Self {
+        Limits {
+            operations: 100,
+            values: 10_000,
+            bytes: 256 * 1024,
+            depth: 64,
+        }
+    }
+}
+
+impl Limits {
+    /// These limits, raised to `doc`'s own size where `doc` is already larger (a document
+    /// stored through PUT with a larger body limit stays patchable).
+    pub fn at_least(self, doc: &Value) -> Limits {
+        let unbounded = Limits {
+            operations: self.operations,
+            values: usize::MAX,
+            bytes: usize::MAX,
+            depth: usize::MAX,
+        };
+        let size = measure(doc, &unbounded).unwrap_or_default();
+        Limits {
+            operations: self.operations,
+            values: self.values.max(size.values),
+            bytes: self.bytes.max(size.bytes),
+            depth: self.depth.max(size.depth),
+        }
+    }
+}
+
+/// What [`measure`] counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Size {
+    values: usize,
+    bytes: usize,
+    depth: usize,
+}
+
+/// Counts `doc`'s values, compact-JSON bytes and depth, stopping at the first limit crossed
+/// (so the cost is bounded by the limits, not by the document). Iterative: no recursion on
+/// a document that may be deeper than the stack allows.
+fn measure(doc: &Value, limits: &Limits) -> Result<Size, String> {
+    let mut size = Size::default();
+    let mut stack: Vec<(&Value, usize)> = vec![(doc, 1)];
+    while let Some((v, depth)) = stack.pop() {
+        size.values += 1;
+        size.depth = size.depth.max(depth);
+        size.bytes = size.bytes.saturating_add(match v {
+            Value::Null => 4,
+            Value::Bool(b) => 4 + usize::from(!b),
+            // At most 24 characters (`-1.7976931348623157e308`); exact enough for a bound.
+            Value::Number(_) => 24,
+            Value::String(s) => s.len() + 2,
+            // Brackets and commas.
+            Value::Array(a) => 2 + a.len(),
+            // Braces, commas, and each key with its quotes and colon.
+            Value::Object(m) => 2 + m.keys().map(|k| k.len() + 4).sum::<usize>(),
+        });
+        if size.values > limits.values {
+            return Err(format!(
+                "the document would hold more than {} JSON values after this operation; a patch may not grow it beyond that",
+                limits.values
+            ));
+        }
+        if size.bytes > limits.bytes {
+            return Err(format!(
+                "the document would be larger than {} bytes after this operation; a patch may not grow it beyond that",
+                limits.bytes
+            ));
+        }
+        if size.depth > limits.depth {
+            return Err(format!(
+                "the document would be nested more than {} levels deep after this operation; a patch may not nest it deeper",
+                limits.depth
+            ));
+        }
+        match v {
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, depth + 1))),
+            Value::Object(m) => stack.extend(m.values().map(|c| (c, depth + 1))),
+            _ => {}
+        }
+    }
+    Ok(size)
+}
+
+/// Why a patch was refused: the operation at fault (when one is), and what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatchError {
-    pub index: usize,
-    pub op: String,
-    pub path: String,
+    /// `(index, op, path)` of the failing operation; `None` when the patch as a whole is wrong.
+    pub operation: Option<(usize, String, String)>,
     pub message: String,
 }
 
 impl fmt::Display for PatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "operation {} ({} {}): {}",
-            self.index, self.op, self.path, self.message
-        )
+        match &self.operation {
+            Some((index, op, path)) => {
+                write!(f, "operation {index} ({op} {path}): {}", self.message)
+            }
+            None => f.write_str(&self.message),
+        }
     }
 }
 
-/// Applies `patch` (a JSON array of operations) to a copy of `doc` and returns the copy.
+/// Applies `patch` (a JSON array of operations) to a copy of `doc` within the default
+/// [`Limits`] (raised to `doc`'s own size) and returns the copy.
 pub fn apply(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
-    let ops = patch.as_array().ok_or_else(|| PatchError {
-        index: 0,
-        op: String::new(),
-        path: String::new(),
-        message: "the body must be a JSON array of operations".into(),
-    })?;
+    apply_within(doc, patch, Limits::default().at_least(doc))
+}
+
+/// Applies `patch` to a copy of `doc`, refusing it as soon as an operation takes the
+/// document past `limits`.
+pub fn apply_within(doc: &Value, patch: &Value, limits: Limits) -> Result<Value, PatchError> {
+    let whole = |message: String| PatchError {
+        operation: None,
+        message,
+    };
+    let ops = patch
+        .as_array()
+        .ok_or_else(|| whole("the body must be a JSON array of operations".into()))?;
+    if ops.len() > limits.operations {
+        return Err(whole(format!(
+            "the patch has {} operations; at most {} are allowed in one request",
+            ops.len(),
+            limits.operations
+        )));
+    }
     let mut out = doc.clone();
     for (index, op) in ops.iter().enumerate() {
         let name = op
@@ -40,9 +166,7 @@ pub fn apply(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
             .to_owned();
         let path = op.get("path").and_then(Value::as_str).map(str::to_owned);
         let fail = |message: String| PatchError {
-            index,
-            op: name.clone(),
-            path: path.clone().unwrap_or_default(),
+            operation: Some((index, name.clone(), path.clone().unwrap_or_default())),
             message,
         };
         let path = path
@@ -62,14 +186,14 @@ pub fn apply(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
             parse_pointer(f).map_err(&fail)
         };
         match name.as_str() {
-            "add" => add(&mut out, &tokens, value()?).map_err(fail)?,
+            "add" => add(&mut out, &tokens, value()?).map_err(&fail)?,
             "remove" => {
-                remove(&mut out, &tokens).map_err(fail)?;
+                remove(&mut out, &tokens).map_err(&fail)?;
             }
             "replace" => {
                 let v = value()?;
                 remove(&mut out, &tokens).map_err(&fail)?;
-                add(&mut out, &tokens, v).map_err(fail)?;
+                add(&mut out, &tokens, v).map_err(&fail)?;
             }
             "move" => {
                 let from = from()?;
@@ -79,14 +203,14 @@ pub fn apply(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
                     ));
                 }
                 let v = remove(&mut out, &from).map_err(&fail)?;
-                add(&mut out, &tokens, v).map_err(fail)?;
+                add(&mut out, &tokens, v).map_err(&fail)?;
             }
             "copy" => {
                 let from = from()?;
                 let v = get(&out, &from)
                     .cloned()
                     .ok_or_else(|| fail("\"from\" does not exist".into()))?;
-                add(&mut out, &tokens, v).map_err(fail)?;
+                add(&mut out, &tokens, v).map_err(&fail)?;
             }
             "test" => {
                 let expected = value()?;
@@ -101,6 +225,8 @@ pub fn apply(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
                 )))
             }
         }
+        // Every kind of operation is measured: even `move` can deepen the document.
+        measure(&out, &limits).map_err(&fail)?;
     }
     Ok(out)
 }
@@ -269,5 +395,93 @@ mod tests {
             let err = apply(&doc, &patch).unwrap_err().to_string();
             assert!(err.contains(needle), "{err} should contain {needle}");
         }
+    }
+
+    /// The finding: forty copies of `/features` into `/features/-` double the document forty
+    /// times (a 2.4 KB body, terabytes of work). Refused at the first copy past the limits.
+    #[test]
+    fn hardening_copy_bomb_stops_at_the_limits() {
+        let doc = json!({"name": "a", "features": ["PASSWORD", "AUTHENTICATE"]});
+        let bomb = Value::Array(vec![
+            json!({"op": "copy", "from": "/features", "path": "/features/-"});
+            40
+        ]);
+        let err = apply(&doc, &bomb).unwrap_err();
+        let (index, op, path) = err.operation.clone().expect("an operation is named");
+        assert_eq!((op.as_str(), path.as_str()), ("copy", "/features/-"));
+        // 5 values, then 2 + 3·2^k after k copies: 10,000 is crossed by the 12th (index 11).
+        assert_eq!(index, 11, "{err}");
+        assert!(err.message.contains("10000 JSON values"), "{err}");
+    }
+
+    /// Copying a value into its own deepest point doubles its depth at each operation: ten
+    /// of them once overflowed a worker thread's stack.
+    #[test]
+    fn hardening_nesting_bomb_stops_at_the_depth_limit() {
+        let mut doc = json!({"c": {"deep": [[[[[[[[[[]]]]]]]]]]}});
+        let mut ops = Vec::new();
+        let mut depth = 10;
+        for _ in 0..10 {
+            let path = format!("/c/deep{}/-", "/0".repeat(depth - 1));
+            ops.push(json!({"op": "copy", "from": "/c/deep", "path": path}));
+            depth *= 2;
+        }
+        let err = apply(&doc, &Value::Array(ops)).unwrap_err();
+        assert!(err.message.contains("64 levels deep"), "{err}");
+        // A value sent deep in one `add` is refused too.
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!([deep]);
+        }
+        let err = apply(&doc, &json!([{"op": "add", "path": "/c/x", "value": deep}])).unwrap_err();
+        assert!(err.message.contains("levels deep"), "{err}");
+        // Moves are measured as well: nesting two 40-deep values is 80 deep.
+        let mut forty = json!({});
+        for _ in 0..39 {
+            forty = json!({"k": forty});
+        }
+        doc = json!({"a": forty.clone(), "b": forty});
+        let leaf = format!("/a{}/m", "/k".repeat(38));
+        let err = apply(&doc, &json!([{"op": "move", "from": "/b", "path": leaf}])).unwrap_err();
+        assert!(err.message.contains("levels deep"), "{err}");
+    }
+
+    #[test]
+    fn hardening_operation_count_and_bytes_are_bounded() {
+        let doc = json!({"features": []});
+        let many = Value::Array(vec![
+            json!({"op": "test", "path": "/features", "value": []});
+            101
+        ]);
+        let err = apply(&doc, &many).unwrap_err();
+        assert_eq!(err.operation, None);
+        assert!(
+            err.to_string().contains("101 operations; at most 100"),
+            "{err}"
+        );
+        // 4 KiB strings: the byte limit (256 KiB) comes long before the value limit.
+        let big = "x".repeat(4096);
+        let grow = Value::Array(
+            (0..100)
+                .map(|i| json!({"op": "add", "path": format!("/s{i}"), "value": big}))
+                .collect(),
+        );
+        let err = apply(&doc, &grow).unwrap_err();
+        assert!(err.message.contains("262144 bytes"), "{err}");
+    }
+
+    /// A document already larger than the limits (stored through PUT on a server with a
+    /// larger body limit) stays patchable, as long as the patch does not grow it further.
+    #[test]
+    fn hardening_large_documents_stay_patchable() {
+        let doc = json!({"name": "a", "big": vec![0; 20_000]});
+        let out = apply(
+            &doc,
+            &json!([{"op": "replace", "path": "/name", "value": "b"}]),
+        )
+        .unwrap();
+        assert_eq!(out["name"], "b");
+        let err = apply(&doc, &json!([{"op": "add", "path": "/big/-", "value": 1}])).unwrap_err();
+        assert!(err.message.contains("after this operation"), "{err}");
     }
 }

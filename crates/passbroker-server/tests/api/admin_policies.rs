@@ -7,6 +7,8 @@ use passbroker_core::identity::UserLevel;
 use reqwest::Method;
 use serde_json::json;
 
+const EXPERIMENTAL: &[(&str, &str)] = &[("X-SailPoint-Experimental", "true")];
+
 #[tokio::test]
 async fn crud_on_every_path_form() {
     let app = spawn_app().await;
@@ -33,12 +35,13 @@ async fn crud_on_every_path_form() {
         "RFC 3339: {created}"
     );
     assert_eq!(created["sourceIds"], json!([]));
-    for path in [
-        format!("/beta/password-policies/{id}"),
-        format!("/v2024/password-policies/{id}"),
-        format!("/password-policies/v1/{id}"),
+    // ISC marks the v2024, v2025 and v1 forms experimental: they need the header.
+    for (path, headers) in [
+        (format!("/beta/password-policies/{id}"), &[][..]),
+        (format!("/v2024/password-policies/{id}"), EXPERIMENTAL),
+        (format!("/password-policies/v1/{id}"), EXPERIMENTAL),
     ] {
-        let (s, got) = call(&app, Method::GET, &path, &admin, None).await;
+        let (s, got) = call_with(&app, Method::GET, &path, &admin, None, headers).await;
         assert_eq!((s, &got["name"]), (200, &json!("Strict")), "{path}");
     }
     let mut changed = created.clone();
@@ -50,7 +53,7 @@ async fn crud_on_every_path_form() {
         &format!("/v2025/password-policies/{id}"),
         &admin,
         Some(&changed),
-        &[("X-SailPoint-Experimental", "true")],
+        EXPERIMENTAL,
     )
     .await;
     assert_eq!(s, 200, "{updated}");
@@ -59,12 +62,13 @@ async fn crud_on_every_path_form() {
         (Some(14), Some("Stricter"))
     );
     assert_eq!(updated["dateCreated"], created["dateCreated"]);
-    let (s, _) = call(
+    let (s, _) = call_with(
         &app,
         Method::DELETE,
         &format!("/password-policies/v1/{id}"),
         &admin,
         None,
+        EXPERIMENTAL,
     )
     .await;
     assert_eq!(s, 204);
@@ -129,6 +133,7 @@ async fn lists_page_with_a_total_count() {
         .http
         .get(app.url("/password-policies/v1?limit=2"))
         .bearer_auth(&admin)
+        .header("X-SailPoint-Experimental", "true")
         .send()
         .await
         .unwrap();

@@ -83,10 +83,18 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 /// Starts the application on an existing data dir (restarts keep the data).
 pub async fn spawn_in(data_dir: tempfile::TempDir, options: Options) -> TestApp {
     init_logs();
-    let mut env = vec![(
-        "PASSBROKER_WORKERS".to_owned(),
-        if options.workers { "4" } else { "1" }.to_owned(),
-    )];
+    let mut env = vec![
+        (
+            "PASSBROKER_WORKERS".to_owned(),
+            if options.workers { "4" } else { "1" }.to_owned(),
+        ),
+        // Tests make many calls with the demo client; the per-client budget is tested on its
+        // own (hardening_auth.rs sets it back), and a test's own env wins over this.
+        (
+            "PASSBROKER_CLIENT_RATE_LIMIT_REQUESTS".to_owned(),
+            "1000000".to_owned(),
+        ),
+    ];
     env.extend(options.env);
     let overrides = Overrides {
         listen: Some("127.0.0.1:0".into()),

@@ -13,6 +13,7 @@ mod builtin;
 mod connectors_e2e;
 mod digit_tokens;
 mod hardening_auth;
+mod hardening_bounds;
 mod hardening_conn;
 mod helpers;
 mod keys;

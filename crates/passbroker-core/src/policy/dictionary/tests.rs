@@ -132,3 +132,26 @@ fn matching_ignores_short_words() {
     assert!(d.matches(&normalize("XXABCXX")));
     assert!(!Dictionary::empty().matches("anything"));
 }
+
+/// A 2 MB upload of bad or surplus lines: the report is the same as before (first problems,
+/// then a count), and nothing past the caps is kept.
+#[test]
+fn hardening_huge_files_keep_bounded_state() {
+    let bad_utf8 = b"\xff\n".repeat(1_000_000);
+    let errors = parse_err(&bad_utf8);
+    assert_eq!(errors.len(), MAX_ERRORS);
+    assert_eq!(errors[98].line, 99);
+    assert!(errors[99].message.contains("999901 more"), "{}", errors[99]);
+    assert!(errors.capacity() <= 2 * MAX_ERRORS, "{}", errors.capacity());
+    // Too many words plus bad lines: the count comes first, the rest are capped.
+    let mixed = "w\na b\n".repeat(300_000);
+    let errors = parse_err(mixed.as_bytes());
+    assert_eq!(errors.len(), MAX_ERRORS);
+    assert_eq!(errors[0].line, 0);
+    assert!(errors[0].message.contains("600000 words"), "{}", errors[0]);
+    assert_eq!(errors[1].line, 2);
+    assert!(errors[99].message.contains("299902 more"), "{}", errors[99]);
+    // Valid but too many words: one problem.
+    let words: String = (0..500_000).map(|i| format!("w{i}\n")).collect();
+    assert_eq!(lines(&parse_err(words.as_bytes())), [0]);
+}
