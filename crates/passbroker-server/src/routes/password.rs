@@ -187,7 +187,8 @@ pub(crate) async fn check_request(
     let key = state.keys.decryption_key(&public_key_id, now).await.map_err(|e| match e {
         KeyLookupError::Unknown => ApiError::bad_request(format!("publicKeyId: {public_key_id} is not a key of this server; call query-password-info for the current key")),
         KeyLookupError::Retired => ApiError::bad_request(format!("publicKeyId: key {public_key_id} was retired; call query-password-info for the current key")),
-        KeyLookupError::Internal(e) => ApiError::internal(e),
+        // The key ring could not be read from the store: an outage, not the caller's fault.
+        KeyLookupError::Internal(e) => ApiError::Unavailable(e),
     })?;
     let compact: String = encrypted
         .chars()
