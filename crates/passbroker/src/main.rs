@@ -1,6 +1,7 @@
 //! The `passbroker` command: parses the command line and calls the library.
 
 mod admin;
+mod breach;
 mod client;
 mod migrate;
 
@@ -82,6 +83,9 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(admin::AuditCommand),
+    /// The breached-password corpus (Pwned Passwords), imported offline.
+    #[command(subcommand)]
+    Breach(breach::BreachCommand),
     /// Change a password through a passbroker (or ISC) server, from this terminal.
     SetPassword(client::SetPasswordArgs),
 }
@@ -175,6 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin::master_key(load_config(&cli, Overrides::default()).ok(), c).await
         }
         Command::Sources(c) => admin::sources(load_config(&cli, Overrides::default())?, c).await,
+        Command::Breach(c) => breach::breach(load_config(&cli, Overrides::default())?, c).await,
         Command::Audit(c) => admin::audit(load_config(&cli, Overrides::default())?, c).await,
     }
 }

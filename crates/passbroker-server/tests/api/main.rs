@@ -9,6 +9,7 @@ mod admin_sync_groups;
 mod auth_table;
 mod auth_tokens;
 mod bad_input;
+mod breach;
 mod builtin;
 mod connectors_e2e;
 mod digit_tokens;
