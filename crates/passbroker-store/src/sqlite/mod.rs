@@ -7,6 +7,7 @@ mod auth;
 pub(crate) mod directory;
 mod keys;
 mod requests;
+mod sessions;
 pub(crate) mod rows;
 mod store_impl;
 
