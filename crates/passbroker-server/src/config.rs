@@ -81,6 +81,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest `Prefer: wait=N` honoured.
     pub max_prefer_wait_secs: u64,
+    /// A Password Manager page session ends this long after sign-in, whatever its use.
+    pub session_lifetime_secs: i64,
+    /// … or after this long without a request.
+    pub session_idle_timeout_secs: i64,
 }
 
 impl Default for Config {
@@ -120,6 +124,8 @@ impl Default for Config {
             workers: 16,
             max_body_bytes: 64 * 1024,
             max_prefer_wait_secs: 60,
+            session_lifetime_secs: 8 * 3600,
+            session_idle_timeout_secs: 15 * 60,
         }
     }
 }
@@ -160,6 +166,8 @@ const KEYS: &[&str] = &[
     "workers",
     "max_body_bytes",
     "max_prefer_wait_secs",
+    "session_lifetime_secs",
+    "session_idle_timeout_secs",
 ];
 
 /// Values given on the command line; they win over everything else.
@@ -357,6 +365,24 @@ impl Config {
                 format!(
                     "must be between 1024 and 16777216, got {}",
                     self.max_body_bytes
+                ),
+            );
+        }
+        if !(60..=30 * 86_400).contains(&self.session_lifetime_secs) {
+            return err(
+                "session_lifetime_secs",
+                format!(
+                    "must be between 60 and 2592000, got {}",
+                    self.session_lifetime_secs
+                ),
+            );
+        }
+        if !(10..=self.session_lifetime_secs).contains(&self.session_idle_timeout_secs) {
+            return err(
+                "session_idle_timeout_secs",
+                format!(
+                    "must be between 10 and session_lifetime_secs ({}), got {}",
+                    self.session_lifetime_secs, self.session_idle_timeout_secs
                 ),
             );
         }
