@@ -420,7 +420,10 @@ async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
         let idle_ms = state.config.session_idle_timeout_secs.saturating_mul(1000);
         if let Err(e) = state
             .store
-            .purge_web_sessions(now, passbroker_core::time::Millis(now.0.saturating_sub(idle_ms)))
+            .purge_web_sessions(
+                now,
+                passbroker_core::time::Millis(now.0.saturating_sub(idle_ms)),
+            )
             .await
         {
             tracing::warn!(error = %e, "purging ended page sessions failed");

@@ -5,7 +5,7 @@
 //! `<data-dir>/demo-credentials.json`. For the Password Manager page, Abby also gets a sign-in
 //! password (written to the same file as `userPassword`), the password sync group
 //! `Workplace sign-in` (the built-in source, whose password she signs in with, and the
-//! simulated `Corp-Mail`), and an account on `HR-Portal`, a simulated source that refuses every
+//! simulated `Corp-Mail`), and an account on `Payroll`, a simulated source that refuses every
 //! change (to show a failed target). Seeding is idempotent: restarting keeps the data and the
 //! same credentials.
 
@@ -44,10 +44,10 @@ pub const DEMO_MAIL_SOURCE: &str = "Corp-Mail";
 /// The demo's password sync group: the built-in source and `Corp-Mail`.
 pub const DEMO_SYNC_GROUP: &str = "Workplace sign-in";
 /// A simulated source that refuses every change.
-pub const DEMO_FAILING_SOURCE: &str = "HR-Portal";
-/// What `HR-Portal` says when it refuses.
+pub const DEMO_FAILING_SOURCE: &str = "Payroll";
+/// What `Payroll` says when it refuses.
 pub const DEMO_FAILURE_MESSAGE: &str =
-    "The HR portal refused the change: the account is locked there. Ask the service desk to unlock it.";
+    "The payroll system refused the change: the account is locked there. Ask the service desk to unlock it.";
 
 pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials> {
     let store = &state.store;
@@ -192,7 +192,7 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
 }
 
 /// The Password Manager page's part of the demo (added to older demo data dirs too): the sync
-/// group `Workplace sign-in` (built-in source + `Corp-Mail`), `HR-Portal` (refuses every
+/// group `Workplace sign-in` (built-in source + `Corp-Mail`), `Payroll` (refuses every
 /// change), and Abby's sign-in password when she has none. Returns that new password.
 async fn seed_page_world(state: &AppState) -> anyhow::Result<Option<String>> {
     let store = &state.store;
@@ -222,9 +222,9 @@ async fn seed_page_world(state: &AppState) -> anyhow::Result<Option<String>> {
             "A simulated mail directory (changes nothing)",
             serde_json::json!({ "latencyMs": 400 }),
         );
-        let hr = source(
+        let payroll = source(
             DEMO_FAILING_SOURCE,
-            "A simulated HR portal that refuses every change (to show a failure)",
+            "A simulated payroll system that refuses every change (to show a failure)",
             serde_json::json!({
                 "latencyMs": 300,
                 "failureRate": 1.0,
@@ -244,11 +244,13 @@ async fn seed_page_world(state: &AppState) -> anyhow::Result<Option<String>> {
         };
         let mut ops = vec![
             WriteOp::UpsertSource(mail.clone()),
-            WriteOp::UpsertSource(hr.clone()),
+            WriteOp::UpsertSource(payroll.clone()),
             WriteOp::UpsertAccount(account(&mail, "abby.smith@example.com")?),
-            WriteOp::UpsertAccount(account(&hr, "E-10442")?),
+            WriteOp::UpsertAccount(account(&payroll, "E-10442")?),
         ];
-        if let (Some(builtin), Some(policy_id)) = (builtin, policy.as_ref().and_then(|p| p.id.clone())) {
+        if let (Some(builtin), Some(policy_id)) =
+            (builtin, policy.as_ref().and_then(|p| p.id.clone()))
+        {
             ops.push(WriteOp::UpsertSyncGroup(PasswordSyncGroup {
                 id: SyncGroupId::generate(),
                 name: DEMO_SYNC_GROUP.into(),
@@ -278,8 +280,8 @@ async fn seed_page_world(state: &AppState) -> anyhow::Result<Option<String>> {
             break candidate;
         }
     };
-    let hash = passbroker_crypto::password_hash::hash(password.as_bytes())
-        .map_err(anyhow::Error::msg)?;
+    let hash =
+        passbroker_crypto::password_hash::hash(password.as_bytes()).map_err(anyhow::Error::msg)?;
     store
         .apply(vec![WriteOp::SetBuiltinCredential {
             identity_id: abby.id.clone(),

@@ -110,17 +110,13 @@ pub fn clear_cookie(state: &AppState) -> Option<HeaderValue> {
 
 fn expired() -> ApiError {
     ApiError::Unauthorized(
-        "the session expired or was signed out; sign in again on the Password Manager page"
-            .into(),
+        "the session expired or was signed out; sign in again on the Password Manager page".into(),
     )
 }
 
 /// Whether a session is still usable at `now`.
 pub fn is_live(state: &AppState, s: &WebSession, now: Millis) -> bool {
-    let idle_ms = state
-        .config
-        .session_idle_timeout_secs
-        .saturating_mul(1000);
+    let idle_ms = state.config.session_idle_timeout_secs.saturating_mul(1000);
     now < s.expires && now.0.saturating_sub(s.last_seen.0) < idle_ms
 }
 

@@ -895,7 +895,12 @@ pub async fn web_sessions_expire_and_end(store: &dyn Store) {
     // A late touch never moves last_seen backwards.
     store.touch_web_session("h1", Millis(400)).await.unwrap();
     assert_eq!(
-        store.get_web_session("h1").await.unwrap().unwrap().last_seen,
+        store
+            .get_web_session("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen,
         Millis(500)
     );
     store

@@ -274,8 +274,10 @@ pub trait Store: Send + Sync + 'static {
         }
     }
     /// The task of the account's most recent password change (by request), if any.
-    async fn last_change_of_account(&self, account_ref: &AccountRef)
-        -> StoreResult<Option<LastChange>>;
+    async fn last_change_of_account(
+        &self,
+        account_ref: &AccountRef,
+    ) -> StoreResult<Option<LastChange>>;
     /// Leases the oldest due in-progress request whose lease has expired.
     async fn claim_request(
         &self,

@@ -194,7 +194,9 @@ pub async fn sign_out(
 ) -> ApiResult<Response> {
     let user = user(&auth.principal)?;
     let token = crate::session::session_token(&state, &headers).ok_or_else(|| {
-        ApiError::bad_request("this request has no session cookie; a bearer token has no session to end")
+        ApiError::bad_request(
+            "this request has no session cookie; a bearer token has no session to end",
+        )
     })?;
     state
         .store
@@ -321,7 +323,11 @@ fn locale_candidates(requested: &str) -> Vec<String> {
 
 /// The org's custom instructions for one page in a locale (falling back to the language,
 /// then `default`), while the org config switches them on.
-pub async fn instruction(state: &AppState, page_id: &str, locale: &str) -> ApiResult<Option<String>> {
+pub async fn instruction(
+    state: &AppState,
+    page_id: &str,
+    locale: &str,
+) -> ApiResult<Option<String>> {
     if !super::org_config::current(state)
         .await?
         .custom_instructions_enabled
@@ -359,10 +365,7 @@ pub async fn me(
         .get_identity(&user.identity_id)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("the user no longer exists".into()))?;
-    let accounts = state
-        .store
-        .accounts_of_identity(&identity.id, None)
-        .await?;
+    let accounts = state.store.accounts_of_identity(&identity.id, None).await?;
     let mut sources: HashMap<SourceId, Source> = HashMap::new();
     for a in &accounts {
         if !sources.contains_key(&a.source_id) {
@@ -372,8 +375,7 @@ pub async fn me(
         }
     }
     // Groups in the order first met; sources of a group in the group's order.
-    let mut groups: Vec<(passbroker_core::sync_group::PasswordSyncGroup, Vec<Value>)> =
-        Vec::new();
+    let mut groups: Vec<(passbroker_core::sync_group::PasswordSyncGroup, Vec<Value>)> = Vec::new();
     let mut alone: Vec<Value> = Vec::new();
     let mut grouped: HashMap<SourceId, usize> = HashMap::new();
     for source in sources.values() {
@@ -395,7 +397,8 @@ pub async fn me(
         match grouped.get(&source.id) {
             Some(&g) => groups[g].1.push(entry),
             None => {
-                let policy = crate::policies::effective_policy(state.store.as_ref(), source).await?;
+                let policy =
+                    crate::policies::effective_policy(state.store.as_ref(), source).await?;
                 if let Some(o) = entry.as_object_mut() {
                     o.insert("policy".into(), Value::Array(rules(&policy)));
                 }
@@ -520,13 +523,15 @@ mod tests {
         };
         let r = rules(&policy);
         assert_eq!(r.len(), describe(&policy).len());
-        assert_eq!(r[0], json!({"rule": "minLength", "value": 8, "check": "browser"}));
+        assert_eq!(
+            r[0],
+            json!({"rule": "minLength", "value": 8, "check": "browser"})
+        );
         assert!(r
             .iter()
             .any(|x| x == &json!({"rule": "historyDepth", "value": 5, "check": "server"})));
-        assert!(r.iter().any(
-            |x| x == &json!({"rule": "validateAgainstAccountName", "value": true, "check": "server"})
-        ));
+        assert!(r.iter().any(|x| x
+            == &json!({"rule": "validateAgainstAccountName", "value": true, "check": "server"})));
     }
 
     #[test]

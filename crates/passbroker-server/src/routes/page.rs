@@ -214,7 +214,10 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Language, Cookie"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie"),
+    );
     secure_headers(&state, h);
     r
 }
@@ -261,7 +264,10 @@ mod tests {
         assert_eq!(choose_language(&accept("ja, it")), "en");
         assert_eq!(choose_language(&accept("de;q=0, fr;q=0.1")), "fr");
         let mut h = accept("de");
-        h.insert(header::COOKIE, HeaderValue::from_static("passbroker_lang=fr"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("passbroker_lang=fr"),
+        );
         assert_eq!(choose_language(&h), "fr");
     }
 
@@ -275,7 +281,10 @@ mod tests {
                 assert!(c.contains_key(key), "{lang} lacks {key}");
             }
             for key in c.keys() {
-                assert!(english.contains_key(key), "{lang} has {key}, English does not");
+                assert!(
+                    english.contains_key(key),
+                    "{lang} has {key}, English does not"
+                );
             }
         }
     }

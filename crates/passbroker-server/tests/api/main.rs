@@ -16,6 +16,7 @@ mod hardening_auth;
 mod helpers;
 mod keys;
 mod oauth_flows;
+mod page;
 mod password_api;
 mod pats;
 mod rate_limit;

@@ -6,7 +6,7 @@ use crate::sqlite::rows::parse;
 use crate::{LastChange, StoreResult, WebSession};
 use passbroker_core::time::Millis;
 use passbroker_core::{AccountRef, IdentityId};
-use sqlx::{Row, PgPool};
+use sqlx::{PgPool, Row};
 
 pub(crate) async fn insert(pool: &PgPool, s: &WebSession) -> StoreResult<()> {
     sqlx::query(

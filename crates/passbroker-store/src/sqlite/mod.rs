@@ -7,8 +7,8 @@ mod auth;
 pub(crate) mod directory;
 mod keys;
 mod requests;
-mod sessions;
 pub(crate) mod rows;
+mod sessions;
 mod store_impl;
 
 use crate::{StoreError, StoreResult};
