@@ -142,7 +142,7 @@ async fn wait_targets(app: &TestApp, s: &Session, id: &str) -> Value {
     panic!("request {id} did not finish");
 }
 
-fn group<'a>(me: &'a Value) -> &'a Value {
+fn group(me: &Value) -> &Value {
     me["groups"]
         .as_array()
         .unwrap()
