@@ -179,11 +179,14 @@ test('the sign-in screen is accessible and speaks the browser\'s language', asyn
   await heading('Anmelden').waitFor();
   await page.getByLabel('Benutzername', { exact: true }).waitFor();
   await axe('German sign-in');
-  // The switch: French, kept across reloads.
-  await page.getByLabel('Sprache', { exact: true }).selectOption('fr');
+  // The language links: French, remembered across visits.
+  await page.getByRole('navigation', { name: 'Sprache' }).getByRole('link', { name: 'Français' }).click();
   await heading('Connexion').waitFor();
   await page.getByLabel('Nom d’utilisateur', { exact: true }).waitFor();
-  await page.getByLabel('Langue', { exact: true }).selectOption('en');
+  await open();
+  await heading('Connexion').waitFor();
+  assert.equal(await page.getByRole('link', { name: 'Français' }).getAttribute('aria-current'), 'true');
+  await page.getByRole('navigation', { name: 'Langue' }).getByRole('link', { name: 'English' }).click();
   await heading('Sign in').waitFor();
   await page.setExtraHTTPHeaders({ 'Accept-Language': 'en-US,en;q=0.9' });
   await open();

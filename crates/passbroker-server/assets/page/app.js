@@ -564,12 +564,10 @@
     } catch (_) {
       messages = {};
     }
-    const select = $('lang');
-    select.value = lang;
-    select.addEventListener('change', () => {
-      document.cookie = `passbroker_lang=${encodeURIComponent(select.value)}; Path=/; Max-Age=31536000; SameSite=Strict`;
-      window.location.reload();
-    });
+    // The language links are plain links (`/?lang=de`): the server remembers the choice.
+    for (const a of document.querySelectorAll('.lang a')) {
+      if (a.dataset.lang === lang) a.setAttribute('aria-current', 'true');
+    }
     $('signin-form').addEventListener('submit', signIn);
     $('signout').addEventListener('click', signOut);
     $('change-form').addEventListener('submit', submitChange);

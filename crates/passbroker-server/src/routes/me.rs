@@ -152,6 +152,15 @@ pub async fn sign_in(
             "sign in from the Password Manager page of this server",
         ));
     }
+    // Sign-ins per address share the token endpoint's budget (each success is a new session
+    // row); wrong passwords are counted apart, by the guessing protection.
+    let address = crate::ratelimit::address_key(peer.ip());
+    if let Err(retry_after_secs) = state
+        .token_rate_limit
+        .check(&format!("page-sign-in:{address}"), state.clock.now())
+    {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
     let user_name = body.user_name.unwrap_or_default();
     let password = body.password.unwrap_or_default();
     if user_name.is_empty() || user_name.len() > 256 || password.is_empty() || password.len() > 4096
@@ -161,6 +170,13 @@ pub async fn sign_in(
         ));
     }
     let identity = verify_login(&state, &user_name, password, Some(peer.ip())).await?;
+    // A browser signing in again leaves no second live session behind.
+    if let Some(old) = crate::session::session_token(&state, &headers) {
+        state
+            .store
+            .delete_web_session(&crate::session::token_hash(old))
+            .await?;
+    }
     let token = crate::session::create(&state, &identity).await?;
     let now = state.clock.now();
     let mut event = audit_event(

@@ -3,8 +3,9 @@
 //! `index.html` is a template: every `{{key}}` is replaced by the key's text from the message
 //! catalogue of the person's language (HTML-escaped), so the page reads right before any
 //! script runs; the script takes its own strings from the same catalogue
-//! (`/assets/messages-<lang>.json`). The language is the `passbroker_lang` cookie (the page's
-//! language switch sets it) or else the best match of `Accept-Language`, else English.
+//! (`/assets/messages-<lang>.json`). The language is `?lang=` (the page's language links; it
+//! is remembered in the `passbroker_lang` cookie), else that cookie, else the best match of
+//! `Accept-Language`, else English.
 //!
 //! Every page response carries a strict Content-Security-Policy (scripts and styles only from
 //! this origin, no inline script, no `eval`, `frame-ancestors 'none'`), `Referrer-Policy:
@@ -12,14 +13,14 @@
 
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// The languages the page speaks; the first is the fallback.
 pub const LANGUAGES: &[&str] = &["en", "de", "fr"];
-/// The cookie of the page's language switch.
+/// The cookie that remembers the language chosen with the page's language links.
 pub const LANG_COOKIE: &str = "passbroker_lang";
 
 /// The Content-Security-Policy of every page response.
@@ -197,9 +198,16 @@ pub fn secure_headers(state: &AppState, headers: &mut HeaderMap) {
     }
 }
 
-/// `GET /`: the page, in the person's language.
-pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let lang = choose_language(&headers);
+/// `GET /[?lang=de]`: the page, in the person's language. `lang` (the page's language links)
+/// chooses a language and remembers it in a cookie.
+pub async fn index(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let chosen = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("lang="))
+        .and_then(|l| LANGUAGES.iter().find(|x| **x == l).copied());
+    let lang = chosen.unwrap_or_else(|| choose_language(&headers));
     // The sign-in screen shows the org's `flow-selection:select` instructions; without them
     // (or without the store) it still works.
     let flow = super::me::instruction(&state, "flow-selection:select", lang)
@@ -218,6 +226,13 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
         header::VARY,
         HeaderValue::from_static("Accept-Language, Cookie"),
     );
+    if let Some(lang) = chosen {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{LANG_COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax"
+        )) {
+            h.insert(header::SET_COOKIE, v);
+        }
+    }
     secure_headers(&state, h);
     r
 }

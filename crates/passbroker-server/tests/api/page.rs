@@ -255,6 +255,19 @@ async fn page_language_follows_accept_language_then_the_switch() {
     assert!(en.contains(">Username</label>") && en.contains(">Password</label>"));
     let switched = page("de", Some("passbroker_lang=fr")).await;
     assert!(switched.contains("<html lang=\"fr\">"));
+    // The page's language links choose a language and remember it.
+    let r = app
+        .http
+        .get(app.url("/?lang=de"))
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("passbroker_lang=de;"), "{cookie}");
+    assert!(r.text().await.unwrap().contains("<html lang=\"de\">"));
+    let r = app.http.get(app.url("/?lang=xx")).send().await.unwrap();
+    assert!(r.headers().get(SET_COOKIE).is_none());
 }
 
 #[tokio::test]
@@ -375,6 +388,26 @@ async fn page_sign_in_from_another_origin_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn page_signing_in_again_ends_the_previous_session() {
+    let app = spawn_app().await;
+    let password = abby_password(&app);
+    let first = sign_in(&app, &password).await;
+    let r = app
+        .http
+        .post(app.url("/passbroker/v1/session"))
+        .header("cookie", &first.cookie)
+        .json(&json!({"userName": "Abby.Smith", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        get_with(&app, &first, "/passbroker/v1/me").await.status(),
+        401
+    );
 }
 
 #[tokio::test]
