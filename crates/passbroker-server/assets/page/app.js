@@ -413,6 +413,8 @@
     $('change-h').textContent = t('change.heading', { name: item.name });
     $('change-targets').textContent = t('change.targets', { list: formatList(item.sources.map((s) => s.sourceName)) });
     $('change-error').textContent = '';
+    // For password managers: whose new password this is.
+    $('change-username').value = me.userName;
     showInstructions('instr-enter', me.instructions['change-password:enter-password']);
     clearPasswordFields();
     renderRules();
