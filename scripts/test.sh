@@ -2,8 +2,9 @@
 # Runs every test passbroker has, the way CI does:
 #   1. installs what the tests need when it is missing (Debian and PyPI packages),
 #   2. builds once, runs the Rust suite in parallel (cargo nextest when present),
-#   3. runs schemathesis against /openapi.json and the SailPoint SDK conformance, each
-#      against a real `passbroker serve --demo`.
+#   3. runs the Password Manager page's browser tests (chromium), schemathesis against
+#      /openapi.json and the SailPoint SDK conformance, each against a real
+#      `passbroker serve --demo`.
 # With PASSBROKER_REQUIRE_SERVICES=1 (set here) a test whose service is missing fails
 # instead of skipping.
 set -euo pipefail
@@ -28,6 +29,11 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
+fi
+
+if [ -f scripts/browser-tests.sh ]; then
+  echo "== Password Manager page in a real browser (chromium, playwright-core, axe-core)"
+  PASSBROKER_BIN="$(pwd)/target/debug/passbroker" bash scripts/browser-tests.sh
 fi
 
 if [ -f scripts/schemathesis.sh ]; then

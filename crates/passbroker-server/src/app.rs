@@ -453,6 +453,18 @@ async fn maintain(state: AppState, mut stop: watch::Receiver<bool>) {
                 tracing::warn!(error = %e, "purging rate-limit windows failed");
             }
         }
+        let now = state.clock.now();
+        let idle_ms = state.config.session_idle_timeout_secs.saturating_mul(1000);
+        if let Err(e) = state
+            .store
+            .purge_web_sessions(
+                now,
+                passbroker_core::time::Millis(now.0.saturating_sub(idle_ms)),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "purging ended page sessions failed");
+        }
         match state.keys.maintain(state.clock.now()).await {
             Ok(done) => {
                 for d in done {

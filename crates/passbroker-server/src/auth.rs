@@ -293,7 +293,20 @@ pub async fn authenticate(
         return next.run(request).await;
     }
     let ip = client_ip(request.extensions());
-    match authenticate_request(&state, request.headers(), ip).await {
+    // The Password Manager page's session cookie stands in for a bearer token (which wins
+    // when both are sent); see `crate::session` for its CSRF rule.
+    let session = match request.headers().get(axum::http::header::AUTHORIZATION) {
+        Some(_) => None,
+        None => crate::session::session_token(&state, request.headers()),
+    };
+    let result = match session {
+        Some(token) => {
+            crate::session::authenticate(&state, request.method(), request.headers(), token, ip)
+                .await
+        }
+        None => authenticate_request(&state, request.headers(), ip).await,
+    };
+    match result {
         Ok(authenticated) => {
             request.extensions_mut().insert(authenticated);
             next.run(request).await

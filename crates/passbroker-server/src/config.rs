@@ -112,6 +112,10 @@ pub struct Config {
     /// 503 and the connection is closed. Must be longer than `max_prefer_wait_secs` (the
     /// default leaves 30 s for the answer after the longest wait).
     pub http_request_timeout_secs: u64,
+    /// A Password Manager page session ends this long after sign-in, whatever its use.
+    pub session_lifetime_secs: i64,
+    /// … or after this long without a request.
+    pub session_idle_timeout_secs: i64,
 }
 
 impl Default for Config {
@@ -162,6 +166,8 @@ impl Default for Config {
             http_header_timeout_secs: 10,
             http_idle_timeout_secs: 30,
             http_request_timeout_secs: 90,
+            session_lifetime_secs: 8 * 3600,
+            session_idle_timeout_secs: 15 * 60,
         }
     }
 }
@@ -213,6 +219,8 @@ const KEYS: &[&str] = &[
     "http_header_timeout_secs",
     "http_idle_timeout_secs",
     "http_request_timeout_secs",
+    "session_lifetime_secs",
+    "session_idle_timeout_secs",
 ];
 
 /// Values given on the command line; they win over everything else.
@@ -477,6 +485,24 @@ impl Config {
                 format!(
                     "must be longer than max_prefer_wait_secs ({}), got {}",
                     self.max_prefer_wait_secs, self.http_request_timeout_secs
+                ),
+            );
+        }
+        if !(60..=30 * 86_400).contains(&self.session_lifetime_secs) {
+            return err(
+                "session_lifetime_secs",
+                format!(
+                    "must be between 60 and 2592000, got {}",
+                    self.session_lifetime_secs
+                ),
+            );
+        }
+        if !(10..=self.session_lifetime_secs).contains(&self.session_idle_timeout_secs) {
+            return err(
+                "session_idle_timeout_secs",
+                format!(
+                    "must be between 10 and session_lifetime_secs ({}), got {}",
+                    self.session_lifetime_secs, self.session_idle_timeout_secs
                 ),
             );
         }

@@ -23,6 +23,7 @@ pub mod policies;
 pub mod ratelimit;
 pub mod routes;
 pub mod secrets;
+pub mod session;
 pub mod state;
 pub mod telemetry;
 pub mod tenant;

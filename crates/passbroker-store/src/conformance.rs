@@ -41,7 +41,8 @@ macro_rules! conformance_tests {
             auth_codes_are_single_use, refresh_tokens_rotate, history_keeps_depth, pats_revoke,
             digit_tokens_are_single_use_and_expire, custom_instructions_round_trip, searches_filter_and_page,
             bulk_lookups_and_batched_upserts, combined_lookups_match_the_single_ones,
-            attempt_marks_need_the_lease_and_survive_a_crash);
+            attempt_marks_need_the_lease_and_survive_a_crash,
+            web_sessions_expire_and_end, last_change_of_account_is_the_latest);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -926,6 +927,90 @@ pub async fn auth_codes_are_single_use(store: &dyn Store) {
     assert_eq!(store.take_auth_code("h1").await.unwrap(), Some(code));
     assert_eq!(store.take_auth_code("h1").await.unwrap(), None);
     assert_eq!(store.take_auth_code("nope").await.unwrap(), None);
+}
+
+pub async fn web_sessions_expire_and_end(store: &dyn Store) {
+    let i = identity("u1");
+    store
+        .apply(vec![WriteOp::UpsertIdentity(i.clone())])
+        .await
+        .unwrap();
+    let session = |hash: &str, last_seen: i64, expires: i64| WebSession {
+        id_hash: hash.into(),
+        identity_id: i.id.clone(),
+        created: Millis(100),
+        last_seen: Millis(last_seen),
+        expires: Millis(expires),
+    };
+    let s1 = session("h1", 100, 10_000);
+    store.insert_web_session(&s1).await.unwrap();
+    assert_eq!(store.get_web_session("h1").await.unwrap(), Some(s1.clone()));
+    assert_eq!(store.get_web_session("nope").await.unwrap(), None);
+    assert!(
+        store.insert_web_session(&s1).await.is_err(),
+        "a hash is unique"
+    );
+    store.touch_web_session("h1", Millis(500)).await.unwrap();
+    // A late touch never moves last_seen backwards.
+    store.touch_web_session("h1", Millis(400)).await.unwrap();
+    assert_eq!(
+        store
+            .get_web_session("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen,
+        Millis(500)
+    );
+    store
+        .insert_web_session(&session("h2", 100, 1_000))
+        .await
+        .unwrap();
+    store
+        .insert_web_session(&session("h3", 50, 10_000))
+        .await
+        .unwrap();
+    // h2 ended (absolute), h3 idle since 50; h1 was used at 500.
+    assert_eq!(
+        store
+            .purge_web_sessions(Millis(2_000), Millis(60))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(store.get_web_session("h2").await.unwrap().is_none());
+    assert!(store.get_web_session("h3").await.unwrap().is_none());
+    assert!(store.delete_web_session("h1").await.unwrap());
+    assert!(!store.delete_web_session("h1").await.unwrap());
+    assert_eq!(store.get_web_session("h1").await.unwrap(), None);
+    // Deleting the identity ends its sessions.
+    store
+        .insert_web_session(&session("h4", 100, 10_000))
+        .await
+        .unwrap();
+    store
+        .apply(vec![WriteOp::DeleteIdentity(i.id.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.get_web_session("h4").await.unwrap(), None);
+}
+
+pub async fn last_change_of_account_is_the_latest(store: &dyn Store) {
+    let (i, _, a) = seed(store).await;
+    assert_eq!(store.last_change_of_account(&a.id).await.unwrap(), None);
+    let (r1, t1) = request(&i, &a, None, 1_000);
+    store.create_request(&r1, &t1, Millis(0)).await.unwrap();
+    let (r2, t2) = request(&i, &a, None, 2_000);
+    store.create_request(&r2, &t2, Millis(0)).await.unwrap();
+    let mut done = t2[0].clone();
+    done.state = TaskState::Failed;
+    done.attempts = 1;
+    done.error = Some("My-AD: refused".into());
+    done.finished = Some(Millis(2_500));
+    store.update_task(&done).await.unwrap();
+    let last = store.last_change_of_account(&a.id).await.unwrap().unwrap();
+    assert_eq!(last.task, done);
+    assert_eq!(last.requested, Millis(2_000));
 }
 
 pub async fn refresh_tokens_rotate(store: &dyn Store) {

@@ -39,6 +39,7 @@ const ORDER: &[&str] = &[
     "password_dictionary",
     "digit_tokens",
     "custom_password_instructions",
+    "web_sessions",
 ];
 
 /// PostgreSQL tables that hold node-shared scratch state, not tenant data.

@@ -338,4 +338,31 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     ) -> StoreResult<(Vec<AuditEvent>, u64)> {
         (**self).list_audit(filter, page).await
     }
+    async fn insert_web_session(&self, session: &WebSession) -> StoreResult<()> {
+        (**self).insert_web_session(session).await
+    }
+    async fn get_web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>> {
+        (**self).get_web_session(id_hash).await
+    }
+    async fn touch_web_session(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
+        (**self).touch_web_session(id_hash, now).await
+    }
+    async fn delete_web_session(&self, id_hash: &str) -> StoreResult<bool> {
+        (**self).delete_web_session(id_hash).await
+    }
+    async fn purge_web_sessions(
+        &self,
+        expired_before: Millis,
+        idle_before: Millis,
+    ) -> StoreResult<u64> {
+        (**self)
+            .purge_web_sessions(expired_before, idle_before)
+            .await
+    }
+    async fn last_change_of_account(
+        &self,
+        account_ref: &AccountRef,
+    ) -> StoreResult<Option<LastChange>> {
+        (**self).last_change_of_account(account_ref).await
+    }
 }

@@ -220,6 +220,22 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> StoreResult<Option<RefreshToken>>;
 
+    // Browser sessions of the Password Manager page (stored by hash).
+    async fn insert_web_session(&self, session: &WebSession) -> StoreResult<()>;
+    /// The session with this hash, whatever its age (the caller checks expiry).
+    async fn get_web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>>;
+    /// Records a use: `last_seen = now`.
+    async fn touch_web_session(&self, id_hash: &str, now: Millis) -> StoreResult<()>;
+    /// Ends a session (sign-out). True when there was one.
+    async fn delete_web_session(&self, id_hash: &str) -> StoreResult<bool>;
+    /// Deletes sessions whose absolute end is before `expired_before` or whose last use is
+    /// before `idle_before`; returns how many.
+    async fn purge_web_sessions(
+        &self,
+        expired_before: Millis,
+        idle_before: Millis,
+    ) -> StoreResult<u64>;
+
     // Built-in directory credentials and password history.
     async fn get_builtin_credential(&self, identity_id: &IdentityId)
         -> StoreResult<Option<String>>;
@@ -269,6 +285,11 @@ pub trait Store: Send + Sync + 'static {
             None => Ok(None),
         }
     }
+    /// The task of the account's most recent password change (by request), if any.
+    async fn last_change_of_account(
+        &self,
+        account_ref: &AccountRef,
+    ) -> StoreResult<Option<LastChange>>;
     /// Leases the oldest due in-progress request whose lease has expired.
     async fn claim_request(
         &self,

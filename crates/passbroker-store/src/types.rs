@@ -144,3 +144,23 @@ pub struct SourceFilter {
     pub id: Option<Match>,
     pub name: Option<Match>,
 }
+
+/// A first-party browser session of the Password Manager page. Only `id_hash` (SHA-256 of
+/// the cookie's random token, hex) is stored: a copy of the database signs nobody in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub id_hash: String,
+    pub identity_id: IdentityId,
+    pub created: Millis,
+    /// Last use (the idle timeout counts from here).
+    pub last_seen: Millis,
+    /// Absolute end, whatever the use.
+    pub expires: Millis,
+}
+
+/// The task of an account's most recent password change, with the time it was requested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastChange {
+    pub task: passbroker_core::request::TargetTask,
+    pub requested: Millis,
+}

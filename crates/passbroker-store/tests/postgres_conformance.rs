@@ -36,7 +36,9 @@ mod postgres_store_nodes {
     };
     use passbroker_core::{AuditEventId, PolicyId, PublicKeyId, RequestId, TaskId};
     use passbroker_store::conformance::{account, identity, source};
-    use passbroker_store::{CreateOutcome, CustomInstruction, DigitToken, StoreError, WriteOp};
+    use passbroker_store::{
+        CreateOutcome, CustomInstruction, DigitToken, StoreError, WebSession, WriteOp,
+    };
     use std::collections::HashSet;
     use std::sync::Arc;
 
@@ -467,6 +469,15 @@ mod postgres_store_nodes {
         })
         .await
         .unwrap();
+        lite.insert_web_session(&WebSession {
+            id_hash: "h".into(),
+            identity_id: i.id.clone(),
+            created: Millis(1),
+            last_seen: Millis(2),
+            expires: Millis(10_000),
+        })
+        .await
+        .unwrap();
         let mut off = i.clone();
         off.active = false;
         lite.apply(vec![
@@ -490,8 +501,9 @@ mod postgres_store_nodes {
         assert_eq!(of("requests"), Some((1, 1)));
         assert_eq!(of("tasks"), Some((1, 1)));
         assert_eq!(of("password_history"), Some((3, 3)));
+        assert_eq!(of("web_sessions"), Some((1, 1)));
         assert!(counts.iter().all(|c| c.source == c.target));
-        assert_eq!(counts.len(), 22, "every table: {counts:?}");
+        assert_eq!(counts.len(), 23, "every table: {counts:?}");
 
         assert_eq!(
             pg.get_identity(&i.id).await.unwrap(),

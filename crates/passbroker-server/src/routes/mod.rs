@@ -12,9 +12,11 @@ pub mod identities;
 pub mod isc_admin;
 pub mod json_patch;
 pub mod login;
+pub mod me;
 pub mod oauth;
 pub mod openapi;
 pub mod org_config;
+pub mod page;
 pub mod password;
 pub mod password_policies;
 pub mod pwned;
@@ -47,6 +49,10 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/oauth/authorize",
     "/passbroker/v1/public-key",
     "/passbroker/v1/digit-token/redeem",
+    // The Password Manager page (its data calls are authenticated) and its sign-in.
+    "/",
+    "/assets/{file}",
+    "/passbroker/v1/session",
 ];
 
 /// Whether a route (as matched, e.g. `/v3/sources/{id}`) is on [`PUBLIC_ROUTES`].
@@ -145,6 +151,18 @@ fn all_routes() -> Routes {
         .route("/openapi.json", get(openapi::document))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/", get(page::index))
+        .route("/assets/{file}", get(page::asset))
+        .route("/passbroker/v1/session", post(me::sign_in))
+        .route("/passbroker/v1/me", get(me::me))
+        .route(
+            "/passbroker/v1/me/session",
+            axum::routing::delete(me::sign_out),
+        )
+        .route(
+            "/passbroker/v1/me/password-changes/{id}",
+            get(me::password_change),
+        )
 }
 
 /// The path of every route the router serves, in every path form (for the test that proves

@@ -108,3 +108,24 @@ pub async fn source_id(app: &TestApp, name: &str) -> String {
         .id
         .to_string()
 }
+
+/// Removes the demo's password sync group (`Workplace sign-in`: the built-in source and
+/// `Corp-Mail`), for tests that build groups of their own from the demo's sources.
+pub async fn without_demo_sync_group(app: &TestApp) {
+    let (groups, _) = app
+        .state
+        .store
+        .list_sync_groups(passbroker_store::Page::default())
+        .await
+        .unwrap();
+    for g in groups
+        .into_iter()
+        .filter(|g| g.name == passbroker_server::demo::DEMO_SYNC_GROUP)
+    {
+        app.state
+            .store
+            .apply(vec![WriteOp::DeleteSyncGroup(g.id)])
+            .await
+            .unwrap();
+    }
+}

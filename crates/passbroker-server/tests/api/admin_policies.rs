@@ -263,6 +263,7 @@ async fn assigning_source_ids_moves_the_sources() {
 #[tokio::test]
 async fn a_policy_used_by_a_sync_group_cannot_be_deleted() {
     let app = spawn_app().await;
+    without_demo_sync_group(&app).await;
     let admin = admin_token(&app).await;
     let (_, p) = call(
         &app,

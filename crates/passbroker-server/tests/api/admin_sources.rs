@@ -248,6 +248,7 @@ async fn json_patch_changes_features_config_and_policy() {
 #[tokio::test]
 async fn a_sync_group_member_cannot_be_deleted() {
     let app = spawn_app().await;
+    without_demo_sync_group(&app).await;
     let admin = admin_token(&app).await;
     let (_, p) = call(
         &app,

@@ -40,6 +40,7 @@ async fn simulated_source(app: &TestApp, admin: &str, name: &str, config: Value)
 #[tokio::test]
 async fn crud_and_the_rules_of_a_group() {
     let app = spawn_app().await;
+    without_demo_sync_group(&app).await;
     let admin = admin_token(&app).await;
     let pid = policy(&app, &admin, json!({"name": "Sync"})).await;
     let (ad, builtin) = (
@@ -118,6 +119,7 @@ async fn crud_and_the_rules_of_a_group() {
 #[tokio::test]
 async fn bad_groups_get_400_with_causes_and_change_nothing() {
     let app = spawn_app().await;
+    without_demo_sync_group(&app).await;
     let admin = admin_token(&app).await;
     let ad = source_id(&app, "My-AD").await;
     let unknown = "0123456789abcdef0123456789abcdef";
@@ -175,6 +177,7 @@ async fn bad_groups_get_400_with_causes_and_change_nothing() {
 #[tokio::test]
 async fn one_set_password_changes_every_member_source() {
     let app = spawn_app().await;
+    without_demo_sync_group(&app).await;
     let admin = admin_token(&app).await;
     let api = app.token().await;
     let pid = policy(

@@ -20,6 +20,7 @@ mod helpers;
 mod keys;
 mod oauth_flows;
 mod outage;
+mod page;
 mod password_api;
 mod pats;
 mod rate_limit;

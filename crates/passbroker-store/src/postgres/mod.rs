@@ -16,6 +16,7 @@ mod directory;
 mod events;
 mod keys;
 mod requests;
+mod sessions;
 mod store_impl;
 
 pub use counters::RateWindow;

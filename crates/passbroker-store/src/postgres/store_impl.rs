@@ -391,6 +391,37 @@ impl Store for PostgresStore {
         auth::take_refresh_token(&self.pool, token_hash, now).await
     }
 
+    async fn insert_web_session(&self, session: &WebSession) -> StoreResult<()> {
+        super::sessions::insert(&self.pool, session).await
+    }
+
+    async fn get_web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>> {
+        super::sessions::get(&self.pool, id_hash).await
+    }
+
+    async fn touch_web_session(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
+        super::sessions::touch(&self.pool, id_hash, now).await
+    }
+
+    async fn delete_web_session(&self, id_hash: &str) -> StoreResult<bool> {
+        super::sessions::delete(&self.pool, id_hash).await
+    }
+
+    async fn purge_web_sessions(
+        &self,
+        expired_before: Millis,
+        idle_before: Millis,
+    ) -> StoreResult<u64> {
+        super::sessions::purge(&self.pool, expired_before, idle_before).await
+    }
+
+    async fn last_change_of_account(
+        &self,
+        account_ref: &AccountRef,
+    ) -> StoreResult<Option<LastChange>> {
+        super::sessions::last_change_of_account(&self.pool, account_ref).await
+    }
+
     async fn get_builtin_credential(
         &self,
         identity_id: &IdentityId,

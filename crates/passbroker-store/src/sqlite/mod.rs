@@ -8,6 +8,7 @@ pub(crate) mod directory;
 mod keys;
 mod requests;
 pub(crate) mod rows;
+mod sessions;
 mod store_impl;
 
 use crate::{StoreError, StoreResult};
