@@ -260,6 +260,7 @@ pub fn rules(policy: &PasswordPolicy) -> Vec<Value> {
                 "passwordValidateAgainstAccountName" => ("validateAgainstAccountName", "server"),
                 "passwordHistory" => ("historyDepth", "server"),
                 "passwordBlockCommon" => ("blockCommonPasswords", "server"),
+                "passwordBlockBreached" => ("blockBreachedPasswords", "server"),
                 "passwordNistProfile" => ("nistProfile", "server"),
                 _ => return None,
             };
