@@ -59,7 +59,7 @@ pub fn format(kind: HashKind, entries: Vec<(String, u32)>, padding: bool) -> Str
     };
     let line_len = kind.len() * 2 - 5 + 12;
     let mut out = String::with_capacity((entries.len() + padding_lines.len()) * line_len);
-    let mut push = |out: &mut String, suffix: &str, count: u32| {
+    let push = |out: &mut String, suffix: &str, count: u32| {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
