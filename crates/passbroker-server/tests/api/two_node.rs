@@ -627,3 +627,48 @@ async fn two_node_outage_postgres_stop_with_requests_in_flight_writes_each_targe
         .await
         .unwrap();
 }
+
+/// The per-client budget and the per-address budget for failed authentication count in the
+/// shared database: a client's tokens share one budget whichever node they reach, and bad
+/// tokens sent to both nodes from one address exhaust one budget.
+#[tokio::test]
+async fn two_node_hardening_client_and_failed_auth_budgets_are_shared() {
+    let Some(mut env) = cluster().await else {
+        return;
+    };
+    env.push(("PASSBROKER_CLIENT_RATE_LIMIT_REQUESTS".into(), "10".into()));
+    env.push(("PASSBROKER_AUTH_FAILURES_PER_IP".into(), "6".into()));
+    let a = node(&env, false).await;
+    let b = node(&env, false).await;
+    let (id, secret) = a
+        .new_client(&["sp:scopes:all"], &["client_credentials"])
+        .await;
+    let token_a = a.token_for(&id, &secret).await;
+    let token_b = b.token_for(&id, &secret).await;
+    let path = "/v3/password-change-status/2c9180835d2e5168015d32f890ca1581";
+    let mut statuses = Vec::new();
+    for n in 0..12 {
+        let r = if n % 2 == 0 {
+            a.get(path, &token_a).await
+        } else {
+            b.get(path, &token_b).await
+        };
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..10], &[404; 10], "{statuses:?}");
+    assert_eq!(&statuses[10..], &[429, 429], "{statuses:?}");
+
+    // Right shape, wrong signature.
+    let mut parts: Vec<String> = token_a.split('.').map(str::to_owned).collect();
+    parts[2] = "A".repeat(parts[2].len());
+    let forged = parts.join(".");
+    let mut statuses = Vec::new();
+    for n in 0..8 {
+        let node = if n % 2 == 0 { &a } else { &b };
+        statuses.push(node.get(path, &forged).await.status().as_u16());
+    }
+    assert_eq!(&statuses[..6], &[401; 6], "{statuses:?}");
+    assert_eq!(&statuses[6..], &[429, 429], "{statuses:?}");
+    b.stop().await;
+    a.stop().await;
+}
