@@ -26,7 +26,11 @@ pub fn new_isc_id() -> String {
 /// import of a million identities into SQLite took 4x as long). Ids are names, not secrets:
 /// tokens and codes use [`new_isc_id`] or the crypto crate's randomness.
 /// The random part comes from the thread's CSPRNG (ChaCha, seeded from the OS).
+/// Within one process ids are also strictly increasing: one made in the same millisecond as
+/// the previous one (whose random part may have been larger) follows it, so lists ordered by
+/// (creation time, id) keep the order things were made in (ULID's monotonic rule).
 pub fn new_time_ordered_id() -> String {
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -35,7 +39,16 @@ pub fn new_time_ordered_id() -> String {
     bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
     // The thread's CSPRNG (seeded from the OS): a getrandom call per id showed in profiles.
     rand::thread_rng().fill_bytes(&mut bytes[6..]);
-    hex::encode(bytes)
+    let mut candidate = u128::from_be_bytes(bytes);
+    {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if candidate <= *last {
+            let step = u128::from(rand::thread_rng().next_u32() >> 16) + 1;
+            candidate = last.saturating_add(step);
+        }
+        *last = candidate;
+    }
+    hex::encode(candidate.to_be_bytes())
 }
 
 macro_rules! isc_id {
@@ -217,6 +230,15 @@ mod tests {
         assert!(IdentityId::parse("").is_err());
         let err = SourceId::parse("x").unwrap_err();
         assert_eq!(err.field, "sourceId");
+    }
+
+    #[test]
+    fn ids_made_in_one_millisecond_keep_the_order_they_were_made_in() {
+        let ids: Vec<String> = (0..20_000).map(|_| new_time_ordered_id()).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "strictly increasing within the process"
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub(crate) async fn last_change_of_account(
         "SELECT t.id, t.request_id, t.account_ref, t.source_id, t.state, t.attempts,
                 t.next_attempt_at, t.error, t.finished, t.attempt_started, r.created AS requested
          FROM tasks t JOIN requests r ON r.id = t.request_id
-         WHERE t.account_ref = ?1 ORDER BY t.id DESC LIMIT 1",
+         WHERE t.account_ref = ?1 ORDER BY r.created DESC, t.id DESC LIMIT 1",
     )
     .bind(account_ref.as_str())
     .fetch_optional(pool)
