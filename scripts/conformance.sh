@@ -10,7 +10,7 @@
 #                           sdk2/  python venv, sailpoint==2.1.72 (/…/v1)
 #                           ts/    npm project from conformance/ts/package{,-lock}.json
 #                                  (sailpoint-api-client, TypeScript SDK: /v3, /beta, /v2024)
-#   CONF_PY_SCRIPT        the Python driver (default: <repo>/../shared/conformance/sailpoint_sdk_py.py)
+#   CONF_PY_SCRIPT        the Python driver (default: <repo>/conformance/sailpoint_sdk_py.py)
 #   CONF_GOOD_PASSWORD / CONF_BAD_PASSWORD   passwords the demo policy accepts / rejects
 #   CONF_SUITES           comma list of suites to run (default: py1,py2,ts,admin1,admin2)
 # Prints PASS/FAIL lines, then "N passed, N failed"; exits non-zero on any failure.
@@ -23,7 +23,7 @@ cd "$ROOT"
 PASSBROKER_BIN=${PASSBROKER_BIN:-target/debug/passbroker}
 case "$PASSBROKER_BIN" in /*) ;; *) PASSBROKER_BIN="$ROOT/$PASSBROKER_BIN" ;; esac
 CACHE=${PASSBROKER_VENV_DIR:-/opt/passbroker-venvs}
-PY_SCRIPT=${CONF_PY_SCRIPT:-$ROOT/../shared/conformance/sailpoint_sdk_py.py}
+PY_SCRIPT=${CONF_PY_SCRIPT:-$ROOT/conformance/sailpoint_sdk_py.py}
 TS_SRC="$ROOT/conformance/ts"
 GOOD_PASSWORD=${CONF_GOOD_PASSWORD:-Blue7-Kite-Rum9}
 BAD_PASSWORD=${CONF_BAD_PASSWORD:-short}

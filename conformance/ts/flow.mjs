@@ -10,7 +10,7 @@
 // plus optional negative/edge checks (wrong client secret, bogus bearer token -> 401,
 // base URL with a trailing slash).
 //
-// Environment (same names as ../../../shared/conformance/sailpoint_sdk_py.py where they overlap):
+// Environment (same names as ../sailpoint_sdk_py.py where they overlap):
 //   SAIL_BASE_URL, SAIL_CLIENT_ID, SAIL_CLIENT_SECRET            [required]
 //   CONF_PASSWORD                                                  [required]
 //   CONF_USER_NAME (Abby.Smith), CONF_SOURCE_NAME (My-AD)
