@@ -181,6 +181,8 @@ pub async fn build_state_with(
         .await
         .map_err(|e| anyhow::anyhow!("token keys: {e}"))?;
     let in_progress = store.count_in_progress().await?;
+    let breach = Arc::new(crate::breach::Breach::new(&config));
+    breach.refresh_logged().await;
     let (finished, _) = broadcast::channel(1024);
     Ok(AppState {
         rate_limit: limits.per_token,
@@ -195,7 +197,7 @@ pub async fn build_state_with(
             config.login_brake_failures_per_user,
             900,
         )),
-        breach: Arc::new(crate::breach::Breach::new(&config)),
+        breach,
         range_limit: Arc::new(RateLimiter::new(
             config.breach_range_requests_per_ip,
             config.rate_limit_window_secs,
@@ -392,12 +394,7 @@ async fn refresh_breach(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(crate::breach::REFRESH_EVERY) => {}
             _ = stop.changed() => return,
         }
-        let breach = state.breach.clone();
-        if let Ok(changed) = tokio::task::spawn_blocking(move || breach.refresh()).await {
-            for line in changed {
-                tracing::info!(what = %line, "breach corpus");
-            }
-        }
+        state.breach.refresh_logged().await;
     }
 }
 

@@ -82,16 +82,23 @@ impl Breach {
             ttl: Duration::from_secs(config.breach_upstream_cache_secs),
             cache: Mutex::new(HashMap::new()),
         });
-        let breach = Breach {
+        Breach {
             dir: config.breach_dir(),
             local: RwLock::new(HashMap::new()),
             upstream,
             fail_open: config.breach_upstream_failure == "open",
-        };
-        for line in breach.refresh() {
-            tracing::info!(what = %line, "breach corpus");
         }
-        breach
+    }
+
+    /// [`Breach::refresh`] on a blocking thread, logging what changed (start-up and the
+    /// periodic look for a re-imported index).
+    pub async fn refresh_logged(self: &Arc<Self>) {
+        let breach = self.clone();
+        if let Ok(changed) = tokio::task::spawn_blocking(move || breach.refresh()).await {
+            for line in changed {
+                tracing::info!(what = %line, "breach corpus");
+            }
+        }
     }
 
     /// Whether an unreachable corpus lets changes through (`breach_upstream_failure`).

@@ -273,21 +273,7 @@ async fn breach_an_unanswering_upstream_fails_closed_by_default_and_open_when_to
     let token = open.token().await;
     let status = change(&open, &token, "Never-Breached-9x").await;
     assert_eq!(status["state"], "FINISHED", "{status}");
-    let (events, _) = open
-        .state
-        .store
-        .list_audit(
-            &passbroker_store::AuditFilter {
-                action: Some("BREACH_CHECK_SKIPPED".into()),
-                ..Default::default()
-            },
-            passbroker_store::Page {
-                offset: 0,
-                limit: 10,
-            },
-        )
-        .await
-        .unwrap();
+    let events = open.audit_events("BREACH_CHECK_SKIPPED").await;
     assert_eq!(events.len(), 1, "the skipped check is audited");
     assert_eq!(
         events[0].request_id.as_deref(),

@@ -236,22 +236,10 @@ async fn hardening_an_api_client_needs_an_explicit_scope_to_set_an_admins_login(
     let id = app.set_password(&trusted, &body).await;
     assert_eq!(app.wait_terminal(&trusted, &id).await["state"], "FINISHED");
     let events = app
-        .state
-        .store
-        .list_audit(
-            &passbroker_store::AuditFilter {
-                action: Some("ADMIN_LOGIN_PASSWORD_CHANGE_REQUESTED".into()),
-                ..Default::default()
-            },
-            passbroker_store::Page {
-                offset: 0,
-                limit: 100,
-            },
-        )
-        .await
-        .unwrap();
+        .audit_events("ADMIN_LOGIN_PASSWORD_CHANGE_REQUESTED")
+        .await;
     assert!(
-        events.0.iter().any(
+        events.iter().any(
             |e| e.identity_id.as_deref() == Some(admin.identity.id.as_str())
                 && e.actor.starts_with("client:")
         ),

@@ -305,6 +305,25 @@ pub struct TestUser {
 }
 
 impl TestApp {
+    /// The audit events with this action (the latest hundred).
+    pub async fn audit_events(&self, action: &str) -> Vec<passbroker_core::audit::AuditEvent> {
+        self.state
+            .store
+            .list_audit(
+                &passbroker_store::AuditFilter {
+                    action: Some(action.into()),
+                    ..Default::default()
+                },
+                passbroker_store::Page {
+                    offset: 0,
+                    limit: 100,
+                },
+            )
+            .await
+            .unwrap()
+            .0
+    }
+
     /// A new API client with these scopes and grant types; returns (client_id, secret).
     pub async fn new_client(&self, scopes: &[&str], grant_types: &[&str]) -> (String, String) {
         let (client, secret) = passbroker_server::admin::new_client(
