@@ -4,48 +4,14 @@
 //!   a change that landed before the crash is verified at the target, not written again;
 //! - `canary_*`: a unique password never appears at rest, in logs or in any response.
 
+mod support;
+
 use base64::Engine;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// SIGTERM, then wait (bounded) for the graceful shutdown to finish.
-    fn stop_gracefully(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the server did not stop within 20 s of SIGTERM");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{encrypt, master_key, serve_demo, Server};
 
 fn env(master_key: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -70,30 +36,7 @@ fn passbroker(dir: &Path, master_key: &str) -> Command {
 }
 
 async fn start(dir: &Path, master_key: &str, log: &Path) -> Server {
-    let port = free_port();
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    let child = passbroker(dir, master_key)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{base}/health/ready")).await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Server { child, base }
+    serve_demo(passbroker(dir, master_key), log, Duration::from_secs(30)).await
 }
 
 fn apply(dir: &Path, master_key: &str, yaml: &str) {
@@ -188,22 +131,6 @@ impl Client {
     }
 }
 
-fn encrypt(public_key: &str, plaintext: &[u8]) -> String {
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(public_key)
-        .unwrap();
-    let rsa = openssl::pkey::PKey::public_key_from_der(&der)
-        .unwrap()
-        .rsa()
-        .unwrap();
-    let mut out = vec![0u8; rsa.size() as usize];
-    let n = rsa
-        .public_encrypt(plaintext, &mut out, openssl::rsa::Padding::PKCS1)
-        .unwrap();
-    out.truncate(n);
-    base64::engine::general_purpose::STANDARD.encode(out)
-}
-
 fn body(info: &Value, encrypted: String) -> Value {
     json!({"identityId": info["identityId"], "encryptedPassword": encrypted, "publicKeyId": info["publicKeyId"],
            "accountId": info["accounts"][0]["accountId"], "sourceId": info["sourceId"]})
@@ -231,15 +158,6 @@ async fn wait_all_terminal(c: &Client, ids: &[String]) -> Vec<Value> {
         }
     }
     out
-}
-
-fn master_key() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_passbroker"))
-        .args(["master-key", "generate"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 fn tenant(log: &Path) -> String {

@@ -7,36 +7,17 @@
 
 #[path = "../../passbroker-store/tests/support/postgres.rs"]
 mod pg;
+mod support;
 
-use base64::Engine;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{encrypt, master_key, serve_demo, Server};
 
 /// The documented bound with this test's `key_sync_interval_secs` of 1, plus slack for a
 /// loaded machine.
 const TAKES_EFFECT_WITHIN: Duration = Duration::from_secs(6);
-
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn passbroker(dir: &Path, env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_passbroker"));
@@ -54,40 +35,9 @@ fn passbroker(dir: &Path, env: &[(String, String)]) -> Command {
     cmd
 }
 
-fn master_key() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_passbroker"))
-        .args(["master-key", "generate"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-async fn start(dir: &Path, env: &[(String, String)]) -> Node {
-    let port = free_port();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("node-{port}.log")))
-        .unwrap();
-    let child = passbroker(dir, env)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{base}/health/ready")).await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "node did not become ready");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Node { child, base }
+async fn start(dir: &Path, env: &[(String, String)]) -> Server {
+    let log = dir.join(format!("node-{}.log", support::free_port()));
+    serve_demo(passbroker(dir, env), &log, Duration::from_secs(60)).await
 }
 
 /// Runs `passbroker keys ARGS` as an operator would; returns its standard output.
@@ -136,22 +86,6 @@ async fn info(base: &str, token: &str) -> Value {
         .unwrap();
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
-}
-
-fn encrypt(public_key: &str, plaintext: &[u8]) -> String {
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(public_key)
-        .unwrap();
-    let rsa = openssl::pkey::PKey::public_key_from_der(&der)
-        .unwrap()
-        .rsa()
-        .unwrap();
-    let mut out = vec![0u8; rsa.size() as usize];
-    let n = rsa
-        .public_encrypt(plaintext, &mut out, openssl::rsa::Padding::PKCS1)
-        .unwrap();
-    out.truncate(n);
-    base64::engine::general_purpose::STANDARD.encode(out)
 }
 
 /// A set-password body encrypted to the key `old_info` published.
