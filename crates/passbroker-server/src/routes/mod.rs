@@ -20,6 +20,7 @@ pub mod page;
 pub mod password;
 pub mod password_policies;
 pub mod pwned;
+pub mod sign_in;
 pub mod source_doc;
 pub mod sources;
 pub mod sync_groups;
@@ -153,11 +154,11 @@ fn all_routes() -> Routes {
         .route("/metrics", get(health::metrics))
         .route("/", get(page::index))
         .route("/assets/{file}", get(page::asset))
-        .route("/passbroker/v1/session", post(me::sign_in))
+        .route("/passbroker/v1/session", post(sign_in::sign_in))
         .route("/passbroker/v1/me", get(me::me))
         .route(
             "/passbroker/v1/me/session",
-            axum::routing::delete(me::sign_out),
+            axum::routing::delete(sign_in::sign_out),
         )
         .route(
             "/passbroker/v1/me/password-changes/{id}",
