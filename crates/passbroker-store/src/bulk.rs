@@ -1,11 +1,9 @@
 //! Groups the identity and account upserts of a write batch into multi-row statements, so
 //! that bulk imports cost one statement per few hundred rows instead of one per row.
 
-use crate::sqlite::rows::to_json;
 use crate::WriteOp;
 use passbroker_core::account::Account;
 use passbroker_core::identity::Identity;
-use sqlx::{Database, Encode, QueryBuilder, Type};
 use std::collections::HashSet;
 
 /// Rows per multi-row statement: 7 columns each keeps a statement far below SQLite's
@@ -57,66 +55,6 @@ pub(crate) fn steps(ops: Vec<WriteOp>) -> Vec<Step> {
 
 /// The multi-row upsert of identities, in SQL both backends accept (`excluded.` is the
 /// proposed row in SQLite and PostgreSQL alike); each backend executes it.
-pub(crate) fn upsert_identities<'a, DB>(rows: &'a [Identity]) -> QueryBuilder<'a, DB>
-where
-    DB: Database,
-    DB::Arguments<'a>: Default,
-    &'a str: Encode<'a, DB> + Type<DB>,
-    Option<&'a str>: Encode<'a, DB> + Type<DB>,
-    String: Encode<'a, DB> + Type<DB>,
-    bool: Encode<'a, DB> + Type<DB>,
-{
-    let mut q = QueryBuilder::new(
-        "INSERT INTO identities (id, login_name, display_name, email, attributes, user_level, active) ",
-    );
-    q.push_values(rows, |mut b, i| {
-        b.push_bind(i.id.as_str())
-            .push_bind(i.login_name.as_str())
-            .push_bind(i.display_name.as_str())
-            .push_bind(i.email.as_deref())
-            .push_bind(to_json(&i.attributes))
-            .push_bind(i.user_level.as_str())
-            .push_bind(i.active);
-    });
-    q.push(
-        " ON CONFLICT (id) DO UPDATE SET login_name = excluded.login_name,
-           display_name = excluded.display_name, email = excluded.email,
-           attributes = excluded.attributes, user_level = excluded.user_level,
-           active = excluded.active",
-    );
-    q
-}
-
-/// The multi-row upsert of accounts (see [`upsert_identities`]).
-pub(crate) fn upsert_accounts<'a, DB>(rows: &'a [Account]) -> QueryBuilder<'a, DB>
-where
-    DB: Database,
-    DB::Arguments<'a>: Default,
-    &'a str: Encode<'a, DB> + Type<DB>,
-    String: Encode<'a, DB> + Type<DB>,
-    bool: Encode<'a, DB> + Type<DB>,
-{
-    let mut q = QueryBuilder::new(
-        "INSERT INTO accounts (id, source_id, identity_id, native_id, account_name, attributes, disabled) ",
-    );
-    q.push_values(rows, |mut b, a| {
-        b.push_bind(a.id.as_str())
-            .push_bind(a.source_id.as_str())
-            .push_bind(a.identity_id.as_str())
-            .push_bind(a.native_id.as_str())
-            .push_bind(a.account_name.as_str())
-            .push_bind(to_json(&a.attributes))
-            .push_bind(a.disabled);
-    });
-    q.push(
-        " ON CONFLICT (id) DO UPDATE SET source_id = excluded.source_id,
-           identity_id = excluded.identity_id, native_id = excluded.native_id,
-           account_name = excluded.account_name, attributes = excluded.attributes,
-           disabled = excluded.disabled",
-    );
-    q
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,8 +95,8 @@ pub async fn sqlite_to_postgres(
     from: &SqliteStore,
     to: &PostgresStore,
 ) -> StoreResult<Vec<TableCount>> {
-    let mut src = from.pool.begin().await.map_err(lite)?;
-    let mut dst = to.pool.begin().await.map_err(pg)?;
+    let mut src = from.d.pool.begin().await.map_err(lite)?;
+    let mut dst = to.d.pool.begin().await.map_err(pg)?;
 
     let sqlite_tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",

@@ -11,6 +11,7 @@ pub mod conformance;
 pub mod copy;
 mod forward;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 mod types;
 

@@ -35,7 +35,7 @@ impl PostgresStore {
         .bind(key)
         .bind(now.0)
         .bind(window_ms.max(1))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.d.pool)
         .await
         .map_err(db)?;
         Ok(RateWindow {
@@ -57,7 +57,7 @@ impl PostgresStore {
         .bind(key)
         .bind(now.0)
         .bind(window_ms.max(1))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.d.pool)
         .await
         .map_err(db)?;
         Ok(row.map(|(start, hits)| RateWindow {
@@ -70,7 +70,7 @@ impl PostgresStore {
     pub async fn purge_rate_limits(&self, before: Millis) -> StoreResult<u64> {
         let r = sqlx::query("DELETE FROM rate_limit_windows WHERE window_start < $1")
             .bind(before.0)
-            .execute(&self.pool)
+            .execute(&self.d.pool)
             .await
             .map_err(db)?;
         Ok(r.rows_affected())

@@ -11,9 +11,9 @@ use crate::StoreResult;
 use passbroker_core::RequestId;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 
-pub(crate) const QUEUED: &str = "passbroker_queued";
-pub(crate) const FINISHED: &str = "passbroker_finished";
-pub(crate) const KEYS: &str = "passbroker_keys";
+pub(crate) use crate::sql::requests::{FINISHED, QUEUED};
+
+pub(crate) use crate::sql::keys::KEYS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueEvent {
@@ -34,7 +34,7 @@ impl PostgresStore {
     /// Subscribes to the queue events of every node, on a connection of its own (outside
     /// the pool, so it never takes a slot requests need).
     pub async fn queue_events(&self) -> StoreResult<QueueEvents> {
-        let options = (*self.pool.connect_options()).clone();
+        let options = (*self.d.pool.connect_options()).clone();
         let own = PgPoolOptions::new()
             .max_connections(1)
             .min_connections(0)

@@ -8,24 +8,19 @@
 //! the per-token limit holds across nodes; [`PostgresStore::queue_events`] tells every node
 //! when a request is queued or finished.
 
-mod admin;
-mod audit;
-mod auth;
 mod counters;
-mod directory;
 mod events;
-mod keys;
-mod requests;
-mod sessions;
-mod store_impl;
 
 pub use counters::RateWindow;
 pub use events::{QueueEvent, QueueEvents};
 
+use crate::sql::{Arg, Dialect, Kind, Row, SqlStore, Transaction, Value};
 use crate::{StoreError, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use async_trait::async_trait;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Column, PgPool, Row as _, TypeInfo, ValueRef};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -37,18 +32,16 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Connections idle longer than this are pinged before use.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
 
+/// The PostgreSQL dialect: a pool of connections to one database.
 #[derive(Clone)]
-pub struct PostgresStore {
+pub struct Postgres {
     pub(crate) pool: PgPool,
 }
 
-impl std::fmt::Debug for PostgresStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore").finish_non_exhaustive()
-    }
-}
+/// The store on PostgreSQL.
+pub type PostgresStore = SqlStore<Postgres>;
 
-impl PostgresStore {
+impl SqlStore<Postgres> {
     /// Connects to `url` (`postgres://user[:password]@host[:port]/database[?sslmode=…]`) with
     /// a pool of at most `max_connections`, and brings the schema up to date.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
@@ -84,7 +77,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
-        let store = Self { pool };
+        let store = SqlStore::new(Postgres { pool });
         store.migrate().await?;
         Ok(store)
     }
@@ -92,7 +85,7 @@ impl PostgresStore {
     /// Runs pending migrations; refuses a database that has migrations this binary lacks.
     /// Nodes starting together are safe: sqlx takes an advisory lock around migrating.
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+        MIGRATOR.run(&self.d.pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::SchemaTooNew(format!(
                 "it has migration {v}, this binary knows up to {}",
                 latest_version()
@@ -103,7 +96,7 @@ impl PostgresStore {
 
     /// Closes the pool (waits for connections in use to come back).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.d.pool.close().await;
     }
 }
 
@@ -147,7 +140,10 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
         let code = code.as_deref().unwrap_or("");
         // 23505 unique, 23503 foreign key, 23514 check.
         if matches!(code, "23505" | "23503" | "23514") {
-            return StoreError::Conflict(describe_constraint(code, d.constraint().unwrap_or("")));
+            return StoreError::Conflict(crate::sql::describe_constraint(
+                d.constraint().unwrap_or(""),
+                code == "23503",
+            ));
         }
     }
     StoreError::Database(e.to_string())
@@ -171,19 +167,96 @@ fn unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Turns a violated constraint (by its name in the schema) into words an API caller can
-/// act on.
-fn describe_constraint(code: &str, constraint: &str) -> String {
-    match constraint {
-        "identities_login" => "an identity with this login name already exists".into(),
-        "sources_name" => "a source with this name already exists".into(),
-        "accounts_native" => "this source already has an account with this accountId".into(),
-        "password_policies_name" => "a password policy with this name already exists".into(),
-        "sync_groups_name" => "a password sync group with this name already exists".into(),
-        "sync_group_sources_source" => "a source belongs to at most one password sync group".into(),
-        _ if code == "23503" => {
-            "it refers to something that does not exist, or something still refers to it".into()
-        }
-        _ => "a uniqueness rule was broken".into(),
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
+
+fn bind<'q>(sql: &'q str, args: &'q [Arg<'_>]) -> Query<'q> {
+    let mut q = sqlx::query(sql);
+    for a in args {
+        q = match a {
+            Arg::Int(v) => q.bind(*v),
+            Arg::Bool(v) => q.bind(*v),
+            Arg::Text(v) => q.bind(v.as_deref()),
+            Arg::Blob(v) => q.bind(v.as_deref()),
+            Arg::List(items) => q.bind(items.iter().map(|s| s.as_ref()).collect::<Vec<&str>>()),
+        };
+    }
+    q
+}
+
+/// Rows in the store's plain values, by each column's type.
+fn rows(raw: Vec<PgRow>) -> StoreResult<Vec<Row>> {
+    let Some(head) = raw.first() else {
+        return Ok(Vec::new());
+    };
+    let names: Arc<[String]> = head.columns().iter().map(|c| c.name().to_owned()).collect();
+    raw.iter()
+        .map(|r| {
+            let values = (0..r.len())
+                .map(|i| {
+                    let v = r.try_get_raw(i).map_err(db)?;
+                    if v.is_null() {
+                        return Ok(Value::Null);
+                    }
+                    let value = match v.type_info().name() {
+                        "BOOL" => Value::Bool(r.try_get(i).map_err(db)?),
+                        "INT8" => Value::Int(r.try_get(i).map_err(db)?),
+                        "INT4" => Value::Int(i64::from(r.try_get::<i32, _>(i).map_err(db)?)),
+                        "INT2" => Value::Int(i64::from(r.try_get::<i16, _>(i).map_err(db)?)),
+                        "FLOAT8" => Value::Real(r.try_get(i).map_err(db)?),
+                        "BYTEA" => Value::Blob(r.try_get(i).map_err(db)?),
+                        "TEXT" | "VARCHAR" | "NAME" | "BPCHAR" => {
+                            Value::Text(r.try_get(i).map_err(db)?)
+                        }
+                        "VOID" => Value::Null,
+                        other => {
+                            return Err(StoreError::Corrupt(format!(
+                                "a column of type {other} the store does not read"
+                            )))
+                        }
+                    };
+                    Ok(value)
+                })
+                .collect::<StoreResult<Vec<Value>>>()?;
+            Ok(Row::new(names.clone(), values))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Dialect for Postgres {
+    const KIND: Kind = Kind::Postgres;
+    type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+    async fn fetch(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
+        rows(bind(sql, args).fetch_all(&self.pool).await.map_err(db)?)
+    }
+
+    async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
+        let done = bind(sql, args).execute(&self.pool).await.map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn begin(&self) -> StoreResult<Self::Tx> {
+        self.pool.begin().await.map_err(db)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Transaction for sqlx::Transaction<'static, sqlx::Postgres> {
+    async fn fetch(&mut self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
+        rows(bind(sql, args).fetch_all(&mut **self).await.map_err(db)?)
+    }
+
+    async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
+        let done = bind(sql, args).execute(&mut **self).await.map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn commit(self) -> StoreResult<()> {
+        sqlx::Transaction::commit(self).await.map_err(db)
     }
 }

@@ -1,21 +1,18 @@
-//! The embedded SQLite store: one file in the data dir, WAL mode, foreign keys on,
-//! migrations embedded in the binary and run at open.
+//! The SQLite dialect: one file in the data dir, WAL mode, foreign keys on, migrations
+//! embedded in the binary and run at open. Write transactions begin `IMMEDIATE` (one writer
+//! at a time, taken up front rather than on the first write).
 
-mod admin;
-mod audit;
-mod auth;
-pub(crate) mod directory;
-mod keys;
-mod requests;
-pub(crate) mod rows;
-mod sessions;
-mod store_impl;
-
+use crate::sql::{Arg, Dialect, Kind, Row, SqlStore, Transaction, Value};
 use crate::{StoreError, StoreResult};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Column, Row as _, SqlitePool, TypeInfo, ValueRef};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -28,18 +25,16 @@ pub enum Durability {
     Full,
 }
 
+/// The SQLite dialect: a pool of connections to one database file.
 #[derive(Clone)]
-pub struct SqliteStore {
+pub struct Sqlite {
     pub(crate) pool: SqlitePool,
 }
 
-impl std::fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").finish_non_exhaustive()
-    }
-}
+/// The store on SQLite.
+pub type SqliteStore = SqlStore<Sqlite>;
 
-impl SqliteStore {
+impl SqlStore<Sqlite> {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
         let options = SqliteConnectOptions::new()
@@ -55,7 +50,17 @@ impl SqliteStore {
             // free space.
             .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
-        Self::open_with(options).await
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            // No ping before each hand-out (sqlx's default): it is a round trip to the
+            // connection's thread per statement. Transactions run on tasks of their own
+            // (`sql::detached`) and are never dropped half-way.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        Self::migrated(pool).await
     }
 
     /// A private in-memory database, for tests.
@@ -63,8 +68,6 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")
             .map_err(db)?
             .foreign_keys(true)
-            // Deleted and overwritten content (an erased ciphertext) is zeroed, not left in
-            // free space.
             .pragma("secure_delete", "ON");
         // One connection: every connection to :memory: would be a different database.
         let pool = SqlitePoolOptions::new()
@@ -72,31 +75,18 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db)?;
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
+        Self::migrated(pool).await
     }
 
-    async fn open_with(options: SqliteConnectOptions) -> StoreResult<Self> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            // No ping before each hand-out (sqlx's default): it is a round trip to the
-            // connection's thread per statement. The ping also used to let a rollback queued
-            // by a dropped transaction run before the connection was reused; transactions now
-            // run on tasks of their own (`detached`) and are never dropped half-way.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(db)?;
-        let store = Self { pool };
+    async fn migrated(pool: SqlitePool) -> StoreResult<Self> {
+        let store = SqlStore::new(Sqlite { pool });
         store.migrate().await?;
         Ok(store)
     }
 
     /// Runs pending migrations; refuses a database that has migrations this binary lacks.
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+        MIGRATOR.run(&self.d.pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::SchemaTooNew(format!(
                 "it has migration {v}, this binary knows up to {}",
                 latest_version()
@@ -107,26 +97,8 @@ impl SqliteStore {
 
     /// Checkpoints the WAL into the main file and closes the pool.
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await;
-        self.pool.close().await;
+        self.d.close().await
     }
-}
-
-/// Runs a write transaction on a task of its own and waits for it. sqlx's SQLite transactions
-/// are not drop-safe: when a caller was cancelled between `BEGIN` and `COMMIT` (a client
-/// hanging up on a handler), the connection went back to the pool mid-transaction and later
-/// writes failed ("attempted to call begin_with at non-zero transaction depth", then `database
-/// is locked`). A transaction started here always runs to its commit or rollback.
-pub(crate) async fn detached<T, F>(transaction: F) -> StoreResult<T>
-where
-    T: Send + 'static,
-    F: std::future::Future<Output = StoreResult<T>> + Send + 'static,
-{
-    tokio::spawn(transaction)
-        .await
-        .map_err(|e| StoreError::Database(format!("the transaction's task failed: {e}")))?
 }
 
 /// The newest schema version this binary carries.
@@ -134,16 +106,123 @@ pub fn latest_version() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// Maps a sqlx error into a store error, turning constraint violations into conflicts and a
-/// database that cannot take the call right now into [`StoreError::Unavailable`].
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, SqliteArguments<'q>>;
+
+fn bind<'q>(sql: &'q str, args: &'q [Arg<'_>]) -> Query<'q> {
+    let mut q = sqlx::query(sql);
+    for a in args {
+        q = match a {
+            Arg::Int(v) => q.bind(*v),
+            Arg::Bool(v) => q.bind(*v),
+            Arg::Text(v) => q.bind(v.as_deref()),
+            Arg::Blob(v) => q.bind(v.as_deref()),
+            Arg::List(items) => q.bind(serde_json::to_string(items).unwrap_or_default()),
+        };
+    }
+    q
+}
+
+/// Rows in the store's plain values, by each value's own storage class.
+fn rows(raw: Vec<SqliteRow>) -> StoreResult<Vec<Row>> {
+    let Some(head) = raw.first() else {
+        return Ok(Vec::new());
+    };
+    let names: Arc<[String]> = head.columns().iter().map(|c| c.name().to_owned()).collect();
+    raw.iter()
+        .map(|r| {
+            let values = (0..r.len())
+                .map(|i| {
+                    let v = r.try_get_raw(i).map_err(db)?;
+                    if v.is_null() {
+                        return Ok(Value::Null);
+                    }
+                    Ok(match v.type_info().name() {
+                        "INTEGER" | "BOOLEAN" | "INT8" => {
+                            Value::Int(r.try_get_unchecked::<i64, _>(i).map_err(db)?)
+                        }
+                        "REAL" => Value::Real(r.try_get_unchecked::<f64, _>(i).map_err(db)?),
+                        "BLOB" => Value::Blob(r.try_get_unchecked::<Vec<u8>, _>(i).map_err(db)?),
+                        _ => Value::Text(r.try_get_unchecked::<String, _>(i).map_err(db)?),
+                    })
+                })
+                .collect::<StoreResult<Vec<Value>>>()?;
+            Ok(Row::new(names.clone(), values))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Dialect for Sqlite {
+    const KIND: Kind = Kind::Sqlite;
+    type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+    async fn fetch(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
+        rows(bind(sql, args).fetch_all(&self.pool).await.map_err(db)?)
+    }
+
+    async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
+        let done = bind(sql, args).execute(&self.pool).await.map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn begin(&self) -> StoreResult<Self::Tx> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    }
+
+    async fn close(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
+        self.pool.close().await;
+    }
+
+    async fn flush_erased(&self) -> StoreResult<()> {
+        // (busy, WAL frames, frames checkpointed): busy means a reader kept the checkpoint
+        // from finishing, so the WAL was not emptied and old copies may remain.
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        if busy != 0 {
+            return Err(StoreError::Database(
+                "the write-ahead log is busy; it was not emptied".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Transaction for sqlx::Transaction<'static, sqlx::Sqlite> {
+    async fn fetch(&mut self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
+        rows(bind(sql, args).fetch_all(&mut **self).await.map_err(db)?)
+    }
+
+    async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
+        let done = bind(sql, args).execute(&mut **self).await.map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn commit(self) -> StoreResult<()> {
+        sqlx::Transaction::commit(self).await.map_err(db)
+    }
+}
+
+/// Maps a sqlx error into a store error: constraint violations (by SQLite's extended result
+/// code) into conflicts, a database that cannot take the call right now into
+/// [`StoreError::Unavailable`].
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
     if unavailable(&e) {
         return StoreError::Unavailable(e.to_string());
     }
     if let sqlx::Error::Database(ref d) = e {
-        let msg = d.message().to_owned();
-        if msg.contains("UNIQUE") || msg.contains("FOREIGN KEY") || msg.contains("CHECK") {
-            return StoreError::Conflict(describe_constraint(&msg));
+        // SQLITE_CONSTRAINT (19) and its extended codes.
+        let constraint = d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|code| code & 0xff == 19);
+        if constraint {
+            return StoreError::Conflict(describe_constraint(d.message()));
         }
     }
     StoreError::Database(e.to_string())
@@ -166,23 +245,23 @@ fn unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Turns SQLite's constraint messages into words an API caller can act on.
+/// Turns SQLite's constraint messages (which name the columns) into the words PostgreSQL's
+/// dialect gives for the same constraint.
 fn describe_constraint(msg: &str) -> String {
-    if msg.contains("identities.login_name") {
-        "an identity with this login name already exists".into()
+    let constraint = if msg.contains("identities.login_name") {
+        "identities_login"
     } else if msg.contains("sources.name") {
-        "a source with this name already exists".into()
+        "sources_name"
     } else if msg.contains("accounts.source_id, accounts.native_id") {
-        "this source already has an account with this accountId".into()
+        "accounts_native"
     } else if msg.contains("password_policies.name") {
-        "a password policy with this name already exists".into()
+        "password_policies_name"
     } else if msg.contains("sync_groups.name") {
-        "a password sync group with this name already exists".into()
+        "sync_groups_name"
     } else if msg.contains("sync_group_sources.source_id") {
-        "a source belongs to at most one password sync group".into()
-    } else if msg.contains("FOREIGN KEY") {
-        "it refers to something that does not exist, or something still refers to it".into()
+        "sync_group_sources_source"
     } else {
-        "a uniqueness rule was broken".into()
-    }
+        ""
+    };
+    crate::sql::describe_constraint(constraint, msg.contains("FOREIGN KEY"))
 }

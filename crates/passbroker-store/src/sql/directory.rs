@@ -1,0 +1,703 @@
+//! Identities, sources, accounts, policies, sync groups, org config and dictionary.
+
+use super::{
+    args, corrupt, first, json_list, json_map, page_args, parse, to_json, Arg, Dialect, Kind, Row,
+    Sql, Transaction,
+};
+use crate::bulk::{steps, Step};
+use crate::{IdentitySourceAccounts, Page, StoreResult, WriteOp};
+use passbroker_core::account::{Account, NativeAccountId};
+use passbroker_core::identity::{Identity, LoginName, UserLevel};
+use passbroker_core::org_config::OrgPasswordConfig;
+use passbroker_core::policy::PasswordPolicy;
+use passbroker_core::source::{ConnectorKind, DeliverySettings, Source, SourceName};
+use passbroker_core::sync_group::PasswordSyncGroup;
+use passbroker_core::{AccountRef, IdentityId, PolicyId, SourceId, SyncGroupId};
+
+/// Applies a batch in order, identity and account upserts as multi-row statements.
+pub(crate) async fn apply_ops<D: Dialect>(tx: &mut D::Tx, ops: Vec<WriteOp>) -> StoreResult<()> {
+    for step in steps(ops) {
+        match step {
+            Step::Identities(rows) => upsert_identities(tx, &rows).await?,
+            Step::Accounts(rows) => upsert_accounts(tx, &rows).await?,
+            Step::One(op) => apply_op::<D>(tx, *op).await?,
+        }
+    }
+    Ok(())
+}
+
+/// `($1, $2, …), (…)`: `rows` groups of `columns` parameters.
+fn values_sql(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * columns + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+async fn upsert_identities<T: Transaction>(tx: &mut T, rows: &[Identity]) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO identities (id, login_name, display_name, email, attributes, user_level, active)
+         VALUES {} ON CONFLICT (id) DO UPDATE SET login_name = excluded.login_name,
+           display_name = excluded.display_name, email = excluded.email,
+           attributes = excluded.attributes, user_level = excluded.user_level,
+           active = excluded.active",
+        values_sql(rows.len(), 7)
+    );
+    let mut a: Vec<Arg> = Vec::with_capacity(rows.len() * 7);
+    for i in rows {
+        a.extend([
+            Arg::from(i.id.as_str()),
+            i.login_name.as_str().into(),
+            i.display_name.as_str().into(),
+            i.email.as_deref().into(),
+            to_json(&i.attributes).into(),
+            i.user_level.as_str().into(),
+            i.active.into(),
+        ]);
+    }
+    tx.exec(&sql, &a).await?;
+    Ok(())
+}
+
+async fn upsert_accounts<T: Transaction>(tx: &mut T, rows: &[Account]) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO accounts (id, source_id, identity_id, native_id, account_name, attributes, disabled)
+         VALUES {} ON CONFLICT (id) DO UPDATE SET source_id = excluded.source_id,
+           identity_id = excluded.identity_id, native_id = excluded.native_id,
+           account_name = excluded.account_name, attributes = excluded.attributes,
+           disabled = excluded.disabled",
+        values_sql(rows.len(), 7)
+    );
+    let mut a: Vec<Arg> = Vec::with_capacity(rows.len() * 7);
+    for r in rows {
+        a.extend([
+            Arg::from(r.id.as_str()),
+            r.source_id.as_str().into(),
+            r.identity_id.as_str().into(),
+            r.native_id.as_str().into(),
+            r.account_name.as_str().into(),
+            to_json(&r.attributes).into(),
+            r.disabled.into(),
+        ]);
+    }
+    tx.exec(&sql, &a).await?;
+    Ok(())
+}
+
+async fn apply_op<D: Dialect>(tx: &mut D::Tx, op: WriteOp) -> StoreResult<()> {
+    match op {
+        WriteOp::UpsertIdentity(i) => upsert_identities(tx, &[i]).await?,
+        WriteOp::DeleteIdentity(id) => delete(tx, "identities", "id", id.as_str()).await?,
+        WriteOp::UpsertSource(s) => upsert_source(tx, &s).await?,
+        WriteOp::DeleteSource(id) => delete(tx, "sources", "id", id.as_str()).await?,
+        WriteOp::UpsertAccount(a) => upsert_accounts(tx, &[a]).await?,
+        WriteOp::DeleteAccount(id) => delete(tx, "accounts", "id", id.as_str()).await?,
+        WriteOp::UpsertPolicy(p) => upsert_policy(tx, p).await?,
+        WriteOp::DeletePolicy(id) => delete(tx, "password_policies", "id", id.as_str()).await?,
+        WriteOp::UpsertSyncGroup(g) => upsert_group(tx, &g).await?,
+        WriteOp::DeleteSyncGroup(id) => delete(tx, "sync_groups", "id", id.as_str()).await?,
+        WriteOp::UpsertClient(c) => super::auth::upsert_client(tx, &c).await?,
+        WriteOp::SetBuiltinCredential {
+            identity_id,
+            hash,
+            now,
+        } => {
+            tx.exec(
+                "INSERT INTO builtin_credentials (identity_id, hash, updated) VALUES ($1, $2, $3)
+                 ON CONFLICT (identity_id) DO UPDATE SET hash = $2, updated = $3",
+                args![identity_id.as_str(), hash, now],
+            )
+            .await?;
+        }
+        WriteOp::PutOrgConfig(c) => {
+            let body = serde_json::json!({
+                "customInstructionsEnabled": c.custom_instructions_enabled,
+                "digitTokenEnabled": c.digit_token_enabled,
+                "digitTokenDurationMinutes": c.digit_token_duration_minutes,
+                "digitTokenLength": c.digit_token_length,
+            });
+            tx.exec(
+                "INSERT INTO org_config (id, body) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET body = $1",
+                args![body.to_string()],
+            )
+            .await?;
+        }
+        WriteOp::PutDictionary(text) => {
+            tx.exec(
+                "INSERT INTO password_dictionary (id, text) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET text = $1",
+                args![text],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn delete<T: Transaction>(tx: &mut T, table: &str, key: &str, id: &str) -> StoreResult<()> {
+    tx.exec(&format!("DELETE FROM {table} WHERE {key} = $1"), args![id])
+        .await?;
+    Ok(())
+}
+
+async fn upsert_source<T: Transaction>(tx: &mut T, s: &Source) -> StoreResult<()> {
+    tx.exec(
+        "INSERT INTO sources (id, name, description, features, connector, connector_config, wrapped_secrets,
+           owner, password_policy_id, delivery, created, modified)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (id) DO UPDATE SET name = $2, description = $3, features = $4, connector = $5,
+           connector_config = $6, wrapped_secrets = $7, owner = $8, password_policy_id = $9,
+           delivery = $10, modified = $12",
+        args![
+            s.id.as_str(),
+            s.name.as_str(),
+            &s.description,
+            to_json(&s.features),
+            s.connector.as_str(),
+            s.connector_config.to_string(),
+            &s.wrapped_secrets,
+            s.owner.as_ref().map(|o| o.as_str()),
+            s.password_policy_id.as_ref().map(|p| p.as_str()),
+            to_json(&s.delivery),
+            s.created,
+            s.modified,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn upsert_group<T: Transaction>(tx: &mut T, g: &PasswordSyncGroup) -> StoreResult<()> {
+    tx.exec(
+        "INSERT INTO sync_groups (id, name, policy_id, created, modified) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (id) DO UPDATE SET name = $2, policy_id = $3, modified = $5",
+        args![
+            g.id.as_str(),
+            &g.name,
+            g.password_policy_id.as_str(),
+            g.created,
+            g.modified
+        ],
+    )
+    .await?;
+    delete(tx, "sync_group_sources", "group_id", g.id.as_str()).await?;
+    for (position, source_id) in g.source_ids.iter().enumerate() {
+        tx.exec(
+            "INSERT INTO sync_group_sources (group_id, source_id, position) VALUES ($1, $2, $3)",
+            args![g.id.as_str(), source_id.as_str(), position as i64],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn upsert_policy<T: Transaction>(tx: &mut T, p: PasswordPolicy) -> StoreResult<()> {
+    let id = p.id.clone().ok_or_else(|| corrupt("policy without id"))?;
+    let created = p.date_created.unwrap_or_default();
+    let modified = p.last_updated.or(p.date_created).unwrap_or_default();
+    let mut body = p.clone();
+    body.id = None;
+    body.source_ids = Vec::new();
+    if p.default_policy {
+        tx.exec(
+            "UPDATE password_policies SET is_default = FALSE WHERE id <> $1 AND is_default = TRUE",
+            args![id.as_str()],
+        )
+        .await?;
+    }
+    tx.exec(
+        "INSERT INTO password_policies (id, name, body, is_default, created, modified) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET name = $2, body = $3, is_default = $4, modified = $6",
+        args![id.as_str(), &p.name, to_json(&body), p.default_policy, created, modified],
+    )
+    .await?;
+    for source_id in &p.source_ids {
+        tx.exec(
+            "UPDATE sources SET password_policy_id = $1 WHERE id = $2",
+            args![id.as_str(), source_id.as_str()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+// ---- rows ----
+
+pub(crate) fn identity_from_row(r: &Row) -> StoreResult<Identity> {
+    Ok(Identity {
+        id: parse(IdentityId::parse(r.str("id")?), "identity id")?,
+        login_name: parse(LoginName::parse(r.str("login_name")?), "login name")?,
+        display_name: r.text("display_name")?,
+        email: r.opt_text("email")?,
+        attributes: json_map(r.str("attributes")?)?,
+        user_level: parse(UserLevel::parse(r.str("user_level")?), "user level")?,
+        active: r.bool("active")?,
+    })
+}
+
+pub(crate) fn source_from_row(r: &Row) -> StoreResult<Source> {
+    Ok(Source {
+        id: parse(SourceId::parse(r.str("id")?), "source id")?,
+        name: parse(SourceName::parse(r.str("name")?), "source name")?,
+        description: r.text("description")?,
+        features: json_list(r.str("features")?)?,
+        connector: parse(ConnectorKind::parse(r.str("connector")?), "connector")?,
+        connector_config: serde_json::from_str(r.str("connector_config")?)
+            .map_err(|_| corrupt("connector config"))?,
+        wrapped_secrets: r.opt_blob("wrapped_secrets")?,
+        owner: r
+            .opt_str("owner")?
+            .map(|o| parse(IdentityId::parse(o), "owner"))
+            .transpose()?,
+        password_policy_id: r
+            .opt_str("password_policy_id")?
+            .map(|p| parse(PolicyId::parse(p), "policy id"))
+            .transpose()?,
+        delivery: serde_json::from_str::<DeliverySettings>(r.str("delivery")?)
+            .map_err(|_| corrupt("delivery"))?,
+        created: r.millis("created")?,
+        modified: r.millis("modified")?,
+    })
+}
+
+pub(crate) fn account_from_row(r: &Row) -> StoreResult<Account> {
+    Ok(Account {
+        id: parse(AccountRef::parse(r.str("id")?), "account id")?,
+        source_id: parse(SourceId::parse(r.str("source_id")?), "source id")?,
+        identity_id: parse(IdentityId::parse(r.str("identity_id")?), "identity id")?,
+        native_id: parse(NativeAccountId::parse(r.str("native_id")?), "native id")?,
+        account_name: r.text("account_name")?,
+        attributes: json_map(r.str("attributes")?)?,
+        disabled: r.bool("disabled")?,
+    })
+}
+
+/// A policy's own columns (without the sources that name it).
+fn policy_columns(r: &Row) -> StoreResult<PasswordPolicy> {
+    let mut p: PasswordPolicy =
+        serde_json::from_str(r.str("body")?).map_err(|_| corrupt("policy body"))?;
+    p.id = Some(parse(PolicyId::parse(r.str("id")?), "policy id")?);
+    p.name = r.text("name")?;
+    p.default_policy = r.bool("is_default")?;
+    p.date_created = Some(r.millis("created")?);
+    p.last_updated = Some(r.millis("modified")?);
+    Ok(p)
+}
+
+fn source_ids(rows: &[Row], column: &str) -> StoreResult<Vec<SourceId>> {
+    rows.iter()
+        .map(|r| parse(SourceId::parse(r.str(column)?), "source id"))
+        .collect()
+}
+
+fn rows_to<T>(rows: &[Row], f: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+// ---- reads ----
+
+pub(crate) async fn get_identity<D: Dialect>(
+    d: &D,
+    id: &IdentityId,
+) -> StoreResult<Option<Identity>> {
+    let rows = d
+        .fetch("SELECT * FROM identities WHERE id = $1", args![id.as_str()])
+        .await?;
+    first(rows).as_ref().map(identity_from_row).transpose()
+}
+
+pub(crate) async fn find_identity_by_login<D: Dialect>(
+    d: &D,
+    login_name: &str,
+) -> StoreResult<Option<Identity>> {
+    let sql = format!(
+        "SELECT * FROM identities WHERE {}",
+        Sql::ci_eq(D::KIND, "login_name", "$1")
+    );
+    let rows = d.fetch(&sql, args![login_name]).await?;
+    first(rows).as_ref().map(identity_from_row).transpose()
+}
+
+pub(crate) async fn find_identities_by_login<D: Dialect>(
+    d: &D,
+    login_names: &[String],
+) -> StoreResult<Vec<Identity>> {
+    let sql = format!(
+        "SELECT * FROM identities WHERE {}",
+        Sql::ci_in_list(D::KIND, "login_name", "$1")
+    );
+    let rows = d
+        .fetch(&sql, &[Arg::list(login_names.iter().map(String::as_str))])
+        .await?;
+    rows_to(&rows, identity_from_row)
+}
+
+pub(crate) async fn get_identities<D: Dialect>(
+    d: &D,
+    ids: &[IdentityId],
+) -> StoreResult<Vec<Identity>> {
+    let sql = format!(
+        "SELECT * FROM identities WHERE {}",
+        Sql::in_list(D::KIND, "id", "$1")
+    );
+    let rows = d
+        .fetch(&sql, &[Arg::list(ids.iter().map(IdentityId::as_str))])
+        .await?;
+    rows_to(&rows, identity_from_row)
+}
+
+pub(crate) async fn list_identities<D: Dialect>(
+    d: &D,
+    page: Page,
+) -> StoreResult<(Vec<Identity>, u64)> {
+    let order = format!("{}, id", Sql::ci_order(D::KIND, "login_name"));
+    let (rows, n) = paged(d, "identities", &order, page).await?;
+    Ok((rows_to(&rows, identity_from_row)?, n))
+}
+
+pub(crate) async fn get_source<D: Dialect>(d: &D, id: &SourceId) -> StoreResult<Option<Source>> {
+    let rows = d
+        .fetch("SELECT * FROM sources WHERE id = $1", args![id.as_str()])
+        .await?;
+    first(rows).as_ref().map(source_from_row).transpose()
+}
+
+pub(crate) async fn find_source_by_name<D: Dialect>(
+    d: &D,
+    name: &str,
+) -> StoreResult<Option<Source>> {
+    let rows = d
+        .fetch("SELECT * FROM sources WHERE name = $1", args![name])
+        .await?;
+    first(rows).as_ref().map(source_from_row).transpose()
+}
+
+pub(crate) async fn list_sources<D: Dialect>(d: &D, page: Page) -> StoreResult<(Vec<Source>, u64)> {
+    let (rows, n) = paged(d, "sources", "name, id", page).await?;
+    Ok((rows_to(&rows, source_from_row)?, n))
+}
+
+pub(crate) async fn get_account<D: Dialect>(
+    d: &D,
+    id: &AccountRef,
+) -> StoreResult<Option<Account>> {
+    let rows = d
+        .fetch("SELECT * FROM accounts WHERE id = $1", args![id.as_str()])
+        .await?;
+    first(rows).as_ref().map(account_from_row).transpose()
+}
+
+pub(crate) async fn find_account<D: Dialect>(
+    d: &D,
+    source_id: &SourceId,
+    native_id: &str,
+) -> StoreResult<Option<Account>> {
+    let rows = d
+        .fetch(
+            "SELECT * FROM accounts WHERE source_id = $1 AND native_id = $2",
+            args![source_id.as_str(), native_id],
+        )
+        .await?;
+    first(rows).as_ref().map(account_from_row).transpose()
+}
+
+pub(crate) async fn find_accounts<D: Dialect>(
+    d: &D,
+    source_id: &SourceId,
+    native_ids: &[String],
+) -> StoreResult<Vec<Account>> {
+    let sql = format!(
+        "SELECT * FROM accounts WHERE source_id = $1 AND {}",
+        Sql::in_list(D::KIND, "native_id", "$2")
+    );
+    let rows = d
+        .fetch(
+            &sql,
+            &[
+                Arg::from(source_id.as_str()),
+                Arg::list(native_ids.iter().map(String::as_str)),
+            ],
+        )
+        .await?;
+    rows_to(&rows, account_from_row)
+}
+
+pub(crate) async fn accounts_of_identity<D: Dialect>(
+    d: &D,
+    identity_id: &IdentityId,
+    source_id: Option<&SourceId>,
+) -> StoreResult<Vec<Account>> {
+    let rows = match source_id {
+        // `+native_id`: without statistics SQLite would pick the (source_id, native_id) index
+        // for the ORDER BY and walk every account of the source; this keeps it on
+        // (identity_id, source_id), a handful of rows. (`+` on text is a no-op elsewhere.)
+        Some(s) => {
+            let order = match D::KIND {
+                Kind::Sqlite => "+native_id",
+                Kind::Postgres => "native_id",
+            };
+            let sql = format!(
+                "SELECT * FROM accounts WHERE identity_id = $1 AND source_id = $2 ORDER BY {order}"
+            );
+            d.fetch(&sql, args![identity_id.as_str(), s.as_str()])
+                .await?
+        }
+        None => {
+            d.fetch(
+                "SELECT * FROM accounts WHERE identity_id = $1 ORDER BY source_id, native_id",
+                args![identity_id.as_str()],
+            )
+            .await?
+        }
+    };
+    rows_to(&rows, account_from_row)
+}
+
+pub(crate) async fn list_accounts<D: Dialect>(
+    d: &D,
+    page: Page,
+) -> StoreResult<(Vec<Account>, u64)> {
+    let (rows, n) = paged(d, "accounts", "source_id, native_id", page).await?;
+    Ok((rows_to(&rows, account_from_row)?, n))
+}
+
+/// query-password-info's look-ups: the identity by login name, the source by name and the
+/// identity's accounts on that source.
+pub(crate) async fn identity_source_accounts<D: Dialect>(
+    d: &D,
+    login_name: &str,
+    source_name: &str,
+) -> StoreResult<IdentitySourceAccounts> {
+    let identity = find_identity_by_login(d, login_name).await?;
+    let source = find_source_by_name(d, source_name).await?;
+    let accounts = match (&identity, &source) {
+        (Some(i), Some(s)) => accounts_of_identity(d, &i.id, Some(&s.id)).await?,
+        _ => Vec::new(),
+    };
+    Ok((identity, source, accounts))
+}
+
+/// A policy row with the ids of the sources that name it.
+async fn policy_with_sources<D: Dialect>(d: &D, r: &Row) -> StoreResult<PasswordPolicy> {
+    let mut p = policy_columns(r)?;
+    let rows = d
+        .fetch(
+            "SELECT id FROM sources WHERE password_policy_id = $1 ORDER BY name",
+            args![r.str("id")?],
+        )
+        .await?;
+    p.source_ids = source_ids(&rows, "id")?;
+    Ok(p)
+}
+
+async fn one_policy<D: Dialect>(
+    d: &D,
+    sql: &str,
+    a: &[Arg<'_>],
+) -> StoreResult<Option<PasswordPolicy>> {
+    match first(d.fetch(sql, a).await?) {
+        Some(r) => Ok(Some(policy_with_sources(d, &r).await?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn get_policy<D: Dialect>(
+    d: &D,
+    id: &PolicyId,
+) -> StoreResult<Option<PasswordPolicy>> {
+    one_policy(
+        d,
+        "SELECT * FROM password_policies WHERE id = $1",
+        args![id.as_str()],
+    )
+    .await
+}
+
+pub(crate) async fn default_policy<D: Dialect>(d: &D) -> StoreResult<Option<PasswordPolicy>> {
+    one_policy(
+        d,
+        "SELECT * FROM password_policies WHERE is_default = TRUE ORDER BY created, id LIMIT 1",
+        &[],
+    )
+    .await
+}
+
+pub(crate) async fn find_policy_by_name<D: Dialect>(
+    d: &D,
+    name: &str,
+) -> StoreResult<Option<PasswordPolicy>> {
+    one_policy(
+        d,
+        "SELECT * FROM password_policies WHERE name = $1",
+        args![name],
+    )
+    .await
+}
+
+pub(crate) async fn list_policies<D: Dialect>(
+    d: &D,
+    page: Page,
+) -> StoreResult<(Vec<PasswordPolicy>, u64)> {
+    let (rows, n) = paged(d, "password_policies", "created, id", page).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(policy_with_sources(d, r).await?);
+    }
+    Ok((out, n))
+}
+
+/// The policy that governs a source (its sync group's, else its own, else the default) in
+/// one statement.
+pub(crate) async fn effective_policy<D: Dialect>(
+    d: &D,
+    source: &Source,
+) -> StoreResult<Option<PasswordPolicy>> {
+    one_policy(
+        d,
+        "SELECT p.* FROM password_policies p
+         WHERE p.id = COALESCE(
+           (SELECT g.policy_id FROM sync_group_sources gs
+              JOIN sync_groups g ON g.id = gs.group_id
+              JOIN password_policies x ON x.id = g.policy_id
+            WHERE gs.source_id = $1),
+           (SELECT x.id FROM password_policies x WHERE x.id = $2),
+           (SELECT x.id FROM password_policies x WHERE x.is_default = TRUE
+            ORDER BY x.created, x.id LIMIT 1))",
+        args![
+            source.id.as_str(),
+            source.password_policy_id.as_ref().map(|p| p.as_str())
+        ],
+    )
+    .await
+}
+
+async fn group_with_sources<D: Dialect>(d: &D, r: &Row) -> StoreResult<PasswordSyncGroup> {
+    let id = r.str("id")?;
+    let rows = d
+        .fetch(
+            "SELECT source_id FROM sync_group_sources WHERE group_id = $1 ORDER BY position",
+            args![id],
+        )
+        .await?;
+    Ok(PasswordSyncGroup {
+        id: parse(SyncGroupId::parse(id), "group id")?,
+        name: r.text("name")?,
+        password_policy_id: parse(PolicyId::parse(r.str("policy_id")?), "policy id")?,
+        source_ids: source_ids(&rows, "source_id")?,
+        created: r.millis("created")?,
+        modified: r.millis("modified")?,
+    })
+}
+
+async fn one_group<D: Dialect>(
+    d: &D,
+    sql: &str,
+    a: &[Arg<'_>],
+) -> StoreResult<Option<PasswordSyncGroup>> {
+    match first(d.fetch(sql, a).await?) {
+        Some(r) => Ok(Some(group_with_sources(d, &r).await?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn get_sync_group<D: Dialect>(
+    d: &D,
+    id: &SyncGroupId,
+) -> StoreResult<Option<PasswordSyncGroup>> {
+    one_group(
+        d,
+        "SELECT * FROM sync_groups WHERE id = $1",
+        args![id.as_str()],
+    )
+    .await
+}
+
+pub(crate) async fn sync_group_of_source<D: Dialect>(
+    d: &D,
+    source_id: &SourceId,
+) -> StoreResult<Option<PasswordSyncGroup>> {
+    one_group(
+        d,
+        "SELECT g.* FROM sync_groups g JOIN sync_group_sources s ON s.group_id = g.id WHERE s.source_id = $1",
+        args![source_id.as_str()],
+    )
+    .await
+}
+
+pub(crate) async fn list_sync_groups<D: Dialect>(
+    d: &D,
+    page: Page,
+) -> StoreResult<(Vec<PasswordSyncGroup>, u64)> {
+    let (rows, n) = paged(d, "sync_groups", "created, id", page).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(group_with_sources(d, r).await?);
+    }
+    Ok((out, n))
+}
+
+pub(crate) async fn get_org_config<D: Dialect>(d: &D) -> StoreResult<Option<OrgPasswordConfig>> {
+    let rows = d
+        .fetch("SELECT body FROM org_config WHERE id = 1", &[])
+        .await?;
+    match first(rows) {
+        Some(r) => Ok(Some(org_config_from_text(r.str("body")?)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn get_dictionary<D: Dialect>(d: &D) -> StoreResult<Option<String>> {
+    let rows = d
+        .fetch("SELECT text FROM password_dictionary WHERE id = 1", &[])
+        .await?;
+    first(rows).map(|r| r.text("text")).transpose()
+}
+
+pub(crate) fn org_config_from_text(text: &str) -> StoreResult<OrgPasswordConfig> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|_| corrupt("org config"))?;
+    let d = OrgPasswordConfig::default();
+    Ok(OrgPasswordConfig {
+        custom_instructions_enabled: v["customInstructionsEnabled"]
+            .as_bool()
+            .unwrap_or(d.custom_instructions_enabled),
+        digit_token_enabled: v["digitTokenEnabled"]
+            .as_bool()
+            .unwrap_or(d.digit_token_enabled),
+        digit_token_duration_minutes: v["digitTokenDurationMinutes"]
+            .as_i64()
+            .unwrap_or(d.digit_token_duration_minutes),
+        digit_token_length: v["digitTokenLength"]
+            .as_i64()
+            .unwrap_or(d.digit_token_length),
+    })
+}
+
+/// Runs a paged `SELECT * FROM {table} ORDER BY {order}` plus a count.
+pub(crate) async fn paged<D: Dialect>(
+    d: &D,
+    table: &str,
+    order: &str,
+    page: Page,
+) -> StoreResult<(Vec<Row>, u64)> {
+    let (limit, offset) = page_args(page);
+    let rows = d
+        .fetch(
+            &format!("SELECT * FROM {table} ORDER BY {order} LIMIT $1 OFFSET $2"),
+            args![limit, offset],
+        )
+        .await?;
+    let count = first(
+        d.fetch(&format!("SELECT COUNT(*) FROM {table}"), &[])
+            .await?,
+    )
+    .ok_or_else(|| corrupt("count"))?
+    .count()?;
+    Ok((rows, count))
+}
