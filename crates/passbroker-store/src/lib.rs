@@ -2,14 +2,11 @@
 //!
 //! [`Store`] is the one interface the rest of the program uses; [`sqlite::SqliteStore`] is
 //! the embedded default, [`postgres::PostgresStore`] the shared database of several nodes.
-//! Every implementation must pass the suite in [`conformance`]; [`copy`] moves a tenant
-//! from SQLite to PostgreSQL.
+//! Both are one implementation ([`sql::SqlStore`]) over two dialects, and pass the same
+//! conformance suite (`tests/conformance`); [`copy`] moves a tenant from SQLite to PostgreSQL.
 
 mod bulk;
-#[cfg(any(test, feature = "conformance"))]
-pub mod conformance;
 pub mod copy;
-mod forward;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;

@@ -3,6 +3,8 @@
 //! Select with `cargo test -p passbroker-store -- postgres_store`. Without PostgreSQL every
 //! test says SKIP and passes, unless PASSBROKER_REQUIRE_SERVICES=1.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/postgres.rs"]
 mod support;
 
@@ -20,22 +22,16 @@ async fn fresh() -> Option<PostgresStore> {
     )
 }
 
-mod postgres_store {
-    use super::*;
-
-    passbroker_store::conformance_tests!(optional fresh());
-}
-
 /// PostgreSQL-specific checks: several pools on one database stand for several nodes.
 mod postgres_store_nodes {
     use super::*;
+    use crate::fixtures::{account, identity, source};
     use passbroker_core::audit::AuditEvent;
     use passbroker_core::keys::{KeyState, StoredRsaKey, StoredSigningKey};
     use passbroker_core::request::{
         Actor, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
     };
     use passbroker_core::{AuditEventId, PolicyId, PublicKeyId, RequestId, TaskId};
-    use passbroker_store::conformance::{account, identity, source};
     use passbroker_store::{
         CreateOutcome, CustomInstruction, DigitToken, StoreError, WebSession, WriteOp,
     };

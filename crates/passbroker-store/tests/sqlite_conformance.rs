@@ -1,21 +1,6 @@
-//! The store conformance suite against SQLite (a fresh file database per test).
+//! SQLite-specific store checks (the shared suite is `tests/conformance`).
 
 use passbroker_store::sqlite::{Durability, SqliteStore};
-
-async fn fresh() -> SqliteStore {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("passbroker.db");
-    // Keep the directory for the life of the process; tests are short.
-    std::mem::forget(dir);
-    SqliteStore::open(&path, Durability::Normal)
-        .await
-        .expect("open sqlite")
-}
-
-mod sqlite_store {
-    use super::fresh;
-    passbroker_store::conformance_tests!(fresh());
-}
 
 #[tokio::test]
 async fn sqlite_store_refuses_a_newer_schema() {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 async fn state(config: Config) -> anyhow::Result<AppState> {
-    let store: Arc<dyn Store> = Arc::new(passbroker_server::app::open_store(&config).await?);
+    let store: Arc<dyn Store> = passbroker_server::app::open_store(&config).await?;
     passbroker_server::app::build_state(config, store).await
 }
 

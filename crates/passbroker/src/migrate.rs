@@ -5,7 +5,6 @@
 
 use passbroker_server::config::{is_postgres_url, redact_url, Config, Database};
 use passbroker_store::sqlite::{Durability, SqliteStore};
-use passbroker_store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

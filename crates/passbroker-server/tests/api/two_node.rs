@@ -15,7 +15,6 @@ mod pg;
 
 use crate::helpers::*;
 use passbroker_core::time::Millis;
-use passbroker_store::Store;
 use serde_json::{json, Value};
 use std::time::Duration;
 
