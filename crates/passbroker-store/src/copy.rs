@@ -86,7 +86,7 @@ fn pg(e: sqlx::Error) -> StoreError {
 }
 
 fn lite(e: sqlx::Error) -> StoreError {
-    crate::sqlite::db(e)
+    crate::sqlite::sqlx_error(e)
 }
 
 /// Copies everything in `from` into `to`, which must be empty. Returns the row counts per
@@ -95,7 +95,8 @@ pub async fn sqlite_to_postgres(
     from: &SqliteStore,
     to: &PostgresStore,
 ) -> StoreResult<Vec<TableCount>> {
-    let mut src = from.d.pool.begin().await.map_err(lite)?;
+    let source_pool = crate::sqlite::sqlx_pool(from.path(), false).await?;
+    let mut src = source_pool.begin().await.map_err(lite)?;
     let mut dst = to.d.pool.begin().await.map_err(pg)?;
 
     let sqlite_tables: Vec<String> = sqlx::query_scalar(

@@ -98,7 +98,7 @@ async fn search<D: Dialect>(
     a.push(limit.into());
     a.push(offset.into());
     let rows = d
-        .fetch(
+        .fetch_scan(
             &format!(
                 "SELECT * FROM {table}{} ORDER BY {order} LIMIT ${} OFFSET ${}",
                 w.sql,
@@ -109,7 +109,7 @@ async fn search<D: Dialect>(
         )
         .await?;
     let count = first(
-        d.fetch(&format!("SELECT COUNT(*) FROM {table}{}", w.sql), &w.args)
+        d.fetch_scan(&format!("SELECT COUNT(*) FROM {table}{}", w.sql), &w.args)
             .await?,
     )
     .ok_or_else(|| corrupt("count"))?

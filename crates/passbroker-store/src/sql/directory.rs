@@ -334,7 +334,7 @@ pub(crate) async fn find_identities_by_login<D: Dialect>(
         Sql::ci_in_list(D::KIND, "login_name", "$1")
     );
     let rows = d
-        .fetch(&sql, &[Arg::list(login_names.iter().map(String::as_str))])
+        .fetch_scan(&sql, &[Arg::list(login_names.iter().map(String::as_str))])
         .await?;
     rows_to(&rows, identity_from_row)
 }
@@ -348,7 +348,7 @@ pub(crate) async fn get_identities<D: Dialect>(
         Sql::in_list(D::KIND, "id", "$1")
     );
     let rows = d
-        .fetch(&sql, &[Arg::list(ids.iter().map(IdentityId::as_str))])
+        .fetch_scan(&sql, &[Arg::list(ids.iter().map(IdentityId::as_str))])
         .await?;
     rows_to(&rows, identity_from_row)
 }
@@ -418,7 +418,7 @@ pub(crate) async fn find_accounts<D: Dialect>(
         Sql::in_list(D::KIND, "native_id", "$2")
     );
     let rows = d
-        .fetch(
+        .fetch_scan(
             &sql,
             &[
                 Arg::from(source_id.as_str()),
@@ -688,13 +688,13 @@ pub(crate) async fn paged<D: Dialect>(
 ) -> StoreResult<(Vec<Row>, u64)> {
     let (limit, offset) = page_args(page);
     let rows = d
-        .fetch(
+        .fetch_scan(
             &format!("SELECT * FROM {table} ORDER BY {order} LIMIT $1 OFFSET $2"),
             args![limit, offset],
         )
         .await?;
     let count = first(
-        d.fetch(&format!("SELECT COUNT(*) FROM {table}"), &[])
+        d.fetch_scan(&format!("SELECT COUNT(*) FROM {table}"), &[])
             .await?,
     )
     .ok_or_else(|| corrupt("count"))?

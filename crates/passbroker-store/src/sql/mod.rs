@@ -39,6 +39,11 @@ pub trait Dialect: Clone + Send + Sync + 'static {
     async fn fetch(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>>;
     /// Runs a statement and returns how many rows it changed.
     async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64>;
+    /// Runs a read that may scan many rows (a paged list, a count), where the dialect
+    /// would rather not run it on the caller's thread.
+    async fn fetch_scan(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
+        self.fetch(sql, args).await
+    }
     async fn begin(&self) -> StoreResult<Self::Tx>;
     /// Returns the connections (SQLite first checkpoints its write-ahead log).
     async fn close(&self);
@@ -263,6 +268,21 @@ impl From<Vec<u8>> for Arg<'_> {
 impl<'a> From<&'a Option<Vec<u8>>> for Arg<'a> {
     fn from(v: &'a Option<Vec<u8>>) -> Self {
         Arg::Blob(v.as_deref().map(Cow::Borrowed))
+    }
+}
+
+impl Arg<'_> {
+    /// The same value, owning its data (to move it to another thread).
+    pub fn to_owned_arg(&self) -> Arg<'static> {
+        match self {
+            Arg::Int(v) => Arg::Int(*v),
+            Arg::Bool(v) => Arg::Bool(*v),
+            Arg::Text(v) => Arg::Text(v.as_ref().map(|t| Cow::Owned(t.to_string()))),
+            Arg::Blob(v) => Arg::Blob(v.as_ref().map(|b| Cow::Owned(b.to_vec()))),
+            Arg::List(items) => {
+                Arg::List(items.iter().map(|t| Cow::Owned(t.to_string())).collect())
+            }
+        }
     }
 }
 

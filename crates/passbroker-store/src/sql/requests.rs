@@ -314,13 +314,13 @@ pub(crate) async fn finish<D: Dialect>(
 pub(crate) async fn count<D: Dialect>(d: &D, state: Option<RequestState>) -> StoreResult<u64> {
     let rows = match state {
         Some(s) => {
-            d.fetch(
+            d.fetch_scan(
                 "SELECT COUNT(*) FROM requests WHERE state = $1",
                 args![s.as_str()],
             )
             .await?
         }
-        None => d.fetch("SELECT COUNT(*) FROM requests", &[]).await?,
+        None => d.fetch_scan("SELECT COUNT(*) FROM requests", &[]).await?,
     };
     first(rows).ok_or_else(|| corrupt("count"))?.count()
 }
