@@ -31,7 +31,7 @@ use passbroker_core::{
 };
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     /// A uniqueness or reference rule was broken; the text says which, for the caller to show.
     #[error("conflict: {0}")]
@@ -270,6 +270,17 @@ pub trait Store: Send + Sync + 'static {
         request: &PasswordChangeRequest,
         tasks: &[TargetTask],
         idempotency_since: Millis,
+    ) -> StoreResult<CreateOutcome>;
+    /// As [`Store::create_request`], and records `event` in the same transaction when the
+    /// request is created. Requests submitted at the same time are committed together (one
+    /// transaction, one commit for the group); each call returns once its group is durable,
+    /// with its own outcome.
+    async fn create_request_audited(
+        &self,
+        request: &PasswordChangeRequest,
+        tasks: &[TargetTask],
+        idempotency_since: Millis,
+        event: &AuditEvent,
     ) -> StoreResult<CreateOutcome>;
     async fn get_request(&self, id: &RequestId) -> StoreResult<Option<PasswordChangeRequest>>;
     async fn tasks_of_request(&self, id: &RequestId) -> StoreResult<Vec<TargetTask>>;

@@ -407,26 +407,30 @@ pub(crate) async fn submit(
     };
     let since = Millis(now.0 - state.config.idempotency_window_secs * 1000);
     let mut finished_rx = state.finished.subscribe();
-    let outcome = state.store.create_request(&request, &tasks, since).await?;
+    // The request's audit event commits with it (and with the requests submitted at the same
+    // time: the store commits them as a group).
+    let mut event = audit_event(
+        &request.requested_by.to_text(),
+        "PASSWORD_CHANGE_REQUESTED",
+        "INFO",
+        format!(
+            "password change requested for {} target account(s)",
+            tasks.len()
+        ),
+        now,
+    );
+    event.request_id = Some(request_id.to_string());
+    event.source_id = Some(request.source_id.to_string());
+    event.identity_id = Some(request.identity_id.to_string());
+    let outcome = state
+        .store
+        .create_request_audited(&request, &tasks, since, &event)
+        .await?;
     let created = outcome == CreateOutcome::Created;
     let id = match outcome {
         CreateOutcome::Created => {
             state.backlog.on_accept();
             state.work_available.notify_one();
-            let mut event = audit_event(
-                &request.requested_by.to_text(),
-                "PASSWORD_CHANGE_REQUESTED",
-                "INFO",
-                format!(
-                    "password change requested for {} target account(s)",
-                    tasks.len()
-                ),
-                now,
-            );
-            event.request_id = Some(request_id.to_string());
-            event.source_id = Some(request.source_id.to_string());
-            event.identity_id = Some(request.identity_id.to_string());
-            Audit::record(state.store.as_ref(), vec![event]).await;
             request_id
         }
         CreateOutcome::Existing(existing) => existing,

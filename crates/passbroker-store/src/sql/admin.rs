@@ -324,6 +324,15 @@ pub(crate) async fn append_audit<D: Dialect>(d: &D, events: &[AuditEvent]) -> St
         return Ok(());
     }
     let mut tx = d.begin().await?;
+    insert_audit(&mut tx, events).await?;
+    super::Transaction::commit(tx).await
+}
+
+/// Inserts audit events in `tx`, in multi-row statements.
+pub(crate) async fn insert_audit<T: super::Transaction>(
+    tx: &mut T,
+    events: &[AuditEvent],
+) -> StoreResult<()> {
     for chunk in events.chunks(AUDIT_ROWS_PER_STATEMENT) {
         let mut values = Vec::with_capacity(chunk.len());
         let mut a: Vec<Arg> = Vec::with_capacity(chunk.len() * 9);
@@ -358,9 +367,9 @@ pub(crate) async fn append_audit<D: Dialect>(d: &D, events: &[AuditEvent]) -> St
              VALUES {}",
             values.join(", ")
         );
-        super::Transaction::exec(&mut tx, &sql, &a).await?;
+        tx.exec(&sql, &a).await?;
     }
-    super::Transaction::commit(tx).await
+    Ok(())
 }
 
 pub(crate) async fn list_audit<D: Dialect>(

@@ -11,6 +11,7 @@
 mod admin;
 mod auth;
 mod directory;
+mod intake;
 pub(crate) mod keys;
 pub(crate) mod requests;
 mod store_impl;
@@ -450,6 +451,7 @@ pub(crate) fn page_args(page: crate::Page) -> (i64, i64) {
 #[derive(Clone)]
 pub struct SqlStore<D> {
     pub(crate) d: D,
+    intake: intake::Intake,
 }
 
 impl<D> std::fmt::Debug for SqlStore<D> {
@@ -460,7 +462,10 @@ impl<D> std::fmt::Debug for SqlStore<D> {
 
 impl<D: Dialect> SqlStore<D> {
     pub(crate) fn new(d: D) -> Self {
-        SqlStore { d }
+        SqlStore {
+            d,
+            intake: intake::Intake::default(),
+        }
     }
 }
 

@@ -81,15 +81,14 @@ pub(crate) async fn tasks_of_request<D: Dialect>(
     rows.iter().map(task_from_row).collect()
 }
 
-/// Inserts a request and its tasks, honouring the idempotency key (see
+/// Inserts a request and its tasks in `tx`, honouring the idempotency key (see
 /// [`crate::Store::create_request`]).
-pub(crate) async fn create_request<D: Dialect>(
-    d: D,
-    req: PasswordChangeRequest,
-    tasks: Vec<TargetTask>,
+pub(crate) async fn insert_request<D: Dialect>(
+    tx: &mut D::Tx,
+    req: &PasswordChangeRequest,
+    tasks: &[TargetTask],
     idempotency_since: Millis,
 ) -> StoreResult<CreateOutcome> {
-    let mut tx = d.begin().await?;
     if let Some(key) = &req.idempotency_key {
         if D::KIND == Kind::Postgres {
             // Two nodes given the same key at once take turns here; the second then sees the
@@ -124,7 +123,7 @@ pub(crate) async fn create_request<D: Dialect>(
         }
     }
     tx_exec_notifying::<D>(
-        &mut tx,
+        tx,
         "INSERT INTO requests (id, identity_id, requested_by, source_id, account_ref, public_key_id, encryption,
            ciphertext, state, errors, validated, created, deadline, finished, next_attempt_at, idempotency_key)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
@@ -150,8 +149,7 @@ pub(crate) async fn create_request<D: Dialect>(
         ],
     )
     .await?;
-    insert_tasks(&mut tx, &tasks).await?;
-    tx.commit().await?;
+    insert_tasks(tx, tasks).await?;
     Ok(CreateOutcome::Created)
 }
 

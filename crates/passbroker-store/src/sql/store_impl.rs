@@ -2,7 +2,7 @@
 //! Write transactions run [`detached`] so that a cancelled caller never leaves one half-way.
 
 use super::{
-    admin, auth, detached, directory as dir, keys, requests, Dialect, SqlStore, Transaction,
+    admin, auth, detached, directory as dir, intake, keys, requests, Dialect, SqlStore, Transaction,
 };
 use crate::*;
 use async_trait::async_trait;
@@ -254,13 +254,30 @@ impl<D: Dialect> Store for SqlStore<D> {
         tasks: &[TargetTask],
         idempotency_since: Millis,
     ) -> StoreResult<CreateOutcome> {
-        let task = requests::create_request(
-            self.d.clone(),
-            request.clone(),
-            tasks.to_vec(),
+        let job = intake::Job {
+            request: request.clone(),
+            tasks: tasks.to_vec(),
             idempotency_since,
-        );
-        detached(task).await
+            event: None,
+            reply: tokio::sync::oneshot::channel().0,
+        };
+        self.intake.submit(&self.d, job).await
+    }
+    async fn create_request_audited(
+        &self,
+        request: &PasswordChangeRequest,
+        tasks: &[TargetTask],
+        idempotency_since: Millis,
+        event: &AuditEvent,
+    ) -> StoreResult<CreateOutcome> {
+        let job = intake::Job {
+            request: request.clone(),
+            tasks: tasks.to_vec(),
+            idempotency_since,
+            event: Some(event.clone()),
+            reply: tokio::sync::oneshot::channel().0,
+        };
+        self.intake.submit(&self.d, job).await
     }
     async fn get_request(&self, id: &RequestId) -> StoreResult<Option<PasswordChangeRequest>> {
         requests::get_request(&self.d, id).await

@@ -105,7 +105,9 @@ fn open_connection(
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(error)?;
-    conn.busy_timeout(busy_timeout).map_err(error)?;
+    // Setting up may wait for another process's lock (this runs on a blocking thread, or
+    // briefly for a reader); the connection's own busy timeout is set at the end.
+    conn.busy_timeout(BUSY_WAIT).map_err(error)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let synchronous = match durability {
         Durability::Normal => "NORMAL",
@@ -124,6 +126,7 @@ fn open_connection(
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
             .map_err(error)?;
     }
+    conn.busy_timeout(busy_timeout).map_err(error)?;
     Ok(conn)
 }
 

@@ -1042,3 +1042,83 @@ crate::check! {
         assert!(store.get_pat(&pat.id).await.unwrap().unwrap().revoked);
     }
 }
+
+crate::check! {
+    /// Requests submitted at the same time commit as a group: every caller gets its own
+    /// outcome (a repeated idempotency key the first request's id), a request that breaks a
+    /// rule (a duplicate id) fails alone, and each created request's audit event is written
+    /// with it, once.
+    async fn requests_submitted_together_commit_as_a_group(store: &dyn Store) {
+        let (i, _s, a) = seed(store).await;
+        let (first, first_tasks) = request(&i, &a, None, 1_000);
+        let event = |id: &RequestId| {
+            AuditEvent {
+                id: AuditEventId::generate(),
+                at: Millis(1_000),
+                actor: "client:c1".into(),
+                action: "PASSWORD_CHANGE_REQUESTED".into(),
+                request_id: Some(id.to_string()),
+                source_id: None,
+                identity_id: None,
+                outcome: "INFO".into(),
+                detail: "requested".into(),
+            }
+        };
+        assert_eq!(
+            store
+                .create_request_audited(&first, &first_tasks, Millis(0), &event(&first.id))
+                .await
+                .unwrap(),
+            CreateOutcome::Created
+        );
+        let mut batch: Vec<(PasswordChangeRequest, Vec<TargetTask>)> = (0..40)
+            .map(|n| request(&i, &a, Some(&format!("key-{}", n % 20)), 2_000))
+            .collect();
+        // The same id as `first`: this one must fail, and only this one.
+        let (mut clash, clash_tasks) = request(&i, &a, None, 2_000);
+        clash.id = first.id.clone();
+        batch.push((clash, clash_tasks));
+        let outcomes = futures::future::join_all(batch.iter().map(|(r, t)| {
+            let e = event(&r.id);
+            async move { store.create_request_audited(r, t, Millis(0), &e).await }
+        }))
+        .await;
+        let (last, rest) = outcomes.split_last().unwrap();
+        assert!(matches!(last, Err(StoreError::Conflict(_))), "{last:?}");
+        let created: Vec<&RequestId> = batch
+            .iter()
+            .zip(rest)
+            .filter(|(_, o)| matches!(o, Ok(CreateOutcome::Created)))
+            .map(|((r, _), _)| &r.id)
+            .collect();
+        assert_eq!(created.len(), 20, "one request per idempotency key");
+        for ((r, _), o) in batch.iter().zip(rest) {
+            match o {
+                Ok(CreateOutcome::Created) => {}
+                Ok(CreateOutcome::Existing(id)) => {
+                    let original = batch
+                        .iter()
+                        .find(|(x, _)| &x.id == id)
+                        .expect("the existing request is one of the batch");
+                    assert_eq!(original.0.idempotency_key, r.idempotency_key);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let (events, total) = store
+            .list_audit(&AuditFilter::default(), Page { offset: 0, limit: 100 })
+            .await
+            .unwrap();
+        assert_eq!(total, 21, "one event per created request: {events:?}");
+        for id in created {
+            assert_eq!(
+                events
+                    .iter()
+                    .filter(|e| e.request_id.as_deref() == Some(id.as_str()))
+                    .count(),
+                1
+            );
+            assert!(store.get_request(id).await.unwrap().is_some());
+        }
+    }
+}
