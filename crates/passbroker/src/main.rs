@@ -1,6 +1,7 @@
 //! The `passbroker` command: parses the command line and calls the library.
 
 mod admin;
+mod backup;
 mod breach;
 mod client;
 mod migrate;
@@ -56,6 +57,17 @@ enum Command {
         /// The empty PostgreSQL database to copy into: postgres://USER@HOST:PORT/DB.
         #[arg(long, requires = "from")]
         to: Option<String>,
+    },
+    /// Copy the SQLite database to FILE while the server runs (a consistent snapshot).
+    Backup {
+        /// The backup file to write (must not exist).
+        file: PathBuf,
+    },
+    /// Replace the SQLite database with a backup taken by `passbroker backup` (the server
+    /// must be stopped; the backup must have been made under the configured master key).
+    Restore {
+        /// The backup file to restore.
+        file: PathBuf,
     },
     /// Ask a running server whether it is ready (exit 0 when it is).
     Healthcheck {
@@ -173,6 +185,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SetPassword(args) => client::set_password(args).await,
         Command::Tenant(c) => admin::tenant(load_config(&cli, Overrides::default())?, c).await,
         Command::Clients(c) => admin::clients(load_config(&cli, Overrides::default())?, c).await,
+        Command::Backup { file } => {
+            backup::backup(&load_config(&cli, Overrides::default())?, file).await
+        }
+        Command::Restore { file } => {
+            backup::restore(&load_config(&cli, Overrides::default())?, file).await
+        }
         Command::Pats(c) => admin::pats(load_config(&cli, Overrides::default())?, c).await,
         Command::Keys(c) => admin::keys(load_config(&cli, Overrides::default())?, c).await,
         Command::MasterKey(c) => {

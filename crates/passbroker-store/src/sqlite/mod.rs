@@ -2,6 +2,7 @@
 //! migrations embedded in the binary and run at open.
 
 mod admin;
+pub mod backup;
 mod audit;
 mod auth;
 pub(crate) mod directory;
