@@ -73,6 +73,9 @@ enum Command {
     Healthcheck {
         #[arg(long, env = "PASSBROKER_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// Trust only this CA (PEM) for an https:// URL, e.g. the CA of `tls_cert_file`.
+        #[arg(long, env = "PASSBROKER_CA_FILE")]
+        ca_file: Option<PathBuf>,
     },
     /// Declarative tenant files.
     #[command(subcommand)]
@@ -160,9 +163,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => migrate::schema(&config).await,
             }
         }
-        Command::Healthcheck { url } => {
+        Command::Healthcheck { url, ca_file } => {
             let ready = format!("{}/health/ready", url.trim_end_matches('/'));
-            match reqwest::Client::new()
+            let mut client = reqwest::Client::builder();
+            if let Some(ca) = ca_file {
+                let pem = std::fs::read(ca)
+                    .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", ca.display()))?;
+                client = client
+                    .tls_built_in_root_certs(false)
+                    .add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+            }
+            match client
+                .build()?
                 .get(&ready)
                 .timeout(std::time::Duration::from_secs(5))
                 .send()

@@ -354,7 +354,9 @@ async fn tls_offers_http2_by_alpn_and_refuses_tls_1_1() {
         .unwrap();
         assert_eq!(result.is_ok(), ok, "{version:?}: {result:?}");
         if let Err(e) = result {
-            assert!(e.contains("protocol version"), "refused for another reason: {e}");
+            // The server's alert (rustls answers an unsupported version with
+            // handshake_failure), not a client-side problem.
+            assert!(e.contains("tls alert"), "refused for another reason: {e}");
         }
     }
 }

@@ -2,6 +2,8 @@
 //! free 127.0.0.1 port (killed when dropped), a fresh master key, and ISC-style encryption.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod certs;
+
 use base64::Engine;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
