@@ -149,10 +149,12 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the API clients (never their secrets).
     List {
         #[arg(long)]
         json: bool,
     },
+    /// Delete an API client; its tokens stop working at once.
     Delete {
         client_id: String,
     },
@@ -239,6 +241,7 @@ pub enum PatsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List personal access tokens (all, or one user's with --user).
     List {
         #[arg(long)]
         user: Option<String>,
@@ -313,6 +316,7 @@ pub async fn pats(config: Config, cmd: &PatsCommand) -> anyhow::Result<ExitCode>
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
+    /// List the RSA keys and their states.
     List,
     /// Make a new active key; the old one decrypts for the grace period.
     Rotate,
@@ -409,6 +413,7 @@ pub async fn master_key(
 
 #[derive(Subcommand)]
 pub enum SourcesCommand {
+    /// List the sources.
     List,
     /// Connect to a source's target and authenticate, and say how it went.
     Check {
@@ -478,6 +483,7 @@ pub async fn sources(config: Config, cmd: &SourcesCommand) -> anyhow::Result<Exi
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
+    /// List audit events (all, or one request's with --request-id), a page at a time.
     List {
         #[arg(long)]
         request_id: Option<String>,

@@ -7,7 +7,7 @@ mod client;
 mod migrate;
 
 use clap::{Parser, Subcommand};
-use passbroker_server::config::{Config, Overrides};
+use passbroker_server::config::{Config, Database, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,10 +17,18 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `passbroker --version`: the release and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PASSBROKER_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "passbroker",
-    version,
+    version = VERSION,
     about = "Self-hosted password management that speaks SailPoint ISC's Password Management API"
 )]
 struct Cli {
@@ -126,6 +134,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The configuration for a command that works on an existing database: a SQLite file that is
+/// not there is an error (run from another directory, the default `./passbroker-data` would
+/// otherwise be created empty, and the message would be about the master key).
+fn existing_database(cli: &Cli) -> anyhow::Result<Config> {
+    let config = load_config(cli, Overrides::default())?;
+    if let Database::Sqlite { path } = config.database() {
+        if !path.is_file() {
+            anyhow::bail!(
+                "no database at {}: run passbroker where `serve` ran, or give its data directory \
+                 (--data-dir or PASSBROKER_DATA_DIR) or its configuration (--config); \
+                 `passbroker migrate` creates a new, empty one",
+                path.display()
+            );
+        }
+    }
+    Ok(config)
+}
+
 fn load_config(cli: &Cli, overrides: Overrides) -> anyhow::Result<Config> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let overrides = Overrides {
@@ -195,22 +221,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::SetPassword(args) => client::set_password(args).await,
-        Command::Tenant(c) => admin::tenant(load_config(&cli, Overrides::default())?, c).await,
-        Command::Clients(c) => admin::clients(load_config(&cli, Overrides::default())?, c).await,
+        Command::Tenant(c) => {
+            // Applying or importing a tenant may start a new database; reading one may not.
+            let config = match c {
+                admin::TenantCommand::Export { .. } => existing_database(&cli)?,
+                _ => {
+                    let config = load_config(&cli, Overrides::default())?;
+                    if let Database::Sqlite { path } = config.database() {
+                        if !path.is_file() {
+                            eprintln!("no database at {}: creating a new one", path.display());
+                        }
+                    }
+                    config
+                }
+            };
+            admin::tenant(config, c).await
+        }
+        Command::Clients(c) => admin::clients(existing_database(&cli)?, c).await,
         Command::Backup { file } => {
             backup::backup(&load_config(&cli, Overrides::default())?, file).await
         }
         Command::Restore { file } => {
             backup::restore(&load_config(&cli, Overrides::default())?, file).await
         }
-        Command::Pats(c) => admin::pats(load_config(&cli, Overrides::default())?, c).await,
-        Command::Keys(c) => admin::keys(load_config(&cli, Overrides::default())?, c).await,
+        Command::Pats(c) => admin::pats(existing_database(&cli)?, c).await,
+        Command::Keys(c) => admin::keys(existing_database(&cli)?, c).await,
         Command::MasterKey(c) => {
             admin::master_key(load_config(&cli, Overrides::default()).ok(), c).await
         }
-        Command::Sources(c) => admin::sources(load_config(&cli, Overrides::default())?, c).await,
+        Command::Sources(c) => admin::sources(existing_database(&cli)?, c).await,
         Command::Breach(c) => breach::breach(load_config(&cli, Overrides::default())?, c).await,
-        Command::Audit(c) => admin::audit(load_config(&cli, Overrides::default())?, c).await,
+        Command::Audit(c) => admin::audit(existing_database(&cli)?, c).await,
     }
 }
 
