@@ -134,6 +134,10 @@ fn client_for(ca: &Ca, fresh_connections: bool) -> reqwest::Client {
 }
 
 async fn spawn_tls() -> TlsApp {
+    spawn_tls_with(Vec::new()).await
+}
+
+async fn spawn_tls_with(extra_env: Vec<(String, String)>) -> TlsApp {
     let ca = Ca::new();
     let dir = tempfile::tempdir().unwrap();
     let cert_file = dir.path().join("cert.pem");
@@ -151,7 +155,10 @@ async fn spawn_tls() -> TlsApp {
                 "PASSBROKER_TLS_KEY_FILE".into(),
                 key_file.display().to_string(),
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(extra_env)
+        .collect(),
         ..Options::default()
     })
     .await;
@@ -506,4 +513,32 @@ async fn tls_bad_files_stop_start_up_naming_the_key() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("tls_key_file"), "{err}");
+}
+
+/// A client that opens a connection and stalls in (or before) the TLS handshake is closed
+/// after the header timeout; real clients are served meanwhile.
+#[tokio::test]
+async fn tls_hardening_stalled_handshakes_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = spawn_tls_with(vec![(
+        "PASSBROKER_HTTP_HEADER_TIMEOUT_SECS".into(),
+        "1".into(),
+    )])
+    .await;
+    // Silent, and a ClientHello's first bytes only.
+    let mut silent = tokio::net::TcpStream::connect(t.host()).await.unwrap();
+    let mut partial = tokio::net::TcpStream::connect(t.host()).await.unwrap();
+    partial.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+    let r = t.client.get(t.url("/health/live")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    for (name, stream) in [("silent", &mut silent), ("partial", &mut partial)] {
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "{name}: the stalled handshake was not closed: {read:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{name}");
+    }
 }
