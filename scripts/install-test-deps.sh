@@ -10,6 +10,8 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v javac >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)   # the Java interop test
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)                  # the TypeScript SDK run
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)          # the package test checks the unit
+command -v objdump >/dev/null 2>&1 || need_apt+=(binutils)                 # scripts/build-deb.sh
 if [ "${#need_apt[@]}" -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"

@@ -31,6 +31,9 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+echo "== Debian package (build, install, a password change as the packaged user, purge)"
+bash scripts/package-test.sh "$(pwd)/target/debug/passbroker"
+
 if [ -f scripts/browser-tests.sh ]; then
   echo "== Password Manager page in a real browser (chromium, playwright-core, axe-core)"
   PASSBROKER_BIN="$(pwd)/target/debug/passbroker" bash scripts/browser-tests.sh

@@ -4,6 +4,7 @@ mod admin;
 mod backup;
 mod breach;
 mod client;
+mod health;
 mod migrate;
 
 use clap::{Parser, Subcommand};
@@ -79,11 +80,16 @@ enum Command {
     },
     /// Ask a running server whether it is ready (exit 0 when it is).
     Healthcheck {
-        #[arg(long, env = "PASSBROKER_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The server's base URL (default: from the configuration's listen address, TLS and
+        /// public_url, as `serve` would read them).
+        #[arg(long, env = "PASSBROKER_URL")]
+        url: Option<String>,
         /// Trust only this CA (PEM) for an https:// URL, e.g. the CA of `tls_cert_file`.
         #[arg(long, env = "PASSBROKER_CA_FILE")]
         ca_file: Option<PathBuf>,
+        /// Keep asking for up to this many seconds until the server is ready (0: ask once).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
     },
     /// Declarative tenant files.
     #[command(subcommand)]
@@ -189,36 +195,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => migrate::schema(&config).await,
             }
         }
-        Command::Healthcheck { url, ca_file } => {
-            let ready = format!("{}/health/ready", url.trim_end_matches('/'));
-            let mut client = reqwest::Client::builder();
-            if let Some(ca) = ca_file {
-                let pem = std::fs::read(ca)
-                    .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", ca.display()))?;
-                client = client
-                    .tls_built_in_root_certs(false)
-                    .add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
-            }
-            match client
-                .build()?
-                .get(&ready)
-                .timeout(std::time::Duration::from_secs(5))
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => {
-                    println!("ready");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Ok(r) => {
-                    println!("not ready: HTTP {}", r.status());
-                    Ok(ExitCode::FAILURE)
-                }
-                Err(e) => {
-                    println!("not reachable: {e}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
+        Command::Healthcheck {
+            url,
+            ca_file,
+            wait,
+        } => {
+            // Without --url, the address comes from the configuration (as `serve` reads it).
+            let url = match url {
+                Some(u) => u.clone(),
+                None => health::url_from(&load_config(&cli, Overrides::default())?),
+            };
+            health::check(&url, ca_file.as_deref(), *wait).await
         }
         Command::SetPassword(args) => client::set_password(args).await,
         Command::Tenant(c) => {
