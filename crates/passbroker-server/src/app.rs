@@ -328,8 +328,7 @@ impl Application {
             tls = self.tls.is_some(),
             "passbroker listening"
         );
-        crate::http_server::serve(self.listener, service, limits, self.tls.clone(), shutdown)
-            .await;
+        crate::http_server::serve(self.listener, service, limits, self.tls.clone(), shutdown).await;
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = maintenance.await;

@@ -245,11 +245,21 @@ pub async fn serve<S>(
             };
             match acceptor {
                 None => {
-                    connection(watched, Protocol::Http1, peer, service, limits, activity, stop)
-                        .await
+                    connection(
+                        watched,
+                        Protocol::Http1,
+                        peer,
+                        service,
+                        limits,
+                        activity,
+                        stop,
+                    )
+                    .await
                 }
                 Some(acceptor) => {
-                    let Some(tls) = handshake(acceptor, watched, peer, &limits, &activity, stop.clone()).await else {
+                    let Some(tls) =
+                        handshake(acceptor, watched, peer, &limits, &activity, stop.clone()).await
+                    else {
                         drop(registered);
                         return;
                     };
@@ -502,8 +512,7 @@ async fn connection<S, I>(
                 let mut req = req.map(axum::body::Body::new);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let call = tower::ServiceExt::oneshot(service, req);
-                let mut response = match tokio::time::timeout(limits.request_timeout, call).await
-                {
+                let mut response = match tokio::time::timeout(limits.request_timeout, call).await {
                     Ok(Ok(response)) => response,
                     Ok(Err(never)) => match never {},
                     Err(_) => {
@@ -512,9 +521,10 @@ async fn connection<S, I>(
                     }
                 };
                 if tls {
-                    response
-                        .headers_mut()
-                        .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+                    response.headers_mut().insert(
+                        header::STRICT_TRANSPORT_SECURITY,
+                        HeaderValue::from_static(HSTS),
+                    );
                 }
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
@@ -530,18 +540,31 @@ async fn connection<S, I>(
                 .header_read_timeout(None)
                 .serve_connection(io, handler);
             tokio::pin!(conn);
-            watch_connection(conn, |c| c.graceful_shutdown(), peer, &limits, &activity, stop)
-                .await;
+            watch_connection(
+                conn,
+                |c| c.graceful_shutdown(),
+                peer,
+                &limits,
+                &activity,
+                stop,
+            )
+            .await;
         }
         Protocol::Http2 => {
-            let conn = hyper::server::conn::http2::Builder::new(
-                hyper_util::rt::TokioExecutor::new(),
-            )
-            .max_concurrent_streams(MAX_H2_STREAMS)
-            .serve_connection(io, handler);
+            let conn =
+                hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .max_concurrent_streams(MAX_H2_STREAMS)
+                    .serve_connection(io, handler);
             tokio::pin!(conn);
-            watch_connection(conn, |c| c.graceful_shutdown(), peer, &limits, &activity, stop)
-                .await;
+            watch_connection(
+                conn,
+                |c| c.graceful_shutdown(),
+                peer,
+                &limits,
+                &activity,
+                stop,
+            )
+            .await;
         }
     }
 }

@@ -123,14 +123,13 @@ impl Tls {
 
 /// Follows the files (and SIGHUP) until `stop`.
 pub async fn watch_files(tls: Arc<Tls>, mut stop: watch::Receiver<bool>) {
-    let mut hangup =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; the TLS files are still watched");
-                None
-            }
-        };
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; the TLS files are still watched");
+            None
+        }
+    };
     loop {
         let force = tokio::select! {
             _ = tokio::time::sleep(RELOAD_EVERY) => false,

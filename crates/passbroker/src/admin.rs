@@ -155,9 +155,7 @@ pub enum ClientsCommand {
         json: bool,
     },
     /// Delete an API client; its tokens stop working at once.
-    Delete {
-        client_id: String,
-    },
+    Delete { client_id: String },
 }
 
 pub async fn clients(config: Config, cmd: &ClientsCommand) -> anyhow::Result<ExitCode> {
@@ -321,9 +319,7 @@ pub enum KeysCommand {
     /// Make a new active key; the old one decrypts for the grace period.
     Rotate,
     /// Destroy a non-active key's private half now.
-    Retire {
-        id: String,
-    },
+    Retire { id: String },
 }
 
 pub async fn keys(config: Config, cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
@@ -416,9 +412,7 @@ pub enum SourcesCommand {
     /// List the sources.
     List,
     /// Connect to a source's target and authenticate, and say how it went.
-    Check {
-        name: String,
-    },
+    Check { name: String },
 }
 
 pub async fn sources(config: Config, cmd: &SourcesCommand) -> anyhow::Result<ExitCode> {

@@ -154,7 +154,10 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
         ] {
             let _ = std::fs::remove_file(leftover);
         }
-        return Err(e.context(format!("{} was not restored; nothing changed", file.display())));
+        return Err(e.context(format!(
+            "{} was not restored; nothing changed",
+            file.display()
+        )));
     }
     // Keep what is replaced (with its WAL, which may hold committed changes).
     let kept = if db.exists() {

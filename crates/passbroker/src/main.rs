@@ -195,11 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => migrate::schema(&config).await,
             }
         }
-        Command::Healthcheck {
-            url,
-            ca_file,
-            wait,
-        } => {
+        Command::Healthcheck { url, ca_file, wait } => {
             // Without --url, the address comes from the configuration (as `serve` reads it).
             let url = match url {
                 Some(u) => u.clone(),

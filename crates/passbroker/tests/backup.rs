@@ -47,9 +47,10 @@ struct Api {
 
 impl Api {
     async fn new(dir: &Path, base: &str) -> Api {
-        let creds: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("demo-credentials.json")).unwrap())
-                .unwrap();
+        let creds: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("demo-credentials.json")).unwrap(),
+        )
+        .unwrap();
         let http = reqwest::Client::new();
         let tok: Value = http
             .post(format!("{base}/oauth/token"))
@@ -213,7 +214,10 @@ async fn backup_under_load_restores_and_finishes_requests_in_flight() {
 
     let bytes = std::fs::read(&file).unwrap();
     for (id, ct) in &ended {
-        assert!(!holds(&bytes, ct), "ended request {id}'s ciphertext is in the backup");
+        assert!(
+            !holds(&bytes, ct),
+            "ended request {id}'s ciphertext is in the backup"
+        );
     }
     let in_flight = before.iter().filter(|(_, ct)| holds(&bytes, ct)).count();
     assert!(
@@ -225,7 +229,11 @@ async fn backup_under_load_restores_and_finishes_requests_in_flight() {
     let mut again = passbroker(&dir, &key);
     again.args(["backup", file.to_str().unwrap()]);
     let o = run(again);
-    assert!(!o.status.success() && text(&o).contains("exists"), "{}", text(&o));
+    assert!(
+        !o.status.success() && text(&o).contains("exists"),
+        "{}",
+        text(&o)
+    );
 
     // Restore refuses while the server has the database open.
     let mut busy = passbroker(&dir, &key);
@@ -236,7 +244,7 @@ async fn backup_under_load_restores_and_finishes_requests_in_flight() {
 
     drop(api);
     drop(server); // SIGKILL: the disaster the backup is for
-    // Fold the WAL the kill left into the database file, so its bytes can be compared.
+                  // Fold the WAL the kill left into the database file, so its bytes can be compared.
     let mut fold = passbroker(&dir, &key);
     fold.arg("migrate");
     let o = run(fold);
@@ -267,7 +275,11 @@ async fn backup_under_load_restores_and_finishes_requests_in_flight() {
     restore.args(["restore", file.to_str().unwrap()]);
     let o = run(restore);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("the database it replaced is at"), "{}", text(&o));
+    assert!(
+        text(&o).contains("the database it replaced is at"),
+        "{}",
+        text(&o)
+    );
 
     // Every request accepted before the backup began is there and finishes.
     let server = serve_demo(passbroker(&dir, &key), &log, Duration::from_secs(30)).await;

@@ -75,8 +75,14 @@ fn admin_commands_without_a_database_say_where_they_looked_and_create_nothing() 
         let out = passbroker(&data, args, &[]);
         assert!(!out.status.success(), "{args:?}");
         let t = text(&out);
-        assert!(t.contains("no database at") && t.contains("--data-dir"), "{args:?}: {t}");
-        assert!(!data.join("passbroker.db").exists(), "{args:?} created a database");
+        assert!(
+            t.contains("no database at") && t.contains("--data-dir"),
+            "{args:?}: {t}"
+        );
+        assert!(
+            !data.join("passbroker.db").exists(),
+            "{args:?} created a database"
+        );
     }
 }
 
@@ -87,7 +93,10 @@ fn version_names_the_commit() {
         .output()
         .unwrap();
     let t = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(t.starts_with(&format!("passbroker {} (", env!("CARGO_PKG_VERSION"))), "{t}");
+    assert!(
+        t.starts_with(&format!("passbroker {} (", env!("CARGO_PKG_VERSION"))),
+        "{t}"
+    );
     let head = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -108,7 +117,9 @@ async fn set_password_without_input_points_at_password_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_passbroker"));
-    cmd.arg("--data-dir").arg(&data).env_remove("PASSBROKER_CONFIG");
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .env_remove("PASSBROKER_CONFIG");
     let server = support::serve_demo(
         cmd,
         &dir.path().join("server.log"),

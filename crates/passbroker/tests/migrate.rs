@@ -167,7 +167,11 @@ async fn postgres_backup_with_pg_dump_and_pg_restore_keeps_a_working_tenant() {
     let env1: Vec<(&str, &str)> = env1.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = passbroker(&data, &["tenant", "apply", file.to_str().unwrap()], &env1);
     assert!(out.status.success(), "{}", text(&out));
-    let out = passbroker(&data, &["clients", "create", "--name", "ci", "--json"], &env1);
+    let out = passbroker(
+        &data,
+        &["clients", "create", "--name", "ci", "--json"],
+        &env1,
+    );
     assert!(out.status.success(), "{}", text(&out));
     let client: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let keys_before = text(&passbroker(&data, &["keys", "list"], &env1));
@@ -221,7 +225,9 @@ async fn postgres_backup_with_pg_dump_and_pg_restore_keeps_a_working_tenant() {
         .json()
         .await
         .unwrap();
-    let token = tok["access_token"].as_str().expect("a token from the restored database");
+    let token = tok["access_token"]
+        .as_str()
+        .expect("a token from the restored database");
     let info: serde_json::Value = http
         .post(format!("{}/v3/query-password-info", server.base))
         .bearer_auth(token)

@@ -17,7 +17,8 @@ fn require_services() -> bool {
 /// The Python of the venv with the official SDK (sailpoint 1.4.2), as scripts/conformance.sh
 /// (or scripts/install-test-deps.sh) sets it up.
 fn sdk_python() -> Option<PathBuf> {
-    let dir = std::env::var("PASSBROKER_VENV_DIR").unwrap_or_else(|_| "/opt/passbroker-venvs".into());
+    let dir =
+        std::env::var("PASSBROKER_VENV_DIR").unwrap_or_else(|_| "/opt/passbroker-venvs".into());
     let python = Path::new(&dir).join("sdk1/bin/python");
     python.is_file().then_some(python)
 }
@@ -81,7 +82,13 @@ async fn serve_tls(tmp: &Path) -> TlsServer {
 
 fn healthcheck(base: &str, ca: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_passbroker"))
-        .args(["healthcheck", "--url", base, "--ca-file", ca.to_str().unwrap()])
+        .args([
+            "healthcheck",
+            "--url",
+            base,
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -105,15 +112,22 @@ async fn tls_official_python_sdk_runs_the_flow_verifying_the_ca() {
         &std::fs::read_to_string(t.dir.join("demo-credentials.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(creds["baseUrl"], t.server.base, "the credentials name https://");
-    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/sailpoint_sdk_py.py");
+    assert_eq!(
+        creds["baseUrl"], t.server.base,
+        "the credentials name https://"
+    );
+    let driver =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/sailpoint_sdk_py.py");
     let run = |ca: &Path| {
         Command::new(&python)
             .arg(&driver)
             .env("SSL_CERT_FILE", ca)
             .env("SAIL_BASE_URL", &t.server.base)
             .env("SAIL_CLIENT_ID", creds["clientId"].as_str().unwrap())
-            .env("SAIL_CLIENT_SECRET", creds["clientSecret"].as_str().unwrap())
+            .env(
+                "SAIL_CLIENT_SECRET",
+                creds["clientSecret"].as_str().unwrap(),
+            )
             .env("CONF_PASSWORD", "Blue7-Kite-Rum9")
             .env("CONF_API_VERSIONS", "v3")
             .env("CONF_NEGATIVE", "0")
@@ -151,12 +165,17 @@ async fn tls_official_python_sdk_runs_the_flow_verifying_the_ca() {
     };
     let out = probe(&stranger);
     assert!(
-        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("CERTIFICATE_VERIFY_FAILED"),
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("CERTIFICATE_VERIFY_FAILED"),
         "an unknown CA must not be trusted: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let out = probe(&tmp.path().join("ca.pem"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(t.log);
 }
 
@@ -185,11 +204,17 @@ async fn tls_sighup_reloads_the_certificate_and_healthcheck_verifies() {
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     while !healthcheck(&t.server.base, &tmp.path().join("ca2.pem")).0 {
-        assert!(Instant::now() < deadline, "the new certificate was not served");
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not served"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let log = std::fs::read_to_string(&t.log).unwrap();
-    assert!(log.contains("SIGHUP: reloading the TLS certificate"), "{log}");
+    assert!(
+        log.contains("SIGHUP: reloading the TLS certificate"),
+        "{log}"
+    );
     let mut server = t.server;
     assert!(
         server.child.try_wait().unwrap().is_none(),

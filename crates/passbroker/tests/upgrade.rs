@@ -130,7 +130,12 @@ fn schema_dirs() -> Vec<(i64, PathBuf)> {
         .unwrap()
         .filter_map(|e| {
             let e = e.ok()?;
-            let n = e.file_name().to_str()?.strip_prefix("schema-v")?.parse().ok()?;
+            let n = e
+                .file_name()
+                .to_str()?
+                .strip_prefix("schema-v")?
+                .parse()
+                .ok()?;
             Some((n, e.path()))
         })
         .collect();
@@ -149,9 +154,10 @@ async fn upgrade_every_released_schema_migrates_and_keeps_working() {
         std::fs::create_dir_all(&data).unwrap();
         std::fs::copy(fixture.join("passbroker.db"), data.join("passbroker.db")).unwrap();
         let key = fixture.join("master.key");
-        let creds: Value =
-            serde_json::from_str(&std::fs::read_to_string(fixture.join("credentials.json")).unwrap())
-                .unwrap();
+        let creds: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture.join("credentials.json")).unwrap(),
+        )
+        .unwrap();
         let expect: Value =
             serde_json::from_str(&std::fs::read_to_string(fixture.join("expect.json")).unwrap())
                 .unwrap();
@@ -222,15 +228,23 @@ async fn make_schema_fixture() {
         serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap())
             .unwrap();
     let api = Api::new(&creds, &server.base).await;
-    let finished = api.change("Upgrade.User", "Slow", "Released-Passw0rd-1").await;
+    let finished = api
+        .change("Upgrade.User", "Slow", "Released-Passw0rd-1")
+        .await;
     assert_eq!(api.wait_terminal(&finished).await, "FINISHED");
-    let in_flight = api.change("Upgrade.User", "Slow", "Released-Passw0rd-2").await;
+    let in_flight = api
+        .change("Upgrade.User", "Slow", "Released-Passw0rd-2")
+        .await;
     let out = tmp.path().join("passbroker.db");
     let mut backup = passbroker(&data, &key_file);
     backup.args(["backup", out.to_str().unwrap()]);
     let o = backup.output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(api.state(&in_flight).await, "IN_PROGRESS", "taken while in flight");
+    assert_eq!(
+        api.state(&in_flight).await,
+        "IN_PROGRESS",
+        "taken while in flight"
+    );
     drop(server);
 
     let version = text(&o)

@@ -492,7 +492,10 @@ async fn hardening_made_up_methods_share_one_metrics_series() {
         .filter(|l| l.starts_with("passbroker_http_requests_total{"))
         .filter_map(|l| l.split("method=\"").nth(1)?.split('"').next())
         .collect();
-    assert!(!text.contains("MADEUP"), "a made-up method got its own series");
+    assert!(
+        !text.contains("MADEUP"),
+        "a made-up method got its own series"
+    );
     assert!(methods.contains("OTHER"), "{methods:?}");
     assert!(methods.len() <= 10, "{methods:?}");
 }

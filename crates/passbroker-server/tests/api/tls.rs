@@ -36,7 +36,8 @@ impl Ca {
     pub fn new() -> Ca {
         let key = ec_key();
         let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "passbroker test CA").unwrap();
+        name.append_entry_by_text("CN", "passbroker test CA")
+            .unwrap();
         let name = name.build();
         let mut b = X509::builder().unwrap();
         b.set_version(2).unwrap();
@@ -44,8 +45,10 @@ impl Ca {
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(&name).unwrap();
         b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
         b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
             .unwrap();
         b.append_extension(
@@ -79,8 +82,10 @@ impl Ca {
         b.set_subject_name(&name.build()).unwrap();
         b.set_issuer_name(self.cert.subject_name()).unwrap();
         b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
         let san = SubjectAlternativeName::new()
             .ip("127.0.0.1")
             .dns("localhost")
@@ -342,7 +347,8 @@ async fn tls_offers_http2_by_alpn_and_refuses_tls_1_1() {
         (openssl::ssl::SslVersion::TLS1_2, true),
     ] {
         let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
-        b.set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1)).unwrap();
+        b.set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1))
+            .unwrap();
         b.set_max_proto_version(Some(version)).unwrap();
         // Old protocol versions need the lowest security level to be offered at all.
         b.set_security_level(0);
@@ -408,7 +414,10 @@ async fn tls_certificate_rotates_under_load_without_a_failed_request() {
                     Ok(r) if r.status() == 200 => {
                         ok.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(r) => failures.lock().unwrap().push(format!("HTTP {}", r.status())),
+                    Ok(r) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("HTTP {}", r.status())),
                     Err(e) => failures.lock().unwrap().push(format!("{e:?}")),
                 }
             }
@@ -445,7 +454,10 @@ async fn tls_certificate_rotates_under_load_without_a_failed_request() {
     std::fs::write(&t.key_file, &key3).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !captured_logs().contains("TLS certificate not reloaded") {
-        assert!(Instant::now() < deadline, "the mismatched pair was not seen");
+        assert!(
+            Instant::now() < deadline,
+            "the mismatched pair was not seen"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(served_certificate(&t).await, der_of(&cert2));
@@ -482,8 +494,14 @@ async fn tls_bad_files_stop_start_up_naming_the_key() {
     ];
     for (cert, key, want) in cases {
         let env = vec![
-            ("PASSBROKER_TLS_CERT_FILE".to_owned(), cert.display().to_string()),
-            ("PASSBROKER_TLS_KEY_FILE".to_owned(), key.display().to_string()),
+            (
+                "PASSBROKER_TLS_CERT_FILE".to_owned(),
+                cert.display().to_string(),
+            ),
+            (
+                "PASSBROKER_TLS_KEY_FILE".to_owned(),
+                key.display().to_string(),
+            ),
         ];
         let data = tempfile::tempdir().unwrap();
         let overrides = passbroker_server::config::Overrides {
@@ -528,7 +546,10 @@ async fn tls_hardening_stalled_handshakes_are_closed() {
     // Silent, and a ClientHello's first bytes only.
     let mut silent = tokio::net::TcpStream::connect(t.host()).await.unwrap();
     let mut partial = tokio::net::TcpStream::connect(t.host()).await.unwrap();
-    partial.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+    partial
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
     let r = t.client.get(t.url("/health/live")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     for (name, stream) in [("silent", &mut silent), ("partial", &mut partial)] {

@@ -64,12 +64,13 @@ pub async fn inspect(path: &Path) -> StoreResult<BackupInfo> {
                 "the file is damaged (integrity check: {check})"
             )));
         }
-        let schema_version: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .map_err(|_| StoreError::Database("the file is not a passbroker database".into()))?;
+        let schema_version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|_| {
+                    StoreError::Database("the file is not a passbroker database".into())
+                })?;
         let in_progress: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE state = 'IN_PROGRESS'")
                 .fetch_one(&mut conn)

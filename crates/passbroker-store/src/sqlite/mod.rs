@@ -2,9 +2,9 @@
 //! migrations embedded in the binary and run at open.
 
 mod admin;
-pub mod backup;
 mod audit;
 mod auth;
+pub mod backup;
 pub(crate) mod directory;
 mod keys;
 mod requests;

@@ -29,7 +29,8 @@ impl Ca {
     pub fn new() -> Ca {
         let key = ec_key();
         let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "passbroker test CA").unwrap();
+        name.append_entry_by_text("CN", "passbroker test CA")
+            .unwrap();
         let name = name.build();
         let mut b = X509::builder().unwrap();
         b.set_version(2).unwrap();
@@ -37,8 +38,10 @@ impl Ca {
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(&name).unwrap();
         b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
         b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
             .unwrap();
         b.append_extension(
@@ -72,8 +75,10 @@ impl Ca {
         b.set_subject_name(&name.build()).unwrap();
         b.set_issuer_name(self.cert.subject_name()).unwrap();
         b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
         let san = SubjectAlternativeName::new()
             .ip("127.0.0.1")
             .dns("localhost")
@@ -87,4 +92,3 @@ impl Ca {
         )
     }
 }
-
