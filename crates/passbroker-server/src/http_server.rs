@@ -229,8 +229,11 @@ pub async fn serve<S>(
             }
         };
         let Some(registered) = connections.admit_waiting(cap).await else {
-            // Best effort and never waiting: the socket's send buffer is empty.
-            let _ = stream.try_write(OVERLOADED);
+            // Best effort and never waiting: the socket's send buffer is empty. Over TLS a
+            // plain-text answer would be noise before a handshake; the close says enough.
+            if tls.is_none() {
+                let _ = stream.try_write(OVERLOADED);
+            }
             tracing::debug!(%peer, "connection refused: every connection is busy");
             continue;
         };
