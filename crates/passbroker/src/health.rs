@@ -5,15 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// The URL `serve` with this configuration answers on, from this machine: `public_url` when
-/// TLS is on (the certificate names that host), else the listen address (a wildcard address
-/// asked on loopback).
+/// Where `serve` with this configuration answers, asked from this machine: the listen
+/// address (a wildcard address asked on loopback), over https when TLS is on.
 pub fn url_from(config: &Config) -> String {
-    if config.tls() {
-        if let Some(public) = &config.public_url {
-            return public.trim_end_matches('/').to_owned();
-        }
-    }
     let addr = config.listen_addr();
     let host = match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
@@ -25,15 +19,31 @@ pub fn url_from(config: &Config) -> String {
     format!("{scheme}://{host}:{}", addr.port())
 }
 
-pub async fn check(url: &str, ca_file: Option<&Path>, wait_secs: u64) -> anyhow::Result<ExitCode> {
+/// How the server's certificate is checked.
+pub enum Trust<'a> {
+    /// The system's roots.
+    System,
+    /// Only this CA (PEM).
+    CaFile(&'a Path),
+    /// Not at all: a probe of this machine's own configured server on its listen address,
+    /// which sends nothing secret and learns only "ready or not" (its certificate names the
+    /// public host, not the loopback address, and may come from a private CA).
+    OwnServer,
+}
+
+pub async fn check(url: &str, trust: Trust<'_>, wait_secs: u64) -> anyhow::Result<ExitCode> {
     let ready = format!("{}/health/ready", url.trim_end_matches('/'));
     let mut client = reqwest::Client::builder().timeout(Duration::from_secs(5));
-    if let Some(ca) = ca_file {
-        let pem =
-            std::fs::read(ca).map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", ca.display()))?;
-        client = client
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+    match trust {
+        Trust::System => {}
+        Trust::CaFile(ca) => {
+            let pem = std::fs::read(ca)
+                .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", ca.display()))?;
+            client = client
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+        Trust::OwnServer => client = client.danger_accept_invalid_certs(true),
     }
     let client = client.build()?;
     let give_up = Instant::now() + Duration::from_secs(wait_secs);
@@ -51,5 +61,38 @@ pub async fn check(url: &str, ca_file: Option<&Path>, wait_secs: u64) -> anyhow:
             return Ok(ExitCode::FAILURE);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use passbroker_server::config::Overrides;
+
+    fn config(env: &[(&str, &str)]) -> Config {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::load(None, &env, &Overrides::default()).unwrap()
+    }
+
+    #[test]
+    fn the_url_follows_the_listen_address_and_tls() {
+        assert_eq!(url_from(&config(&[])), "http://127.0.0.1:8080");
+        assert_eq!(
+            url_from(&config(&[("PASSBROKER_LISTEN", "0.0.0.0:9443")])),
+            "http://127.0.0.1:9443"
+        );
+        assert_eq!(
+            url_from(&config(&[("PASSBROKER_LISTEN", "[::]:9443")])),
+            "http://[::1]:9443"
+        );
+        let tls = config(&[
+            ("PASSBROKER_LISTEN", "10.0.0.5:8443"),
+            ("PASSBROKER_TLS_CERT_FILE", "/c.pem"),
+            ("PASSBROKER_TLS_KEY_FILE", "/k.pem"),
+        ]);
+        assert_eq!(url_from(&tls), "https://10.0.0.5:8443");
     }
 }

@@ -80,8 +80,9 @@ enum Command {
     },
     /// Ask a running server whether it is ready (exit 0 when it is).
     Healthcheck {
-        /// The server's base URL (default: from the configuration's listen address, TLS and
-        /// public_url, as `serve` would read them).
+        /// The server's base URL (default: the configuration's listen address, https with
+        /// TLS; that probe of this machine's own server does not check the certificate
+        /// unless --ca-file is given).
         #[arg(long, env = "PASSBROKER_URL")]
         url: Option<String>,
         /// Trust only this CA (PEM) for an https:// URL, e.g. the CA of `tls_cert_file`.
@@ -197,11 +198,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Healthcheck { url, ca_file, wait } => {
             // Without --url, the address comes from the configuration (as `serve` reads it).
-            let url = match url {
-                Some(u) => u.clone(),
-                None => health::url_from(&load_config(&cli, Overrides::default())?),
+            let (url, own) = match url {
+                Some(u) => (u.clone(), false),
+                None => (
+                    health::url_from(&load_config(&cli, Overrides::default())?),
+                    true,
+                ),
             };
-            health::check(&url, ca_file.as_deref(), *wait).await
+            let trust = match (ca_file, own) {
+                (Some(ca), _) => health::Trust::CaFile(ca),
+                (None, true) => health::Trust::OwnServer,
+                (None, false) => health::Trust::System,
+            };
+            health::check(&url, trust, *wait).await
         }
         Command::SetPassword(args) => client::set_password(args).await,
         Command::Tenant(c) => {

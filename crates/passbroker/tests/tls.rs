@@ -185,6 +185,21 @@ async fn tls_sighup_reloads_the_certificate_and_healthcheck_verifies() {
     let t = serve_tls(tmp.path()).await;
     let (ok, out) = healthcheck(&t.server.base, &tmp.path().join("ca.pem"));
     assert!(ok, "{out}");
+    // Without --url the probe goes to the configured listen address over https.
+    let out = Command::new(env!("CARGO_BIN_EXE_passbroker"))
+        .arg("healthcheck")
+        .env("PASSBROKER_LISTEN", format!("127.0.0.1:{}", t.port))
+        .env("PASSBROKER_TLS_CERT_FILE", tmp.path().join("cert.pem"))
+        .env("PASSBROKER_TLS_KEY_FILE", tmp.path().join("key.pem"))
+        .env_remove("PASSBROKER_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // Without the CA the healthcheck cannot verify the server.
     let other = tmp.path().join("other-ca.pem");
     std::fs::write(&other, Ca::new().pem()).unwrap();
@@ -221,5 +236,5 @@ async fn tls_sighup_reloads_the_certificate_and_healthcheck_verifies() {
         "SIGHUP must not stop the server"
     );
     assert!(!healthcheck(&server.base, &tmp.path().join("ca.pem")).0);
-    let _ = (t.ca, t.port);
+    let _ = t.ca;
 }
