@@ -13,6 +13,8 @@
 #   CONF_PY_SCRIPT        the Python driver (default: <repo>/conformance/sailpoint_sdk_py.py)
 #   CONF_GOOD_PASSWORD / CONF_BAD_PASSWORD   passwords the demo policy accepts / rejects
 #   CONF_SUITES           comma list of suites to run (default: py1,py2,ts,admin1,admin2)
+#   CONF_SETUP_ONLY=1     only install the SDKs of CONF_SUITES into the cache, then exit
+#                         (scripts/install-test-deps.sh does this for the Rust TLS test)
 # Prints PASS/FAIL lines, then "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 
@@ -35,9 +37,11 @@ T0=$(date +%s)
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'FAIL [setup] %s\n0 passed, 1 failed\n' "$*"; exit 1; }
 
-[ -x "$PASSBROKER_BIN" ] || die "no passbroker binary at $PASSBROKER_BIN (run: cargo build -p passbroker, or set PASSBROKER_BIN)"
+SETUP_ONLY=${CONF_SETUP_ONLY:-0}
+[ "$SETUP_ONLY" = 1 ] || [ -x "$PASSBROKER_BIN" ] || die "no passbroker binary at $PASSBROKER_BIN (run: cargo build -p passbroker, or set PASSBROKER_BIN)"
 [ -f "$PY_SCRIPT" ] || die "Python driver not found: $PY_SCRIPT (set CONF_PY_SCRIPT)"
-for tool in python3 curl node npm; do
+tools="python3 curl node npm"; [ "$SETUP_ONLY" = 1 ] && tools="python3"
+for tool in $tools; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
 
@@ -77,6 +81,10 @@ if [[ $SUITES == *,ts,* ]]; then
   fi
 fi
 flock -u 9 2>/dev/null || true
+if [ "$SETUP_ONLY" = 1 ]; then
+  log "SDKs for ${SUITES//,/ } ready in $CACHE"
+  exit 0
+fi
 
 # ---- server ---------------------------------------------------------------------------------
 DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/passbroker-conformance.XXXXXX")

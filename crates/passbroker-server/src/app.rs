@@ -21,6 +21,8 @@ use tokio::sync::{broadcast, watch, Notify};
 pub struct Application {
     pub state: AppState,
     listener: TcpListener,
+    /// The certificate and key, when the server speaks HTTPS.
+    tls: Option<Arc<crate::tls::Tls>>,
     /// The shared database, when several nodes may share it.
     shared: Option<PostgresStore>,
     pub demo: Option<crate::demo::DemoCredentials>,
@@ -229,6 +231,16 @@ impl Application {
             Backend::Postgres(p) => Some(p.clone()),
             Backend::Sqlite(_) => None,
         };
+        let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+            (Some(cert), Some(key)) => match crate::tls::Tls::load(cert, key) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    store.close().await;
+                    return Err(anyhow::anyhow!("configuration: {e}"));
+                }
+            },
+            _ => None,
+        };
         let listener = match TcpListener::bind(config.listen_addr()).await {
             Ok(l) => l,
             Err(e) => {
@@ -246,9 +258,15 @@ impl Application {
         Ok(Application {
             state,
             listener,
+            tls,
             shared,
             demo,
         })
+    }
+
+    /// The TLS certificate in use (tests reload it).
+    pub fn tls(&self) -> Option<Arc<crate::tls::Tls>> {
+        self.tls.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -294,6 +312,10 @@ impl Application {
         let flusher = tokio::spawn(flush_erased(self.state.clone(), stop_rx.clone()));
         let key_sync = tokio::spawn(sync_keys(self.state.clone(), stop_rx.clone()));
         let breach_refresh = tokio::spawn(refresh_breach(self.state.clone(), stop_rx.clone()));
+        let tls_watch = self
+            .tls
+            .clone()
+            .map(|tls| tokio::spawn(crate::tls::watch_files(tls, stop_rx.clone())));
         let relay = self
             .shared
             .clone()
@@ -303,15 +325,19 @@ impl Application {
         tracing::info!(
             address = %self.local_addr(),
             max_connections = limits.max_connections,
+            tls = self.tls.is_some(),
             "passbroker listening"
         );
-        crate::http_server::serve(self.listener, service, limits, shutdown).await;
+        crate::http_server::serve(self.listener, service, limits, self.tls.clone(), shutdown).await;
         let _ = stop_tx.send(true);
         let _ = workers.await;
         let _ = maintenance.await;
         let _ = flusher.await;
         let _ = key_sync.await;
         let _ = breach_refresh.await;
+        if let Some(tls_watch) = tls_watch {
+            let _ = tls_watch.await;
+        }
         if let Some(relay) = relay {
             let _ = relay.await;
         }

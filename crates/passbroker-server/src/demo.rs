@@ -59,7 +59,8 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
         } else {
             host.to_string()
         };
-        format!("http://{host}:{port}")
+        let scheme = if state.config.tls() { "https" } else { "http" };
+        format!("{scheme}://{host}:{port}")
     });
     let path = state.config.data_dir.join("demo-credentials.json");
     if store.find_identity_by_login(DEMO_USER).await?.is_none() {

@@ -1,6 +1,10 @@
-//! The HTTP accept loop: hyper's HTTP/1 server, with a cap on open connections and the
-//! timeouts that keep slow or silent clients from holding sockets (and file descriptors).
+//! The HTTP accept loop: hyper's HTTP/1 server (and, over TLS, HTTP/2 when the client offers
+//! it by ALPN), with a cap on open connections and the timeouts that keep slow or silent
+//! clients from holding sockets (and file descriptors).
 //!
+//! - With TLS ([`crate::tls`]), the handshake must end within `http_header_timeout_secs` of
+//!   the connection opening; a connection being displaced or shut down meanwhile is closed.
+//!   Every response over TLS carries `Strict-Transport-Security`.
 //! - At `http_max_connections` open connections, a new one makes room by closing the
 //!   connection that has waited longest without a request in flight (a slow or silent
 //!   sender, or an idle keep-alive); when every connection is busy, the new one is answered
@@ -198,6 +202,7 @@ pub async fn serve<S>(
     listener: TcpListener,
     service: S,
     limits: Limits,
+    tls: Option<Arc<crate::tls::Tls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -224,23 +229,50 @@ pub async fn serve<S>(
             }
         };
         let Some(registered) = connections.admit_waiting(cap).await else {
-            // Best effort and never waiting: the socket's send buffer is empty.
-            let _ = stream.try_write(OVERLOADED);
+            // Best effort and never waiting: the socket's send buffer is empty. Over TLS a
+            // plain-text answer would be noise before a handshake; the close says enough.
+            if tls.is_none() {
+                let _ = stream.try_write(OVERLOADED);
+            }
             tracing::debug!(%peer, "connection refused: every connection is busy");
             continue;
         };
         let service = service.clone();
         let stop = stop_rx.clone();
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
         tokio::spawn(async move {
-            connection(
+            let activity = registered.activity.clone();
+            let watched = Watched {
                 stream,
-                peer,
-                service,
-                limits,
-                registered.activity.clone(),
-                stop,
-            )
-            .await;
+                activity: activity.clone(),
+            };
+            match acceptor {
+                None => {
+                    connection(
+                        watched,
+                        Protocol::Http1,
+                        peer,
+                        service,
+                        limits,
+                        activity,
+                        stop,
+                    )
+                    .await
+                }
+                Some(acceptor) => {
+                    let Some(tls) =
+                        handshake(acceptor, watched, peer, &limits, &activity, stop.clone()).await
+                    else {
+                        drop(registered);
+                        return;
+                    };
+                    let protocol = match tls.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => Protocol::Http2,
+                        _ => Protocol::Http1Tls,
+                    };
+                    connection(tls, protocol, peer, service, limits, activity, stop).await
+                }
+            }
             drop(registered);
         });
     }
@@ -403,22 +435,77 @@ impl AsyncWrite for Watched {
     }
 }
 
+/// How a connection speaks HTTP, and whether over TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// HTTP/1.1 over plain TCP.
+    Http1,
+    /// HTTP/1.1 over TLS (no ALPN, or `http/1.1`).
+    Http1Tls,
+    /// HTTP/2 over TLS (ALPN `h2`).
+    Http2,
+}
+
+/// The TLS handshake under the header timeout; `None` when it failed, timed out, or the
+/// connection was displaced or shut down meanwhile.
+async fn handshake(
+    acceptor: tokio_rustls::TlsAcceptor,
+    watched: Watched,
+    peer: SocketAddr,
+    limits: &Limits,
+    activity: &Arc<Activity>,
+    mut stop: watch::Receiver<bool>,
+) -> Option<tokio_rustls::server::TlsStream<Watched>> {
+    if *stop.borrow() {
+        return None;
+    }
+    let give_up = activity.opened + limits.header_timeout;
+    let accept = acceptor.accept(watched);
+    tokio::pin!(accept);
+    loop {
+        let changed = activity.changed.notified();
+        tokio::select! {
+            biased;
+            result = accept.as_mut() => {
+                return match result {
+                    Ok(stream) => Some(stream),
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        None
+                    }
+                };
+            }
+            () = changed => {
+                if activity.evicted.load(Ordering::Acquire) {
+                    tracing::debug!(%peer, "closing a displaced connection during its TLS handshake");
+                    return None;
+                }
+            }
+            () = tokio::time::sleep_until(give_up) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return None;
+            }
+            _ = stop.changed() => return None,
+        }
+    }
+}
+
 /// Serves one connection until the client closes it, a timeout closes it, or shutdown.
-async fn connection<S>(
-    stream: TcpStream,
+async fn connection<S, I>(
+    io: I,
+    protocol: Protocol,
     peer: SocketAddr,
     service: S,
     limits: Limits,
     activity: Arc<Activity>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(Watched {
-        stream,
-        activity: activity.clone(),
-    });
+    let tls = protocol != Protocol::Http1;
+    let io = TokioIo::new(io);
     let handler = {
         let activity = activity.clone();
         hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -428,32 +515,87 @@ async fn connection<S>(
                 let mut req = req.map(axum::body::Body::new);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let call = tower::ServiceExt::oneshot(service, req);
-                let response = match tokio::time::timeout(limits.request_timeout, call).await {
+                let mut response = match tokio::time::timeout(limits.request_timeout, call).await {
                     Ok(Ok(response)) => response,
                     Ok(Err(never)) => match never {},
                     Err(_) => {
                         in_flight.0.evicted.store(true, Ordering::Release);
-                        request_timed_out(peer, limits.request_timeout)
+                        request_timed_out(peer, limits.request_timeout, protocol)
                     }
                 };
+                if tls {
+                    response.headers_mut().insert(
+                        header::STRICT_TRANSPORT_SECURITY,
+                        HeaderValue::from_static(HSTS),
+                    );
+                }
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }
         })
     };
-    // The timeouts are the watchdog's below, not hyper's (whose header timer also runs
-    // while a kept-alive connection idles).
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .header_read_timeout(None)
-        .serve_connection(io, handler);
-    tokio::pin!(conn);
+    match protocol {
+        Protocol::Http1 | Protocol::Http1Tls => {
+            // The timeouts are the watchdog's below, not hyper's (whose header timer also
+            // runs while a kept-alive connection idles).
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .header_read_timeout(None)
+                .serve_connection(io, handler);
+            tokio::pin!(conn);
+            watch_connection(
+                conn,
+                |c| c.graceful_shutdown(),
+                peer,
+                &limits,
+                &activity,
+                stop,
+            )
+            .await;
+        }
+        Protocol::Http2 => {
+            let conn =
+                hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .max_concurrent_streams(MAX_H2_STREAMS)
+                    .serve_connection(io, handler);
+            tokio::pin!(conn);
+            watch_connection(
+                conn,
+                |c| c.graceful_shutdown(),
+                peer,
+                &limits,
+                &activity,
+                stop,
+            )
+            .await;
+        }
+    }
+}
+
+/// Concurrent requests on one HTTP/2 connection at most.
+const MAX_H2_STREAMS: u32 = 100;
+
+/// `Strict-Transport-Security` on every response over TLS (a year).
+const HSTS: &str = "max-age=31536000";
+
+/// Drives a connection to its end under the watchdog: closes it at its deadline (slow,
+/// idle or displaced), and shuts it down gracefully when the server stops.
+async fn watch_connection<C>(
+    mut conn: Pin<&mut C>,
+    graceful: impl Fn(Pin<&mut C>),
+    peer: SocketAddr,
+    limits: &Limits,
+    activity: &Activity,
+    mut stop: watch::Receiver<bool>,
+) where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
     let mut stopping = *stop.borrow();
     if stopping {
-        conn.as_mut().graceful_shutdown();
+        graceful(conn.as_mut());
     }
     loop {
-        let deadline = activity.deadline(&limits);
+        let deadline = activity.deadline(limits);
         let changed = activity.changed.notified();
         tokio::select! {
             // The connection first: a response ready now is written before any close.
@@ -466,14 +608,14 @@ async fn connection<S>(
             }
             () = changed => {}
             () = sleep_until(deadline) => {
-                if activity.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
+                if activity.deadline(limits).is_some_and(|d| d <= Instant::now()) {
                     tracing::debug!(%peer, "closing a slow, idle or displaced connection");
                     return;
                 }
             }
             _ = stop.changed(), if !stopping => {
                 stopping = true;
-                conn.as_mut().graceful_shutdown();
+                graceful(conn.as_mut());
             }
         }
     }
@@ -486,8 +628,9 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// 503 in ISC's error shape, closing the connection (its request body may be unread).
-fn request_timed_out(peer: SocketAddr, limit: Duration) -> Response {
+/// 503 in ISC's error shape, closing the connection (its request body may be unread; HTTP/2
+/// has no `Connection` header, and the watchdog closes the connection instead).
+fn request_timed_out(peer: SocketAddr, limit: Duration, protocol: Protocol) -> Response {
     tracing::warn!(%peer, limit_secs = limit.as_secs(), "request timed out");
     let mut response = error_body(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -498,7 +641,9 @@ fn request_timed_out(peer: SocketAddr, limit: Duration) -> Response {
         None,
     );
     let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if protocol != Protocol::Http2 {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
     response
 }

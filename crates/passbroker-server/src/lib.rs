@@ -27,5 +27,6 @@ pub mod session;
 pub mod state;
 pub mod telemetry;
 pub mod tenant;
+pub mod tls;
 pub mod tokens;
 pub mod worker;

@@ -26,6 +26,13 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn observe_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        // Clients choose the method token: one series per made-up method would grow the map
+        // without bound.
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "TRACE"
+            | "CONNECT" => method,
+            _ => "OTHER",
+        };
         let secs = elapsed.as_secs_f64();
         let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
         let h = http

@@ -95,6 +95,23 @@ impl Secrets {
         }
     }
 
+    /// Verifies the key against the store's check value, which must be there (a restore
+    /// refuses a database made under another key, or one that never had a key).
+    pub async fn verify_existing(&self, store: &dyn Store) -> Result<(), SecretsError> {
+        let wrapped = store
+            .get_meta(CHECK_META_KEY)
+            .await
+            .map_err(|e| SecretsError::Other(e.to_string()))?
+            .ok_or_else(|| {
+                SecretsError::Other("it holds no master-key check (not a passbroker database that was ever started)".into())
+            })?;
+        let plain = self.unwrap(WrappedKind::Meta, &wrapped)?;
+        if plain.as_slice() != CHECK_PLAINTEXT {
+            return Err(SecretsError::WrongMasterKey(self.master.key_id()));
+        }
+        Ok(())
+    }
+
     /// Re-wraps every secret in the store from this key to `new`, atomically.
     pub async fn rotate_to(
         &self,

@@ -3,7 +3,7 @@
 //! Signing in on the page (`POST /passbroker/v1/session`, the built-in directory's login name
 //! and password, under the same [`crate::ratelimit::GuessGuard`] as the login page) creates a
 //! session: a random 256-bit token in an `HttpOnly`, `SameSite=Strict` cookie (`Secure`, and
-//! named with the `__Host-` prefix, when `public_url` is `https://`). The store keeps only the
+//! named with the `__Host-` prefix, when the server speaks TLS or `public_url` is `https://`). The store keeps only the
 //! token's SHA-256, so a copy of the database signs nobody in. A session ends at its absolute
 //! lifetime (`session_lifetime_secs`), after `session_idle_timeout_secs` without use, on
 //! sign-out (the row is deleted: revocation is immediate on every node), or when the user is
@@ -40,13 +40,15 @@ pub const SESSION_SCOPES: &[&str] = &["idn:password-change:manage", "idn:passwor
 /// not per request); the idle timeout is therefore exact to within this.
 const TOUCH_EVERY_MS: i64 = 30_000;
 
-/// Whether cookies are marked `Secure` (the page is served over TLS, as `public_url` says).
+/// Whether cookies are marked `Secure`: the page is served over TLS (passbroker's own, or a
+/// proxy's, as an `https://` `public_url` says).
 pub fn secure(state: &AppState) -> bool {
-    state
-        .config
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"))
+    state.config.tls()
+        || state
+            .config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
 }
 
 pub fn cookie_name(state: &AppState) -> &'static str {

@@ -149,13 +149,13 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the API clients (never their secrets).
     List {
         #[arg(long)]
         json: bool,
     },
-    Delete {
-        client_id: String,
-    },
+    /// Delete an API client; its tokens stop working at once.
+    Delete { client_id: String },
 }
 
 pub async fn clients(config: Config, cmd: &ClientsCommand) -> anyhow::Result<ExitCode> {
@@ -239,6 +239,7 @@ pub enum PatsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List personal access tokens (all, or one user's with --user).
     List {
         #[arg(long)]
         user: Option<String>,
@@ -313,13 +314,12 @@ pub async fn pats(config: Config, cmd: &PatsCommand) -> anyhow::Result<ExitCode>
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
+    /// List the RSA keys and their states.
     List,
     /// Make a new active key; the old one decrypts for the grace period.
     Rotate,
     /// Destroy a non-active key's private half now.
-    Retire {
-        id: String,
-    },
+    Retire { id: String },
 }
 
 pub async fn keys(config: Config, cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
@@ -409,11 +409,10 @@ pub async fn master_key(
 
 #[derive(Subcommand)]
 pub enum SourcesCommand {
+    /// List the sources.
     List,
     /// Connect to a source's target and authenticate, and say how it went.
-    Check {
-        name: String,
-    },
+    Check { name: String },
 }
 
 pub async fn sources(config: Config, cmd: &SourcesCommand) -> anyhow::Result<ExitCode> {
@@ -478,6 +477,7 @@ pub async fn sources(config: Config, cmd: &SourcesCommand) -> anyhow::Result<Exi
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
+    /// List audit events (all, or one request's with --request-id), a page at a time.
     List {
         #[arg(long)]
         request_id: Option<String>,

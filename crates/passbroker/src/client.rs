@@ -120,7 +120,12 @@ fn read_password(args: &SetPasswordArgs) -> anyhow::Result<Zeroizing<String>> {
     }
     let line = Zeroizing::new(raw.lines().next().unwrap_or("").to_owned());
     if line.is_empty() {
-        bail!("the password is empty");
+        if args.password_file.is_some() {
+            bail!("the password file's first line is empty");
+        }
+        bail!(
+            "the password is empty: standard input gave no line (without a terminal, pipe the password in, e.g. `printf '%s\\n' \"$PW\" | passbroker set-password --password-stdin …`, or use --password-file)"
+        );
     }
     Ok(line)
 }

@@ -1,12 +1,14 @@
 //! The `passbroker` command: parses the command line and calls the library.
 
 mod admin;
+mod backup;
 mod breach;
 mod client;
+mod health;
 mod migrate;
 
 use clap::{Parser, Subcommand};
-use passbroker_server::config::{Config, Overrides};
+use passbroker_server::config::{Config, Database, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,10 +18,18 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `passbroker --version`: the release and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PASSBROKER_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "passbroker",
-    version,
+    version = VERSION,
     about = "Self-hosted password management that speaks SailPoint ISC's Password Management API"
 )]
 struct Cli {
@@ -57,10 +67,30 @@ enum Command {
         #[arg(long, requires = "from")]
         to: Option<String>,
     },
+    /// Copy the SQLite database to FILE while the server runs (a consistent snapshot).
+    Backup {
+        /// The backup file to write (must not exist).
+        file: PathBuf,
+    },
+    /// Replace the SQLite database with a backup taken by `passbroker backup` (the server
+    /// must be stopped; the backup must have been made under the configured master key).
+    Restore {
+        /// The backup file to restore.
+        file: PathBuf,
+    },
     /// Ask a running server whether it is ready (exit 0 when it is).
     Healthcheck {
-        #[arg(long, env = "PASSBROKER_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The server's base URL (default: the configuration's listen address, https with
+        /// TLS; that probe of this machine's own server does not check the certificate
+        /// unless --ca-file is given).
+        #[arg(long, env = "PASSBROKER_URL")]
+        url: Option<String>,
+        /// Trust only this CA (PEM) for an https:// URL, e.g. the CA of `tls_cert_file`.
+        #[arg(long, env = "PASSBROKER_CA_FILE")]
+        ca_file: Option<PathBuf>,
+        /// Keep asking for up to this many seconds until the server is ready (0: ask once).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
     },
     /// Declarative tenant files.
     #[command(subcommand)]
@@ -111,6 +141,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The configuration for a command that works on an existing database: a SQLite file that is
+/// not there is an error (run from another directory, the default `./passbroker-data` would
+/// otherwise be created empty, and the message would be about the master key).
+fn existing_database(cli: &Cli) -> anyhow::Result<Config> {
+    let config = load_config(cli, Overrides::default())?;
+    if let Database::Sqlite { path } = config.database() {
+        if !path.is_file() {
+            anyhow::bail!(
+                "no database at {}: run passbroker where `serve` ran, or give its data directory \
+                 (--data-dir or PASSBROKER_DATA_DIR) or its configuration (--config); \
+                 `passbroker migrate` creates a new, empty one",
+                path.display()
+            );
+        }
+    }
+    Ok(config)
+}
+
 fn load_config(cli: &Cli, overrides: Overrides) -> anyhow::Result<Config> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let overrides = Overrides {
@@ -148,39 +196,54 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => migrate::schema(&config).await,
             }
         }
-        Command::Healthcheck { url } => {
-            let ready = format!("{}/health/ready", url.trim_end_matches('/'));
-            match reqwest::Client::new()
-                .get(&ready)
-                .timeout(std::time::Duration::from_secs(5))
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => {
-                    println!("ready");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Ok(r) => {
-                    println!("not ready: HTTP {}", r.status());
-                    Ok(ExitCode::FAILURE)
-                }
-                Err(e) => {
-                    println!("not reachable: {e}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
+        Command::Healthcheck { url, ca_file, wait } => {
+            // Without --url, the address comes from the configuration (as `serve` reads it).
+            let (url, own) = match url {
+                Some(u) => (u.clone(), false),
+                None => (
+                    health::url_from(&load_config(&cli, Overrides::default())?),
+                    true,
+                ),
+            };
+            let trust = match (ca_file, own) {
+                (Some(ca), _) => health::Trust::CaFile(ca),
+                (None, true) => health::Trust::OwnServer,
+                (None, false) => health::Trust::System,
+            };
+            health::check(&url, trust, *wait).await
         }
         Command::SetPassword(args) => client::set_password(args).await,
-        Command::Tenant(c) => admin::tenant(load_config(&cli, Overrides::default())?, c).await,
-        Command::Clients(c) => admin::clients(load_config(&cli, Overrides::default())?, c).await,
-        Command::Pats(c) => admin::pats(load_config(&cli, Overrides::default())?, c).await,
-        Command::Keys(c) => admin::keys(load_config(&cli, Overrides::default())?, c).await,
+        Command::Tenant(c) => {
+            // Applying or importing a tenant may start a new database; reading one may not.
+            let config = match c {
+                admin::TenantCommand::Export { .. } => existing_database(&cli)?,
+                _ => {
+                    let config = load_config(&cli, Overrides::default())?;
+                    if let Database::Sqlite { path } = config.database() {
+                        if !path.is_file() {
+                            eprintln!("no database at {}: creating a new one", path.display());
+                        }
+                    }
+                    config
+                }
+            };
+            admin::tenant(config, c).await
+        }
+        Command::Clients(c) => admin::clients(existing_database(&cli)?, c).await,
+        Command::Backup { file } => {
+            backup::backup(&load_config(&cli, Overrides::default())?, file).await
+        }
+        Command::Restore { file } => {
+            backup::restore(&load_config(&cli, Overrides::default())?, file).await
+        }
+        Command::Pats(c) => admin::pats(existing_database(&cli)?, c).await,
+        Command::Keys(c) => admin::keys(existing_database(&cli)?, c).await,
         Command::MasterKey(c) => {
             admin::master_key(load_config(&cli, Overrides::default()).ok(), c).await
         }
-        Command::Sources(c) => admin::sources(load_config(&cli, Overrides::default())?, c).await,
+        Command::Sources(c) => admin::sources(existing_database(&cli)?, c).await,
         Command::Breach(c) => breach::breach(load_config(&cli, Overrides::default())?, c).await,
-        Command::Audit(c) => admin::audit(load_config(&cli, Overrides::default())?, c).await,
+        Command::Audit(c) => admin::audit(existing_database(&cli)?, c).await,
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `passbroker` command as an operator uses it.
 
+mod support;
+
 use std::process::{Command, Output, Stdio};
 
 fn passbroker(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -51,9 +53,89 @@ fn malformed_config_stops_start_up_naming_the_key() {
 #[test]
 fn without_a_master_key_outside_demo_mode_it_refuses_clearly() {
     let dir = tempfile::tempdir().unwrap();
+    let out = passbroker(dir.path(), &["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
     let out = passbroker(dir.path(), &["keys", "list"], &[]);
     assert!(!out.status.success());
     assert!(text(&out).contains("master key"), "{}", text(&out));
+}
+
+/// Run from the wrong directory, an admin command says where it looked for the database and
+/// creates nothing (it used to blame the master key and leave an empty database behind).
+#[test]
+fn admin_commands_without_a_database_say_where_they_looked_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("passbroker-data");
+    for args in [
+        &["keys", "list"][..],
+        &["clients", "list"],
+        &["audit", "list"],
+        &["tenant", "export"],
+    ] {
+        let out = passbroker(&data, args, &[]);
+        assert!(!out.status.success(), "{args:?}");
+        let t = text(&out);
+        assert!(
+            t.contains("no database at") && t.contains("--data-dir"),
+            "{args:?}: {t}"
+        );
+        assert!(
+            !data.join("passbroker.db").exists(),
+            "{args:?} created a database"
+        );
+    }
+}
+
+#[test]
+fn version_names_the_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_passbroker"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        t.starts_with(&format!("passbroker {} (", env!("CARGO_PKG_VERSION"))),
+        "{t}"
+    );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match head {
+        Some(head) if std::env::var("PASSBROKER_BUILD_COMMIT").is_err() => {
+            assert!(t.contains(&format!("commit {head}")), "{t} (HEAD {head})")
+        }
+        _ => assert!(t.contains("commit"), "{t}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_password_without_input_points_at_password_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passbroker"));
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .env_remove("PASSBROKER_CONFIG");
+    let server = support::serve_demo(
+        cmd,
+        &dir.path().join("server.log"),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let out = Command::new(env!("CARGO_BIN_EXE_passbroker"))
+        .arg("set-password")
+        .arg("--credentials-file")
+        .arg(data.join("demo-credentials.json"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--password-stdin"), "{}", text(&out));
+    drop(server);
 }
 
 #[test]

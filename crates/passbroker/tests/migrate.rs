@@ -5,6 +5,7 @@
 
 #[path = "../../passbroker-store/tests/support/postgres.rs"]
 mod pg;
+mod support;
 
 use std::process::{Command, Output, Stdio};
 
@@ -118,4 +119,140 @@ async fn postgres_migrate_copies_a_tenant_prints_counts_and_admin_commands_work_
     );
     assert!(text(&out).contains(":***@"), "{}", text(&out));
     assert!(!text(&out).contains(&password), "{}", text(&out));
+}
+
+/// PostgreSQL's own tools, as README's "Backup and restore" gives them: those of the newest installed PostgreSQL (`/usr/lib/postgresql/<newest>/bin`).
+fn pg_tool(name: &str) -> Option<std::path::PathBuf> {
+    let mut dirs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            Some((v, e.path().join("bin").join(name)))
+        })
+        .filter(|(_, p)| p.is_file())
+        .collect();
+    dirs.sort();
+    dirs.pop().map(|(_, p)| p)
+}
+
+/// README's PostgreSQL backup: `pg_dump --format=custom`, `pg_restore --no-owner` into a new
+/// database, and the restored tenant works with the same master key (the key ring unwraps,
+/// the API client gets a token, a change finishes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_backup_with_pg_dump_and_pg_restore_keeps_a_working_tenant() {
+    let Some(url) = pg::fresh_database().await else {
+        return;
+    };
+    let (Some(pg_dump), Some(pg_restore)) = (pg_tool("pg_dump"), pg_tool("pg_restore")) else {
+        pg::missing("pg_dump / pg_restore are not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = support::master_key();
+    let file = dir.path().join("tenant.yaml");
+    std::fs::write(
+        &file,
+        "identities:\n  - userName: Ann\nsources:\n  - name: Sim\n    connector: simulated\n    features: [PASSWORD]\naccounts:\n  - identity: Ann\n    source: Sim\n    accountId: ann\n",
+    )
+    .unwrap();
+    let on = |db: &str| {
+        [
+            ("PASSBROKER_MASTER_KEY", key.clone()),
+            ("PASSBROKER_DATABASE_URL", db.to_owned()),
+        ]
+    };
+    let env1 = on(&url);
+    let env1: Vec<(&str, &str)> = env1.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = passbroker(&data, &["tenant", "apply", file.to_str().unwrap()], &env1);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = passbroker(
+        &data,
+        &["clients", "create", "--name", "ci", "--json"],
+        &env1,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let client: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys_before = text(&passbroker(&data, &["keys", "list"], &env1));
+
+    let dump = dir.path().join("passbroker.dump");
+    let out = Command::new(&pg_dump)
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pg_dump: {}", text(&out));
+    let restored = pg::fresh_database().await.unwrap();
+    let out = Command::new(&pg_restore)
+        .args(["--no-owner", "--exit-on-error", "-d", &restored])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pg_restore: {}", text(&out));
+
+    let env2 = on(&restored);
+    let env2: Vec<(&str, &str)> = env2.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = passbroker(&data, &["keys", "list"], &env2);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(text(&out), keys_before, "the same key ring, unwrapped");
+
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_passbroker"));
+    serve
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("PASSBROKER_CONFIG")
+        .envs(env2.iter().copied());
+    let server = support::serve_with(
+        serve,
+        &[],
+        &dir.path().join("server.log"),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let tok: serde_json::Value = http
+        .post(format!("{}/oauth/token", server.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client["clientId"].as_str().unwrap()),
+            ("client_secret", client["clientSecret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tok["access_token"]
+        .as_str()
+        .expect("a token from the restored database");
+    let info: serde_json::Value = http
+        .post(format!("{}/v3/query-password-info", server.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"userName": "Ann", "sourceName": "Sim"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body = serde_json::json!({"identityId": info["identityId"],
+        "encryptedPassword": support::encrypt(info["publicKey"].as_str().unwrap(), b"Restored-Passw0rd"),
+        "publicKeyId": info["publicKeyId"], "accountId": info["accounts"][0]["accountId"],
+        "sourceId": info["sourceId"]});
+    let v: serde_json::Value = http
+        .post(format!("{}/v3/set-password", server.base))
+        .bearer_auth(token)
+        .header("Prefer", "wait=20")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "FINISHED", "{v}");
+    server.stop_gracefully();
 }

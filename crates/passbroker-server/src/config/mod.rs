@@ -114,6 +114,10 @@ pub struct Config {
     /// 503 and the connection is closed. Must be longer than `max_prefer_wait_secs` (the
     /// default leaves 30 s for the answer after the longest wait).
     pub http_request_timeout_secs: u64,
+    /// Serve HTTPS: the certificate chain (PEM, leaf first) and its private key (PEM). Both
+    /// or neither; re-read when they change or on SIGHUP.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
     /// A Password Manager page session ends this long after sign-in, whatever its use.
     pub session_lifetime_secs: i64,
     /// … or after this long without a request.
@@ -168,6 +172,8 @@ impl Default for Config {
             http_header_timeout_secs: 10,
             http_idle_timeout_secs: 30,
             http_request_timeout_secs: 90,
+            tls_cert_file: None,
+            tls_key_file: None,
             session_lifetime_secs: 8 * 3600,
             session_idle_timeout_secs: 15 * 60,
         }
@@ -221,6 +227,8 @@ const KEYS: &[&str] = &[
     "http_header_timeout_secs",
     "http_idle_timeout_secs",
     "http_request_timeout_secs",
+    "tls_cert_file",
+    "tls_key_file",
     "session_lifetime_secs",
     "session_idle_timeout_secs",
 ];
@@ -300,6 +308,11 @@ impl Config {
         } else {
             LogFormat::Text
         }
+    }
+
+    /// Whether the server speaks HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls_cert_file.is_some()
     }
 
     pub fn listen_addr(&self) -> SocketAddr {

@@ -14,6 +14,7 @@ impl Config {
         self.validate_ranges()?;
         self.validate_breach()?;
         self.validate_http()?;
+        self.validate_tls()?;
         self.validate_sessions()?;
         self.validate_master_key()?;
         Ok(())
@@ -236,6 +237,26 @@ impl Config {
                     self.max_prefer_wait_secs, self.http_request_timeout_secs
                 ),
             );
+        }
+        Ok(())
+    }
+
+    /// TLS needs both files; `public_url` must not promise plain HTTP over it.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => return err("tls_key_file", "tls_cert_file needs it too".into()),
+            (None, Some(_)) => return err("tls_cert_file", "tls_key_file needs it too".into()),
+            _ => {}
+        }
+        if self.tls() {
+            if let Some(url) = &self.public_url {
+                if url.starts_with("http://") {
+                    return err(
+                        "public_url",
+                        "is http:// but the server speaks HTTPS (tls_cert_file is set)".into(),
+                    );
+                }
+            }
         }
         Ok(())
     }

@@ -462,3 +462,40 @@ async fn hardening_experimental_header_is_required_exactly_where_the_spec_says()
         );
     }
 }
+
+/// Made-up HTTP methods do not each get a metrics series: `/metrics` (public) would otherwise
+/// grow without bound, one series per method a client invents.
+#[tokio::test]
+async fn hardening_made_up_methods_share_one_metrics_series() {
+    let app = spawn_unthrottled().await;
+    for i in 0..40 {
+        let method = Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        let r = app
+            .http
+            .request(method, app.url("/health/live"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let methods: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("passbroker_http_requests_total{"))
+        .filter_map(|l| l.split("method=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(
+        !text.contains("MADEUP"),
+        "a made-up method got its own series"
+    );
+    assert!(methods.contains("OTHER"), "{methods:?}");
+    assert!(methods.len() <= 10, "{methods:?}");
+}

@@ -25,4 +25,5 @@ mod password_api;
 mod pats;
 mod rate_limit;
 mod tenant;
+mod tls;
 mod two_node;

@@ -10,6 +10,7 @@
 //! waited for without holding a thread: the writer's busy timeout is zero and the wait is an
 //! async back-off, up to [`BUSY_WAIT`].
 
+pub mod backup;
 mod conn;
 
 pub use conn::Sqlite;

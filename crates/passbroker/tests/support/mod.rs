@@ -2,6 +2,8 @@
 //! free 127.0.0.1 port (killed when dropped), a fresh master key, and ISC-style encryption.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod certs;
+
 use base64::Engine;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -46,7 +48,17 @@ pub fn free_port() -> u16 {
 
 /// Runs `cmd serve --demo` on a free port, its output appended to `log`, and waits (at most
 /// `ready_within`) until `/health/ready` answers 200.
-pub async fn serve_demo(mut cmd: Command, log: &Path, ready_within: Duration) -> Server {
+pub async fn serve_demo(cmd: Command, log: &Path, ready_within: Duration) -> Server {
+    serve_with(cmd, &["--demo"], log, ready_within).await
+}
+
+/// Runs `cmd serve ARGS…` on a free port, as [`serve_demo`] does.
+pub async fn serve_with(
+    mut cmd: Command,
+    args: &[&str],
+    log: &Path,
+    ready_within: Duration,
+) -> Server {
     let port = free_port();
     let out = std::fs::OpenOptions::new()
         .create(true)
@@ -54,7 +66,9 @@ pub async fn serve_demo(mut cmd: Command, log: &Path, ready_within: Duration) ->
         .open(log)
         .unwrap();
     let child = cmd
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("serve")
+        .args(args)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
