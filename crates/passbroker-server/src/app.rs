@@ -184,7 +184,9 @@ pub async fn build_state_with(
     let breach = Arc::new(crate::breach::Breach::new(&config));
     breach.refresh_logged().await;
     let (finished, _) = broadcast::channel(1024);
+    let mailer = crate::mail::Mailer::from_config(&config)?;
     Ok(AppState {
+        recovery: Arc::new(crate::recovery::Recovery::new(mailer)),
         rate_limit: limits.per_token,
         client_rate_limit: limits.per_client,
         auth_failure_limit: limits.auth_failures,
@@ -294,6 +296,7 @@ impl Application {
         let flusher = tokio::spawn(flush_erased(self.state.clone(), stop_rx.clone()));
         let key_sync = tokio::spawn(sync_keys(self.state.clone(), stop_rx.clone()));
         let breach_refresh = tokio::spawn(refresh_breach(self.state.clone(), stop_rx.clone()));
+        let mail = tokio::spawn(crate::mail::run(self.state.clone(), stop_rx.clone()));
         let relay = self
             .shared
             .clone()
@@ -312,6 +315,7 @@ impl Application {
         let _ = flusher.await;
         let _ = key_sync.await;
         let _ = breach_refresh.await;
+        let _ = mail.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }

@@ -19,6 +19,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     async fn flush_erased(&self) -> StoreResult<()> {
         (**self).flush_erased().await
     }
+    fn recovery(&self) -> &dyn RecoveryStore {
+        (**self).recovery()
+    }
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         (**self).get_meta(key).await
     }

@@ -50,6 +50,8 @@ pub enum WrappedKind {
     SigningKey,
     SourceSecrets,
     Meta,
+    /// A message of the outbound mail queue.
+    OutboundMail,
 }
 
 #[derive(Debug, Clone, Default)]

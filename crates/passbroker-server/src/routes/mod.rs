@@ -20,6 +20,7 @@ pub mod page;
 pub mod password;
 pub mod password_policies;
 pub mod pwned;
+pub mod recovery;
 pub mod sign_in;
 pub mod source_doc;
 pub mod sources;
@@ -54,6 +55,11 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/",
     "/assets/{file}",
     "/passbroker/v1/session",
+    // "Forgot password": the emailed code, or the help desk's digit token, is the proof
+    // (under the guessing protection); starting a flow answers the same for every user name.
+    recovery::START_ROUTE,
+    recovery::VERIFY_ROUTE,
+    recovery::DIGIT_TOKEN_ROUTE,
 ];
 
 /// Whether a route (as matched, e.g. `/v3/sources/{id}`) is on [`PUBLIC_ROUTES`].
@@ -155,6 +161,9 @@ fn all_routes() -> Routes {
         .route("/", get(page::index))
         .route("/assets/{file}", get(page::asset))
         .route("/passbroker/v1/session", post(sign_in::sign_in))
+        .route(recovery::START_ROUTE, post(recovery::start))
+        .route(recovery::VERIFY_ROUTE, post(recovery::verify))
+        .route(recovery::DIGIT_TOKEN_ROUTE, post(recovery::digit_token))
         .route("/passbroker/v1/me", get(me::me))
         .route(
             "/passbroker/v1/me/session",

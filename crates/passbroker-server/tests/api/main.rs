@@ -24,5 +24,7 @@ mod page;
 mod password_api;
 mod pats;
 mod rate_limit;
+mod recovery;
+mod smtp;
 mod tenant;
 mod two_node;

@@ -15,6 +15,7 @@ mod counters;
 mod directory;
 mod events;
 mod keys;
+mod recovery;
 mod requests;
 mod sessions;
 mod store_impl;

@@ -14,6 +14,10 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
+    fn recovery(&self) -> &dyn RecoveryStore {
+        self
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

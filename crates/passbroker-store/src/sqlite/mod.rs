@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 pub(crate) mod directory;
 mod keys;
+mod recovery;
 mod requests;
 pub(crate) mod rows;
 mod sessions;

@@ -19,6 +19,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    fn recovery(&self) -> &dyn RecoveryStore {
+        self
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
