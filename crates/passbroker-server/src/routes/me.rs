@@ -275,6 +275,7 @@ pub async fn me(
         "identityId": identity.id.to_string(),
         "userName": identity.login_name.as_str(),
         "displayName": identity.display_name,
+        "userLevel": identity.user_level.as_str(),
         "csrfToken": csrf,
         "idleTimeoutSecs": state.config.session_idle_timeout_secs,
         "groups": groups_json,

@@ -8,6 +8,7 @@ pub mod dictionary;
 pub mod digit_tokens;
 pub mod extract;
 pub mod health;
+pub mod helpdesk;
 pub mod identities;
 pub mod isc_admin;
 pub mod json_patch;
@@ -164,6 +165,9 @@ fn all_routes() -> Routes {
         .route(recovery::START_ROUTE, post(recovery::start))
         .route(recovery::VERIFY_ROUTE, post(recovery::verify))
         .route(recovery::DIGIT_TOKEN_ROUTE, post(recovery::digit_token))
+        .route(helpdesk::PEOPLE_ROUTE, get(helpdesk::search))
+        .route(helpdesk::PERSON_ROUTE, get(helpdesk::show))
+        .route(helpdesk::TOKEN_ROUTE, post(helpdesk::issue))
         .route("/passbroker/v1/me", get(me::me))
         .route(
             "/passbroker/v1/me/session",

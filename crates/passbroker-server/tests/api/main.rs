@@ -16,6 +16,7 @@ mod digit_tokens;
 mod hardening_auth;
 mod hardening_bounds;
 mod hardening_conn;
+mod helpdesk;
 mod helpers;
 mod keys;
 mod oauth_flows;
