@@ -11,7 +11,8 @@
   const $ = (id) => document.getElementById(id);
   const lang = document.documentElement.lang || 'en';
   const plural = new Intl.PluralRules(lang);
-  const SCREENS = ['signin', 'accounts', 'change', 'progress'];
+  const SCREENS = ['signin', 'forgot', 'token', 'accounts', 'change', 'progress', 'helpdesk'];
+  const AGENT_LEVELS = new Set(['ORG_ADMIN', 'HELPDESK']);
   const TERMINAL = new Set(['FINISHED', 'FAILED']);
   // zxcvbn's cost grows with length; it only advises, so it sees at most this much.
   const STRENGTH_INPUT_CAP = 64;
@@ -23,6 +24,12 @@
   let current = null;
   let pollTimer = null;
   let pollRun = 0;
+  // True in a session started by a reset code: the change screens show the reset's
+  // instructions (reset-password:*) instead of the change's.
+  let resetting = false;
+  let resetId = null;
+  let resetUser = null;
+  let helpdeskPerson = null;
 
   // ---- messages -------------------------------------------------------------------------
   function t(key, params) {
@@ -157,6 +164,15 @@
   function showSignIn(noticeKey) {
     stopPolling();
     csrf = null;
+    resetting = false;
+    helpdeskPerson = null;
+    // Nothing of the help desk's outlives the session (an issued code least of all).
+    $('helpdesk-token').textContent = '';
+    $('helpdesk-token-box').hidden = true;
+    $('helpdesk-person').hidden = true;
+    $('helpdesk-results').replaceChildren();
+    $('helpdesk-results-section').hidden = true;
+    $('helpdesk-q').value = '';
     me = null;
     current = null;
     clearPasswordFields();
@@ -190,6 +206,7 @@
     $('signin-submit').disabled = false;
     if (r.status === 200 && r.data) {
       csrf = r.data.csrfToken;
+      resetting = false;
       await loadAccounts();
       return;
     }
@@ -222,6 +239,214 @@
     if (me.csrfToken) csrf = me.csrfToken;
     renderAccounts();
     show('accounts');
+  }
+
+  // ---- forgot password (emailed code) and "I have a reset code" (help desk) ------------------
+  function causeText(r) {
+    const causes = r.data && Array.isArray(r.data.causes) ? r.data.causes : [];
+    return causes.length && causes[0] && causes[0].text ? causes[0].text : '';
+  }
+
+  function openForgot() {
+    resetId = null;
+    resetUser = null;
+    $('forgot-status').textContent = '';
+    $('forgot-error').textContent = '';
+    $('forgot-username').value = $('username').value.trim();
+    $('forgot-code').value = '';
+    $('forgot-code-form').hidden = true;
+    $('forgot-form').hidden = false;
+    show('forgot');
+    $('forgot-username').focus();
+  }
+
+  async function sendCode(ev) {
+    ev.preventDefault();
+    const user = $('forgot-username').value.trim();
+    $('forgot-error').textContent = '';
+    $('forgot-status').textContent = '';
+    if (!user) {
+      $('forgot-error').textContent = t('forgot.missing');
+      $('forgot-username').focus();
+      return;
+    }
+    $('forgot-send').disabled = true;
+    const r = await api('POST', '/passbroker/v1/recovery/start', { userName: user, locale: lang });
+    $('forgot-send').disabled = false;
+    if (r.status === 202 && r.data && r.data.resetId) {
+      resetId = r.data.resetId;
+      resetUser = user;
+      const minutes = Math.max(1, Math.round((new Date(r.data.expiresAt).getTime() - Date.now()) / 60000));
+      $('forgot-status').textContent = t('forgot.sent', { n: minutes });
+      $('forgot-form').hidden = true;
+      $('forgot-code-form').hidden = false;
+      $('forgot-code').focus();
+      return;
+    }
+    $('forgot-error').textContent = r.status === 429 ? t('error.busy', { n: Math.max(1, r.retryAfter) }) : problem(r);
+  }
+
+  async function startResetSession(data) {
+    csrf = data.csrfToken;
+    resetting = true;
+    await loadAccounts();
+    $('accounts-status').textContent = t('forgot.chooseAccount');
+  }
+
+  async function verifyCode(ev) {
+    ev.preventDefault();
+    const code = $('forgot-code').value.trim();
+    $('forgot-error').textContent = '';
+    if (!code) {
+      $('forgot-error').textContent = t('forgot.missingCode');
+      $('forgot-code').focus();
+      return;
+    }
+    $('forgot-verify').disabled = true;
+    const r = await api('POST', '/passbroker/v1/recovery/verify', { resetId, userName: resetUser, code });
+    $('forgot-verify').disabled = false;
+    $('forgot-code').value = '';
+    if (r.status === 200 && r.data) {
+      await startResetSession(r.data);
+      return;
+    }
+    const cause = causeText(r);
+    if (r.status === 429) $('forgot-error').textContent = t('forgot.locked', { n: Math.max(1, r.retryAfter) });
+    else if (r.status === 400 && cause.includes('no longer be used')) {
+      $('forgot-error').textContent = t('forgot.dead');
+      $('forgot-code-form').hidden = true;
+      $('forgot-form').hidden = false;
+      $('forgot-status').textContent = '';
+    } else if (r.status === 400 && cause) $('forgot-error').textContent = `${t('forgot.wrong')} (${cause})`;
+    else $('forgot-error').textContent = problem(r);
+    (($('forgot-code-form').hidden) ? $('forgot-username') : $('forgot-code')).focus();
+  }
+
+  function openToken() {
+    $('token-error').textContent = '';
+    $('token-username').value = $('username').value.trim();
+    $('token-code').value = '';
+    show('token');
+    $('token-username').focus();
+  }
+
+  async function redeemToken(ev) {
+    ev.preventDefault();
+    const user = $('token-username').value.trim();
+    const code = $('token-code').value.trim();
+    $('token-error').textContent = '';
+    if (!user || !code) {
+      $('token-error').textContent = t('signin.missing');
+      (user ? $('token-code') : $('token-username')).focus();
+      return;
+    }
+    $('token-submit').disabled = true;
+    const r = await api('POST', '/passbroker/v1/recovery/digit-token', { userName: user, digitToken: code });
+    $('token-submit').disabled = false;
+    $('token-code').value = '';
+    if (r.status === 200 && r.data) {
+      await startResetSession(r.data);
+      return;
+    }
+    if (r.status === 429) $('token-error').textContent = t('forgot.locked', { n: Math.max(1, r.retryAfter) });
+    else if (r.status === 400) $('token-error').textContent = t('token.wrong');
+    else $('token-error').textContent = problem(r);
+    $('token-code').focus();
+  }
+
+  // ---- help desk (ORG_ADMIN and HELPDESK) --------------------------------------------------------
+  function openHelpdesk() {
+    $('helpdesk-error').textContent = '';
+    show('helpdesk');
+    $('helpdesk-q').focus();
+  }
+
+  async function searchPeople(ev) {
+    ev.preventDefault();
+    const q = $('helpdesk-q').value.trim();
+    $('helpdesk-error').textContent = '';
+    if (!q) {
+      $('helpdesk-q').focus();
+      return;
+    }
+    const r = await api('GET', `/passbroker/v1/helpdesk/people?q=${encodeURIComponent(q)}`);
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 200 || !r.data) {
+      $('helpdesk-error').textContent = problem(r);
+      return;
+    }
+    const list = $('helpdesk-results');
+    list.replaceChildren();
+    for (const p of r.data.people) {
+      const name = p.displayName || p.userName;
+      const button = el('button', { type: 'button', className: 'secondary', text: t('helpdesk.select', { name: p.userName }) });
+      button.addEventListener('click', () => showPerson(p.identityId, true));
+      list.appendChild(el('li', {}, [el('span', { text: `${name} (${p.userName}${p.email ? `, ${p.email}` : ''})` }), button]));
+    }
+    if (!r.data.people.length) list.appendChild(el('li', { text: t('helpdesk.none') }));
+    $('helpdesk-results-section').hidden = false;
+  }
+
+  async function showPerson(id, fresh) {
+    const r = await api('GET', `/passbroker/v1/helpdesk/people/${encodeURIComponent(id)}`);
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 200 || !r.data) {
+      $('helpdesk-error').textContent = problem(r);
+      return;
+    }
+    helpdeskPerson = r.data;
+    if (fresh) {
+      $('helpdesk-token').textContent = '';
+      $('helpdesk-token-box').hidden = true;
+    }
+    $('helpdesk-person-h').textContent = helpdeskPerson.displayName || helpdeskPerson.userName;
+    $('helpdesk-person-meta').textContent = [helpdeskPerson.userName, helpdeskPerson.email, helpdeskPerson.userLevel].filter(Boolean).join(' · ');
+    const tokens = $('helpdesk-tokens');
+    tokens.replaceChildren();
+    for (const tk of helpdeskPerson.digitTokens) {
+      tokens.appendChild(el('tr', { 'data-token-state': tk.state }, [
+        el('td', { text: formatTime(tk.created) }),
+        el('td', { text: tk.createdBy }),
+        el('td', { text: t(`helpdesk.state.${tk.state}`) + (tk.used ? ` · ${formatTime(tk.used)}` : '') }),
+      ]));
+    }
+    if (!helpdeskPerson.digitTokens.length) tokens.appendChild(el('tr', {}, [el('td', { colspan: 3, text: t('helpdesk.noTokens') })]));
+    const accounts = $('helpdesk-accounts');
+    accounts.replaceChildren();
+    for (const a of helpdeskPerson.accounts) {
+      accounts.appendChild(el('tr', { 'data-source': a.sourceName || '' }, [
+        el('th', { scope: 'row', text: a.sourceName || '' }),
+        el('td', { text: a.accountName || '' }),
+        lastChangeCell(a),
+      ]));
+    }
+    $('helpdesk-person').hidden = false;
+  }
+
+  async function issueToken() {
+    if (!helpdeskPerson) return;
+    $('helpdesk-error').textContent = '';
+    $('helpdesk-issue').disabled = true;
+    const r = await api('POST', `/passbroker/v1/helpdesk/people/${encodeURIComponent(helpdeskPerson.identityId)}/digit-token`, {});
+    $('helpdesk-issue').disabled = false;
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 200 || !r.data) {
+      $('helpdesk-error').textContent = problem(r);
+      return;
+    }
+    $('helpdesk-token').textContent = r.data.digitToken;
+    $('helpdesk-token-expires').textContent = t('helpdesk.tokenExpires', { time: formatTime(r.data.expires) });
+    $('helpdesk-token-box').hidden = false;
+    await showPerson(helpdeskPerson.identityId, false);
   }
 
   function lastChangeCell(entry) {
@@ -273,6 +498,8 @@
   function renderAccounts() {
     $('greeting').textContent = t('accounts.greeting', { name: me.displayName || me.userName });
     $('accounts-error').textContent = '';
+    $('accounts-status').textContent = '';
+    $('open-helpdesk').hidden = !AGENT_LEVELS.has(me.userLevel);
     const groups = $('groups');
     const sources = $('sources');
     groups.replaceChildren();
@@ -415,7 +642,7 @@
     $('change-error').textContent = '';
     // For password managers: whose new password this is.
     $('change-username').value = me.userName;
-    showInstructions('instr-enter', me.instructions['change-password:enter-password']);
+    showInstructions('instr-enter', me.instructions[resetting ? 'reset-password:enter-password' : 'change-password:enter-password']);
     clearPasswordFields();
     renderRules();
     updateChecklist();
@@ -555,7 +782,7 @@
       for (const e of errors) list.appendChild(el('li', { text: e }));
       $('progress-policy').hidden = false;
     }
-    showInstructions('instr-finish', me && me.instructions['change-password:finish']);
+    showInstructions('instr-finish', me && me.instructions[resetting ? 'reset-password:finish' : 'change-password:finish']);
   }
 
   // ---- start ---------------------------------------------------------------------------------
@@ -579,6 +806,21 @@
       show('accounts');
     });
     $('toggle-show').addEventListener('click', toggleShow);
+    $('open-forgot').addEventListener('click', openForgot);
+    $('open-token').addEventListener('click', openToken);
+    $('forgot-form').addEventListener('submit', sendCode);
+    $('forgot-code-form').addEventListener('submit', verifyCode);
+    $('forgot-back').addEventListener('click', () => showSignIn(null));
+    $('token-form').addEventListener('submit', redeemToken);
+    $('token-back').addEventListener('click', () => showSignIn(null));
+    $('open-helpdesk').addEventListener('click', openHelpdesk);
+    $('helpdesk-back').addEventListener('click', () => {
+      renderAccounts();
+      show('accounts');
+    });
+    $('helpdesk-form').addEventListener('submit', searchPeople);
+    $('helpdesk-issue').addEventListener('click', issueToken);
+    $('helpdesk-refresh').addEventListener('click', () => helpdeskPerson && showPerson(helpdeskPerson.identityId, false));
     $('new-password').addEventListener('input', updateChecklist);
     $('confirm-password').addEventListener('input', updateChecklist);
     $('progress-back').addEventListener('click', () => {
@@ -586,6 +828,7 @@
       loadAccounts();
     });
     showInstructions('instr-flow', $('instr-flow').dataset.content);
+    showInstructions('instr-reset', $('instr-reset').dataset.content);
     const r = await api('GET', `/passbroker/v1/me?locale=${encodeURIComponent(lang)}`);
     if (r.status === 200 && r.data) {
       me = r.data;

@@ -42,6 +42,8 @@ pub const PAGE_IDS: &[&str] = &[
     "flow-selection:select",
     "change-password:enter-password",
     "change-password:finish",
+    "reset-password:enter-password",
+    "reset-password:finish",
 ];
 
 pub(super) fn user(principal: &Principal) -> ApiResult<&UserPrincipal> {
