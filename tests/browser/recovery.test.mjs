@@ -110,7 +110,7 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'passbroker-recovery-'));
   mailDir = path.join(tmp, 'mail');
   fs.mkdirSync(mailDir);
-  sink = spawn(PYTHON, [SINK, '--dir', mailDir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  sink = spawn(PYTHON, [SINK, '--dir', mailDir, '--exit-on-eof'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     readline.createInterface({ input: sink.stdout }).once('line', (l) => resolve(Number(l.trim())));
     sink.once('exit', (code) => reject(new Error(`the SMTP sink exited (${code})`)));

@@ -3,10 +3,10 @@
 
 Every message it accepts is written to DIR as NNNNNN.eml (the envelope recipients in an
 `X-Sink-Rcpt` header line, then the message as received), renamed into place when complete,
-so a test can poll DIR. Prints the port on the first line of stdout, then serves until its
-stdin closes (the test process ended) or it is killed.
+so a test can poll DIR. Prints the port on the first line of stdout, then serves until it is
+killed (or, with --exit-on-eof, until its stdin closes: the test process ended).
 
-  smtp_sink.py --dir DIR [--port N] [--mode none|starttls|tls --cert CERT --key KEY]
+  smtp_sink.py --dir DIR [--port N] [--exit-on-eof] [--mode none|starttls|tls --cert CERT --key KEY]
                [--user USER --password PASSWORD]
 
 With --user, AUTH is required before MAIL (and, unless --mode none, only after TLS).
@@ -53,6 +53,7 @@ async def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--exit-on-eof", action="store_true")
     p.add_argument("--mode", choices=["none", "starttls", "tls"], default="none")
     p.add_argument("--cert")
     p.add_argument("--key")
@@ -82,8 +83,11 @@ async def main():
         factory, "127.0.0.1", args.port, ssl=context if args.mode == "tls" else None
     )
     print(server.sockets[0].getsockname()[1], flush=True)
-    await loop.run_in_executor(None, sys.stdin.read)
-    server.close()
+    if args.exit_on_eof:
+        await loop.run_in_executor(None, sys.stdin.read)
+        server.close()
+    else:
+        await server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -71,7 +71,8 @@ impl SmtpSink {
             .arg("--dir")
             .arg(dir.path())
             .arg("--port")
-            .arg(port.to_string());
+            .arg(port.to_string())
+            .arg("--exit-on-eof");
         match &mode {
             Mode::Plain => {}
             Mode::StartTls(cert, key) | Mode::Tls(cert, key) => {
