@@ -15,7 +15,7 @@ pub mod recovery;
 pub mod sqlite;
 mod types;
 
-pub use recovery::{OutboundMail, RecoveryStore, ResetCode};
+pub use recovery::{OutboundMail, RecoveryStore, ResetCode, TotpFactor};
 pub use types::*;
 
 use async_trait::async_trait;

@@ -35,8 +35,48 @@ pub struct OutboundMail {
     pub attempts: u32,
 }
 
+/// A person's authenticator (TOTP): the secret wrapped under the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpFactor {
+    pub identity_id: IdentityId,
+    pub wrapped_secret: Vec<u8>,
+    pub created: Millis,
+    /// `None` until the person proved a first code.
+    pub confirmed: Option<Millis>,
+    /// The last 30-second step accepted (a code is never accepted twice).
+    pub last_step: i64,
+}
+
 #[async_trait]
 pub trait RecoveryStore: Send + Sync {
+    /// Replaces the identity's authenticator (unconfirmed) and its recovery codes.
+    async fn put_totp(
+        &self,
+        factor: &TotpFactor,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<()>;
+    async fn get_totp(&self, identity_id: &IdentityId) -> StoreResult<Option<TotpFactor>>;
+    /// Accepts `step` for the identity's authenticator (confirming it when `confirm`): true
+    /// only when the step is later than the last accepted one (one use per code, even
+    /// under concurrent calls).
+    async fn accept_totp_step(
+        &self,
+        identity_id: &IdentityId,
+        step: i64,
+        confirm: Option<Millis>,
+    ) -> StoreResult<bool>;
+    /// Uses up a recovery code; true for the one call that found it unused.
+    async fn use_totp_recovery_code(
+        &self,
+        identity_id: &IdentityId,
+        code_hash: &str,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    async fn delete_totp(&self, identity_id: &IdentityId) -> StoreResult<()>;
+    /// Records that a page session passed strong authentication at `now`.
+    async fn mark_session_verified(&self, id_hash: &str, now: Millis) -> StoreResult<()>;
+    async fn session_verified(&self, id_hash: &str) -> StoreResult<Option<Millis>>;
+
     async fn insert_reset_code(&self, code: &ResetCode) -> StoreResult<()>;
     async fn get_reset_code(&self, id_hash: &str) -> StoreResult<Option<ResetCode>>;
     /// Counts a wrong code against the flow.

@@ -52,6 +52,8 @@ pub enum WrappedKind {
     Meta,
     /// A message of the outbound mail queue.
     OutboundMail,
+    /// A person's TOTP secret.
+    TotpSecret,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -136,6 +136,9 @@ pub struct Config {
     pub smtp_timeout_secs: u64,
     /// A reset code (forgot password by email) expires this long after it was sent.
     pub reset_code_ttl_secs: i64,
+    /// Client networks counted as "on the network" for policies with
+    /// `requireStrongAuthOffNetwork`: CIDRs separated by commas (e.g. `10.0.0.0/8, fd00::/8`).
+    pub trusted_networks: String,
 }
 
 impl Default for Config {
@@ -198,6 +201,7 @@ impl Default for Config {
             smtp_ca_file: None,
             smtp_timeout_secs: 10,
             reset_code_ttl_secs: 15 * 60,
+            trusted_networks: String::new(),
         }
     }
 }
@@ -261,6 +265,7 @@ const KEYS: &[&str] = &[
     "smtp_ca_file",
     "smtp_timeout_secs",
     "reset_code_ttl_secs",
+    "trusted_networks",
 ];
 
 /// Values given on the command line; they win over everything else.

@@ -14,6 +14,7 @@ pub mod isc_admin;
 pub mod json_patch;
 pub mod login;
 pub mod me;
+pub mod mfa;
 pub mod oauth;
 pub mod openapi;
 pub mod org_config;
@@ -168,6 +169,10 @@ fn all_routes() -> Routes {
         .route(helpdesk::PEOPLE_ROUTE, get(helpdesk::search))
         .route(helpdesk::PERSON_ROUTE, get(helpdesk::show))
         .route(helpdesk::TOKEN_ROUTE, post(helpdesk::issue))
+        .route(mfa::STATE_ROUTE, get(mfa::status).post(mfa::verify))
+        .route(mfa::TOTP_ROUTE, post(mfa::enrol))
+        .route(mfa::QR_ROUTE, get(mfa::qr))
+        .route(mfa::CONFIRM_ROUTE, post(mfa::confirm))
         .route("/passbroker/v1/me", get(me::me))
         .route(
             "/passbroker/v1/me/session",

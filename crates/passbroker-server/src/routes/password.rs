@@ -284,10 +284,14 @@ pub async fn set_password(
     State(state): State<AppState>,
     auth: Authorized<SetPassword>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     ApiJson(body): ApiJson<PasswordChangeRequestDto>,
 ) -> ApiResult<Response> {
     let now = state.clock.now();
     let checked = check_request(&state, &auth.principal, &body, now).await?;
+    // A page session changing a source whose policy wants strong authentication.
+    let ip = crate::auth::client_ip(&extensions);
+    crate::strong_authn::require(&state, &headers, ip, body.source_id.as_deref()).await?;
     let reach = if auth.may_set_admin_logins() {
         Reach::AdminLogins
     } else {

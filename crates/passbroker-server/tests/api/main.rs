@@ -19,6 +19,7 @@ mod hardening_conn;
 mod helpdesk;
 mod helpers;
 mod keys;
+mod mfa;
 mod oauth_flows;
 mod outage;
 mod page;

@@ -3,7 +3,7 @@
 
 use super::rows::parse;
 use super::{db, SqliteStore};
-use crate::recovery::{OutboundMail, RecoveryStore, ResetCode};
+use crate::recovery::{OutboundMail, RecoveryStore, ResetCode, TotpFactor};
 use crate::{DigitToken, StoreResult};
 use async_trait::async_trait;
 use passbroker_core::time::Millis;
@@ -216,5 +216,137 @@ impl RecoveryStore for SqliteStore {
         .await
         .map_err(db)?;
         rows.iter().map(digit_token_from_row).collect()
+    }
+
+    async fn put_totp(&self, f: &TotpFactor, recovery_code_hashes: &[String]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM totp_recovery_codes WHERE identity_id = ?1")
+            .bind(f.identity_id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO totp_factors (identity_id, wrapped_secret, created, confirmed, last_step)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (identity_id) DO UPDATE SET wrapped_secret = excluded.wrapped_secret,
+                 created = excluded.created, confirmed = excluded.confirmed, last_step = excluded.last_step",
+        )
+        .bind(f.identity_id.as_str())
+        .bind(&f.wrapped_secret)
+        .bind(f.created.0)
+        .bind(f.confirmed.map(|m| m.0))
+        .bind(f.last_step)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        for h in recovery_code_hashes {
+            sqlx::query("INSERT INTO totp_recovery_codes (identity_id, code_hash) VALUES (?1, ?2)")
+                .bind(f.identity_id.as_str())
+                .bind(h)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn get_totp(&self, identity_id: &IdentityId) -> StoreResult<Option<TotpFactor>> {
+        let row = sqlx::query("SELECT * FROM totp_factors WHERE identity_id = ?1")
+            .bind(identity_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(row.map(|r| {
+            let confirmed: Option<i64> = r.get("confirmed");
+            TotpFactor {
+                identity_id: identity_id.clone(),
+                wrapped_secret: r.get("wrapped_secret"),
+                created: Millis(r.get("created")),
+                confirmed: confirmed.map(Millis),
+                last_step: r.get("last_step"),
+            }
+        }))
+    }
+
+    async fn accept_totp_step(
+        &self,
+        identity_id: &IdentityId,
+        step: i64,
+        confirm: Option<Millis>,
+    ) -> StoreResult<bool> {
+        let done = match confirm {
+            Some(now) => sqlx::query(
+                "UPDATE totp_factors SET last_step = ?2, confirmed = ?3
+                 WHERE identity_id = ?1 AND confirmed IS NULL AND last_step < ?2",
+            )
+            .bind(identity_id.as_str())
+            .bind(step)
+            .bind(now.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?,
+            None => sqlx::query(
+                "UPDATE totp_factors SET last_step = ?2
+                 WHERE identity_id = ?1 AND confirmed IS NOT NULL AND last_step < ?2",
+            )
+            .bind(identity_id.as_str())
+            .bind(step)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?,
+        };
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_totp_recovery_code(
+        &self,
+        identity_id: &IdentityId,
+        code_hash: &str,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE totp_recovery_codes SET used = ?3
+             WHERE identity_id = ?1 AND code_hash = ?2 AND used IS NULL",
+        )
+        .bind(identity_id.as_str())
+        .bind(code_hash)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_totp(&self, identity_id: &IdentityId) -> StoreResult<()> {
+        for table in ["totp_recovery_codes", "totp_factors"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE identity_id = ?1"))
+                .bind(identity_id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn mark_session_verified(&self, id_hash: &str, now: Millis) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO web_session_factors (id_hash, verified) VALUES (?1, ?2)
+             ON CONFLICT (id_hash) DO UPDATE SET verified = excluded.verified",
+        )
+        .bind(id_hash)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn session_verified(&self, id_hash: &str) -> StoreResult<Option<Millis>> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT verified FROM web_session_factors WHERE id_hash = ?1")
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(v.map(Millis))
     }
 }
