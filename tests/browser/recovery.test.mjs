@@ -6,6 +6,7 @@
 // with PASSBROKER_REQUIRE_SERVICES=1).
 // Environment: PASSBROKER_BIN, CHROMIUM, PASSBROKER_TEST_PYTHON (default: the test venv's).
 import { test, before, after } from 'node:test';
+import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -57,6 +58,9 @@ let base;
 let creds;
 let context;
 let page;
+let apiToken;
+// Abby's sign-in password as the tests leave it.
+let abbyPassword;
 const typed = [];
 const codes = [];
 
@@ -154,7 +158,7 @@ before(async () => {
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'client_credentials', client_id: creds.clientId, client_secret: creds.clientSecret }),
   });
-  const { access_token: apiToken } = await tokenResponse.json();
+  ({ access_token: apiToken } = await tokenResponse.json());
   const put = await fetch(`${base}/v3/password-org-config`, {
     method: 'PUT',
     headers: { Authorization: `Bearer ${apiToken}`, 'Content-Type': 'application/json' },
@@ -239,6 +243,32 @@ async function setGroupPassword() {
   return fresh;
 }
 
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of text) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+// RFC 6238 (SHA-1, 30 s, 6 digits), computed here, independently of the server.
+function totp(secret, stepOffset) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + stepOffset));
+  const h = crypto.createHmac('sha1', secret).update(counter).digest();
+  const o = h[19] & 0xf;
+  const n = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  return String(n % 1000000).padStart(6, '0');
+}
+
 // ---- the tests -------------------------------------------------------------------------------
 
 test('forgot password: the emailed code resets the password, which then signs in', { skip: SKIP }, async () => {
@@ -293,7 +323,7 @@ test('help desk: an agent issues a reset code, the person resets with it, the ag
   await page.getByRole('textbox', { name: 'Reset code', exact: true }).fill(token);
   await button('Reset password').click();
   await heading('My accounts').waitFor();
-  await setGroupPassword();
+  abbyPassword = await setGroupPassword();
   await button('Back to my accounts').click();
   await signOut();
 
@@ -339,6 +369,72 @@ test('wrong codes end the flow after five, then the guessing protection makes th
   await button('Reset password').click();
   await page.getByRole('alert').filter({ hasText: 'Too many wrong codes.' }).waitFor();
   await axe('locked out');
+});
+
+test('TOTP: Abby sets up an authenticator app, and a change under a strong policy needs its code', { skip: SKIP }, async () => {
+  await open();
+  await signIn(creds.userName, abbyPassword);
+  await heading('My accounts').waitFor();
+  await button('Set up authenticator app').click();
+  const secretText = await waitFor('the secret', async () => (await page.locator('#mfa-secret').textContent()).trim());
+  typed.push(secretText);
+  const secret = base32Decode(secretText);
+  assert.equal(secret.length, 20);
+  await page.locator('#mfa-qr').waitFor();
+  assert.ok(await page.locator('#mfa-qr').evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR code loads');
+  assert.equal(await page.locator('#mfa-recovery li').count(), 8);
+  await axe('authenticator enrolment');
+  await shot('authenticator');
+  await page.getByRole('textbox', { name: 'Authenticator code', exact: true }).fill(totp(secret, 0));
+  await button('Confirm').click();
+  await page.getByRole('status').filter({ hasText: 'Authenticator app set up.' }).waitFor();
+  assert.equal(await page.locator('#mfa-secret').textContent(), '', 'the secret leaves the page');
+
+  // The default policy (My-AD's) now wants strong authentication. Policies are an ORG_ADMIN's
+  // (a personal access token, as in ISC): an administrator and their PAT, made as operators do.
+  const made = await fetch(`${base}/passbroker/v1/identities`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${apiToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'Ada.Admin', displayName: 'Ada Admin', userLevel: 'ORG_ADMIN' }),
+  });
+  assert.ok(made.status === 200 || made.status === 201, await made.text());
+  const pat = JSON.parse(execFileSync(BIN, ['pats', 'create', '--user', 'Ada.Admin', '--name', 'policies', '--json', '--data-dir', path.join(tmp, 'data')], { encoding: 'utf8' }));
+  const patToken = await (await fetch(`${base}/oauth/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: pat.clientId, client_secret: pat.clientSecret }),
+  })).json();
+  const headers = { Authorization: `Bearer ${patToken.access_token}`, 'Content-Type': 'application/json', 'X-SailPoint-Experimental': 'true' };
+  const list = await (await fetch(`${base}/v2025/password-policies`, { headers })).json();
+  const policy = list.find((p) => p.defaultPolicy);
+  const put = await fetch(`${base}/v2025/password-policies/${policy.id}`, {
+    method: 'PUT', headers, body: JSON.stringify({ ...policy, requireStrongAuthn: true }),
+  });
+  assert.equal(put.status, 200, await put.text());
+  await signOut();
+
+  // A new session must prove a code before the change goes through.
+  await signIn(creds.userName, abbyPassword);
+  await heading('My accounts').waitFor();
+  await card('My-AD').getByRole('button', { name: 'Change password', exact: true }).click();
+  await heading('Change password for My-AD').waitFor();
+  const fresh = newPassword('Strong');
+  await page.getByLabel('New password', { exact: true }).fill(fresh);
+  await page.getByLabel('Confirm new password', { exact: true }).fill(fresh);
+  await button('Change password').click();
+  const codeField = page.getByRole('textbox', { name: 'Authenticator code', exact: true });
+  await codeField.waitFor();
+  await axe('strong authentication');
+  await codeField.fill('000000' === totp(secret, 1) ? '111111' : '000000');
+  await button('Verify and change').click();
+  await page.getByRole('alert').filter({ hasText: 'The code is wrong' }).waitFor();
+  // The next step's code (one step of skew is allowed; the current one was used to confirm).
+  await codeField.fill(totp(secret, 1));
+  await button('Verify and change').click();
+  await heading('Changing your password').waitFor();
+  await page.getByRole('status').filter({ hasText: 'The password was changed on every source.' }).waitFor();
+  await button('Back to my accounts').click();
+  await signOut();
 });
 
 test('no code, token or password reached the server log', { skip: SKIP }, () => {

@@ -30,6 +30,9 @@
   let resetId = null;
   let resetUser = null;
   let helpdeskPerson = null;
+  // A change refused for want of strong authentication: its (already encrypted) body, sent
+  // again once the session proved a code.
+  let pendingChange = null;
 
   // ---- messages -------------------------------------------------------------------------
   function t(key, params) {
@@ -173,6 +176,8 @@
     $('helpdesk-results').replaceChildren();
     $('helpdesk-results-section').hidden = true;
     $('helpdesk-q').value = '';
+    pendingChange = null;
+    clearMfaEnrolment();
     me = null;
     current = null;
     clearPasswordFields();
@@ -239,6 +244,90 @@
     if (me.csrfToken) csrf = me.csrfToken;
     renderAccounts();
     show('accounts');
+  }
+
+  // ---- authenticator app (TOTP) ----------------------------------------------------------------
+  async function loadMfa() {
+    const r = await api('GET', '/passbroker/v1/me/strong-authn');
+    if (r.status !== 200 || !r.data) {
+      $('mfa-section').hidden = true;
+      return;
+    }
+    $('mfa-section').hidden = false;
+    const active = r.data.totp === 'ACTIVE';
+    $('mfa-state').textContent = t(active ? 'mfa.on' : 'mfa.off');
+    $('mfa-setup').textContent = t(active ? 'mfa.replace' : 'mfa.setup');
+  }
+
+  async function setupMfa() {
+    $('mfa-error').textContent = '';
+    const r = await api('POST', '/passbroker/v1/me/totp', {});
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status === 403) {
+      $('accounts-error').textContent = t('mfa.required');
+      return;
+    }
+    if (r.status !== 201 || !r.data) {
+      $('accounts-error').textContent = problem(r);
+      return;
+    }
+    $('mfa-qr').src = `${r.data.qrCode}?t=${Date.now()}`;
+    $('mfa-secret').textContent = r.data.secret;
+    const list = $('mfa-recovery');
+    list.replaceChildren();
+    for (const c of r.data.recoveryCodes) list.appendChild(el('li', { text: c }));
+    $('mfa-enrol').hidden = false;
+    $('mfa-confirm-code').focus();
+  }
+
+  function clearMfaEnrolment() {
+    $('mfa-enrol').hidden = true;
+    $('mfa-secret').textContent = '';
+    $('mfa-recovery').replaceChildren();
+    $('mfa-qr').removeAttribute('src');
+    $('mfa-confirm-code').value = '';
+  }
+
+  async function confirmMfa(ev) {
+    ev.preventDefault();
+    const code = $('mfa-confirm-code').value.trim();
+    $('mfa-confirm-code').value = '';
+    const r = await api('POST', '/passbroker/v1/me/totp/confirm', { code });
+    if (r.status === 200) {
+      clearMfaEnrolment();
+      await loadMfa();
+      $('accounts-status').textContent = t('mfa.done');
+      return;
+    }
+    $('mfa-error').textContent = r.status === 429 ? t('forgot.locked', { n: Math.max(1, r.retryAfter) }) : t('mfa.wrong');
+    $('mfa-confirm-code').focus();
+  }
+
+  async function proveStrong(ev) {
+    ev.preventDefault();
+    const code = $('strong-code').value.trim();
+    $('strong-code').value = '';
+    $('change-error').textContent = '';
+    const r = await api('POST', '/passbroker/v1/me/strong-authn', { code });
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 200) {
+      const cause = causeText(r);
+      if (r.status === 429) $('change-error').textContent = t('forgot.locked', { n: Math.max(1, r.retryAfter) });
+      else if (cause.includes('set one up')) $('change-error').textContent = t('mfa.needSetup');
+      else $('change-error').textContent = t('mfa.wrong');
+      $('strong-code').focus();
+      return;
+    }
+    $('strong-form').hidden = true;
+    const body = pendingChange;
+    pendingChange = null;
+    if (body) await sendChange(body);
   }
 
   // ---- forgot password (emailed code) and "I have a reset code" (help desk) ------------------
@@ -500,6 +589,7 @@
     $('accounts-error').textContent = '';
     $('accounts-status').textContent = '';
     $('open-helpdesk').hidden = !AGENT_LEVELS.has(me.userLevel);
+    loadMfa();
     const groups = $('groups');
     const sources = $('sources');
     groups.replaceChildren();
@@ -640,6 +730,8 @@
     $('change-h').textContent = t('change.heading', { name: item.name });
     $('change-targets').textContent = t('change.targets', { list: formatList(item.sources.map((s) => s.sourceName)) });
     $('change-error').textContent = '';
+    $('strong-form').hidden = true;
+    pendingChange = null;
     // For password managers: whose new password this is.
     $('change-username').value = me.userName;
     showInstructions('instr-enter', me.instructions[resetting ? 'reset-password:enter-password' : 'change-password:enter-password']);
@@ -704,7 +796,7 @@
         return;
       }
       const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'RSA-OAEP' }, key, plain));
-      const r = await api('POST', '/v3/set-password', {
+      await sendChange({
         identityId: me.identityId,
         encryptedPassword: bytesToBase64(sealed),
         publicKeyId: keyResponse.data.publicKeyId,
@@ -712,22 +804,34 @@
         sourceId: current.target.sourceId,
         encryption: 'RSA-OAEP-256',
       });
-      if (r.status === 401) {
-        sessionEnded();
-        return;
-      }
-      if (r.status !== 202 || !r.data || !r.data.requestId) {
-        $('change-error').textContent = problem(r);
-        $('new-password').focus();
-        return;
-      }
-      startProgress(r.data.requestId);
     } catch (_) {
       $('change-error').textContent = t('error.server');
     } finally {
       plain.fill(0);
       $('change-submit').disabled = false;
     }
+  }
+
+  // Sends an encrypted change; a refusal for want of strong authentication asks for a code
+  // and keeps the (encrypted) body to send again.
+  async function sendChange(body) {
+    const r = await api('POST', '/v3/set-password', body);
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status === 403 && causeText(r).startsWith('strong authentication required')) {
+      pendingChange = body;
+      $('strong-form').hidden = false;
+      $('strong-code').focus();
+      return;
+    }
+    if (r.status !== 202 || !r.data || !r.data.requestId) {
+      $('change-error').textContent = problem(r);
+      $('new-password').focus();
+      return;
+    }
+    startProgress(r.data.requestId);
   }
 
   // ---- progress, target by target --------------------------------------------------------------
@@ -814,6 +918,9 @@
     $('token-form').addEventListener('submit', redeemToken);
     $('token-back').addEventListener('click', () => showSignIn(null));
     $('open-helpdesk').addEventListener('click', openHelpdesk);
+    $('mfa-setup').addEventListener('click', setupMfa);
+    $('mfa-confirm-form').addEventListener('submit', confirmMfa);
+    $('strong-form').addEventListener('submit', proveStrong);
     $('helpdesk-back').addEventListener('click', () => {
       renderAccounts();
       show('accounts');
