@@ -98,10 +98,11 @@ function bodyOf(message) {
   return body;
 }
 
-// Waits for message number `n` (1-based) to `to`; returns the 8-digit code in it.
-async function codeFromMail(n, to) {
-  const message = await waitFor(`mail ${n}`, () => messages()[n - 1]);
-  assert.ok(message.includes(`X-Sink-Rcpt: ${to}`), message);
+// Waits for the first reset-code message to `to` after the first `after` messages; returns
+// the 8-digit code in it (change notices may arrive in between).
+async function codeFromMail(after, to) {
+  const message = await waitFor(`a code for ${to}`, () => messages().slice(after)
+    .find((m) => m.includes(`X-Sink-Rcpt: ${to}`) && m.includes('Subject: Your password reset code')));
   const code = bodyOf(message).match(/\b(\d{8})\b/)[1];
   codes.push(code);
   return code;
@@ -277,9 +278,10 @@ test('forgot password: the emailed code resets the password, which then signs in
   await heading('Reset your password').waitFor();
   await axe('forgot password');
   await page.getByRole('textbox', { name: 'Your username', exact: true }).fill(creds.userName);
+  const seen = messages().length;
   await button('Send code').click();
   await page.getByRole('status').filter({ hasText: 'a code is on its way' }).waitFor();
-  const code = await codeFromMail(1, 'abby.smith@example.com');
+  const code = await codeFromMail(seen, 'abby.smith@example.com');
   await page.getByLabel('Code', { exact: true }).fill(code);
   await axe('enter the code');
   await shot('forgot-code');
@@ -287,6 +289,12 @@ test('forgot password: the emailed code resets the password, which then signs in
   await heading('My accounts').waitFor();
   await page.getByRole('status').filter({ hasText: 'Code accepted' }).waitFor();
   const fresh = await setGroupPassword();
+  // The change notice reaches Abby: what, where, when, from where.
+  const notice = bodyOf(await waitFor('the change notice', () => messages()
+    .find((m) => m.includes('Subject: Your password was changed'))));
+  assert.match(notice, /passbroker, Corp-Mail/);
+  assert.match(notice, /From the address: 127\.0\.0\.1/);
+  assert.match(notice, /contact your help desk/);
   await button('Back to my accounts').click();
   await heading('My accounts').waitFor();
   await signOut();
@@ -346,8 +354,9 @@ test('wrong codes end the flow after five, then the guessing protection makes th
   await open();
   await button('Forgot password?').click();
   await page.getByRole('textbox', { name: 'Your username', exact: true }).fill(creds.helpdeskUserName);
+  const seen = messages().length;
   await button('Send code').click();
-  const code = await codeFromMail(messages().length + 1, 'helpdesk@example.com');
+  const code = await codeFromMail(seen, 'helpdesk@example.com');
   const wrong = code === '00000000' ? '11111111' : '00000000';
   for (let i = 0; i < 4; i += 1) {
     await page.getByLabel('Code', { exact: true }).fill(wrong);
@@ -360,7 +369,7 @@ test('wrong codes end the flow after five, then the guessing protection makes th
   // A new code; one more wrong guess reaches the limit of 6 for this user from this address.
   const before = messages().length;
   await button('Send code').click();
-  const second = await codeFromMail(before + 1, 'helpdesk@example.com');
+  const second = await codeFromMail(before, 'helpdesk@example.com');
   await page.getByLabel('Code', { exact: true }).fill(second === '00000000' ? '11111111' : '00000000');
   await button('Reset password').click();
   await page.getByRole('alert').filter({ hasText: '4 more tries' }).waitFor();

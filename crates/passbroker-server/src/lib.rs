@@ -20,6 +20,7 @@ pub mod import;
 pub mod keyring;
 pub mod mail;
 pub mod metrics;
+pub mod notify;
 pub mod policies;
 pub mod ratelimit;
 pub mod recovery;

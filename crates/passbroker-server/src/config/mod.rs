@@ -139,6 +139,8 @@ pub struct Config {
     /// Client networks counted as "on the network" for policies with
     /// `requireStrongAuthOffNetwork`: CIDRs separated by commas (e.g. `10.0.0.0/8, fd00::/8`).
     pub trusted_networks: String,
+    /// Email the identity after each accepted password change (when mail is on).
+    pub notify_password_changes: bool,
 }
 
 impl Default for Config {
@@ -202,6 +204,7 @@ impl Default for Config {
             smtp_timeout_secs: 10,
             reset_code_ttl_secs: 15 * 60,
             trusted_networks: String::new(),
+            notify_password_changes: true,
         }
     }
 }
@@ -266,6 +269,7 @@ const KEYS: &[&str] = &[
     "smtp_timeout_secs",
     "reset_code_ttl_secs",
     "trusted_networks",
+    "notify_password_changes",
 ];
 
 /// Values given on the command line; they win over everything else.

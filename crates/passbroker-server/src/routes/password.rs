@@ -297,7 +297,18 @@ pub async fn set_password(
     } else {
         Reach::NoAdminLogins
     };
-    submit(&state, &auth.principal, &headers, checked, now, reach).await
+    let response = submit(&state, &auth.principal, &headers, checked, now, reach).await?;
+    if response.status() == axum::http::StatusCode::ACCEPTED {
+        crate::notify::password_change(
+            &state,
+            &headers,
+            ip,
+            body.identity_id.as_deref(),
+            body.source_id.as_deref(),
+        )
+        .await;
+    }
+    Ok(response)
 }
 
 /// Whether a change may reach the built-in login of an identity with an administrative user

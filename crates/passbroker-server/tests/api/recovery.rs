@@ -517,3 +517,47 @@ async fn recovery_digit_token_from_the_help_desk_starts_a_session_once() {
         redeemed[0].detail
     );
 }
+
+#[tokio::test]
+async fn recovery_a_change_notice_goes_to_the_identity_in_its_language() {
+    let Some(sink) = SmtpSink::start(Mode::Plain, None).await else {
+        return;
+    };
+    let app = app_with(smtp_env(sink.port, "none")).await;
+    let token = app.token().await;
+    let abby = app.abby().await;
+    let body = app.body_for(&token, &abby, "Notice-Passw0rd-1").await;
+    let r = app
+        .http
+        .post(app.url("/v3/set-password"))
+        .bearer_auth(&token)
+        .header("accept-language", "de-DE")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let message = sink.wait_for(1).await;
+    assert!(
+        message.contains(&format!("X-Sink-Rcpt: {ABBY_MAIL}")),
+        "{message}"
+    );
+    let text = crate::smtp::body_of(&message);
+    assert!(text.contains("neues Passwort"), "{text}");
+    assert!(text.contains("My-AD"), "{text}");
+    assert!(text.contains("127.0.0.1"), "{text}");
+    assert!(text.contains("Helpdesk"), "{text}");
+    assert!(!text.contains("Notice-Passw0rd-1"));
+    // Switched off, nothing is sent.
+    drop(app);
+    let mut env = smtp_env(sink.port, "none");
+    env.push(("PASSBROKER_NOTIFY_PASSWORD_CHANGES".into(), "false".into()));
+    let app = app_with(env).await;
+    let token = app.token().await;
+    let abby = app.abby().await;
+    let body = app.body_for(&token, &abby, "Notice-Passw0rd-2").await;
+    let id = app.set_password(&token, &body).await;
+    app.wait_terminal(&token, &id).await;
+    queue_drained(&app).await;
+    assert_eq!(sink.messages().len(), 1);
+}
