@@ -822,6 +822,7 @@
     }
     if (r.status === 403 && causeText(r).startsWith('strong authentication required')) {
       pendingChange = body;
+      showInstructions('instr-mfa', me && me.instructions['mfa:enter-code']);
       $('strong-form').hidden = false;
       $('strong-code').focus();
       return;

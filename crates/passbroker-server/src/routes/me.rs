@@ -44,6 +44,7 @@ pub const PAGE_IDS: &[&str] = &[
     "change-password:finish",
     "reset-password:enter-password",
     "reset-password:finish",
+    "mfa:enter-code",
 ];
 
 pub(super) fn user(principal: &Principal) -> ApiResult<&UserPrincipal> {

@@ -323,3 +323,74 @@ async fn mfa_bearer_tokens_are_not_asked_and_sessions_only_enrol() {
         .await;
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn mfa_and_reset_pages_carry_the_orgs_custom_instructions() {
+    let app = spawn_app().await;
+    let mut config = app
+        .state
+        .store
+        .get_org_config()
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    config.custom_instructions_enabled = true;
+    app.state
+        .store
+        .apply(vec![passbroker_store::WriteOp::PutOrgConfig(config)])
+        .await
+        .unwrap();
+    for page_id in [
+        "mfa:enter-code",
+        "reset-password:enter-password",
+        "reset-password:finish",
+        "reset-password:enter-username",
+    ] {
+        app.state
+            .store
+            .put_custom_instruction(&passbroker_store::CustomInstruction {
+                page_id: page_id.into(),
+                locale: "default".into(),
+                content: format!("<p>Text for {page_id}</p>"),
+                modified: app.state.clock.now(),
+            })
+            .await
+            .unwrap();
+    }
+    let s = sign_in(&app).await;
+    let me: Value = app
+        .http
+        .get(app.url("/passbroker/v1/me"))
+        .header("cookie", &s.cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for page_id in [
+        "mfa:enter-code",
+        "reset-password:enter-password",
+        "reset-password:finish",
+    ] {
+        assert_eq!(
+            me["instructions"][page_id],
+            format!("<p>Text for {page_id}</p>"),
+            "{page_id}"
+        );
+    }
+    // The forgot-password screen's text is in the page itself (no session there).
+    let html = app
+        .http
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Text for reset-password:enter-username"),
+        "escaped into data-content"
+    );
+}
