@@ -33,6 +33,8 @@
   // A change refused for want of strong authentication: its (already encrypted) body, sent
   // again once the session proved a code.
   let pendingChange = null;
+  // The challenge of an emailed second-factor code, while one is expected.
+  let mfaChallenge = null;
 
   // ---- messages -------------------------------------------------------------------------
   function t(key, params) {
@@ -177,6 +179,7 @@
     $('helpdesk-results-section').hidden = true;
     $('helpdesk-q').value = '';
     pendingChange = null;
+    mfaChallenge = null;
     clearMfaEnrolment();
     me = null;
     current = null;
@@ -311,7 +314,7 @@
     const code = $('strong-code').value.trim();
     $('strong-code').value = '';
     $('change-error').textContent = '';
-    const r = await api('POST', '/passbroker/v1/me/strong-authn', { code });
+    const r = await api('POST', '/passbroker/v1/me/strong-authn', mfaChallenge ? { code, challengeId: mfaChallenge } : { code });
     if (r.status === 401) {
       sessionEnded();
       return;
@@ -325,9 +328,27 @@
       return;
     }
     $('strong-form').hidden = true;
+    mfaChallenge = null;
+    $('strong-status').textContent = '';
     const body = pendingChange;
     pendingChange = null;
     if (body) await sendChange(body);
+  }
+
+  async function emailStrongCode() {
+    $('change-error').textContent = '';
+    const r = await api('POST', '/passbroker/v1/me/strong-authn/email', {});
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 202 || !r.data) {
+      $('change-error').textContent = problem(r);
+      return;
+    }
+    mfaChallenge = r.data.challengeId;
+    $('strong-status').textContent = t('mfa.emailSent');
+    $('strong-code').focus();
   }
 
   // ---- forgot password (emailed code) and "I have a reset code" (help desk) ------------------
@@ -732,6 +753,8 @@
     $('change-error').textContent = '';
     $('strong-form').hidden = true;
     pendingChange = null;
+    mfaChallenge = null;
+    $('strong-status').textContent = '';
     // For password managers: whose new password this is.
     $('change-username').value = me.userName;
     showInstructions('instr-enter', me.instructions[resetting ? 'reset-password:enter-password' : 'change-password:enter-password']);
@@ -922,6 +945,7 @@
     $('mfa-setup').addEventListener('click', setupMfa);
     $('mfa-confirm-form').addEventListener('submit', confirmMfa);
     $('strong-form').addEventListener('submit', proveStrong);
+    $('strong-email').addEventListener('click', emailStrongCode);
     $('helpdesk-back').addEventListener('click', () => {
       renderAccounts();
       show('accounts');

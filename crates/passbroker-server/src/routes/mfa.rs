@@ -35,6 +35,11 @@ pub const STATE_ROUTE: &str = "/passbroker/v1/me/strong-authn";
 pub const TOTP_ROUTE: &str = "/passbroker/v1/me/totp";
 pub const QR_ROUTE: &str = "/passbroker/v1/me/totp/qr.svg";
 pub const CONFIRM_ROUTE: &str = "/passbroker/v1/me/totp/confirm";
+pub const EMAIL_ROUTE: &str = "/passbroker/v1/me/strong-authn/email";
+/// Digits of an emailed second-factor code.
+const EMAIL_CODE_DIGITS: usize = 8;
+/// An emailed second-factor code is valid this long.
+const EMAIL_CODE_SECS: i64 = 600;
 
 const ISSUER: &str = "passbroker";
 const WRONG: &str = "code: the code is wrong or was already used";
@@ -43,6 +48,148 @@ const WRONG: &str = "code: the code is wrong or was already used";
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CodeBody {
     code: Option<String>,
+    /// For an emailed code: the challenge `POST /me/strong-authn/email` answered with.
+    challenge_id: Option<String>,
+}
+
+fn challenge_hash(challenge: &str) -> String {
+    let mut m = b"passbroker-mfa-email\0".to_vec();
+    m.extend_from_slice(challenge.as_bytes());
+    hex::encode(passbroker_crypto::random::sha256(&m))
+}
+
+fn email_code_hash(challenge: &str, code: &str) -> Vec<u8> {
+    let mut m = b"passbroker-mfa-email-code\0".to_vec();
+    m.extend_from_slice(challenge.as_bytes());
+    m.push(0);
+    m.extend_from_slice(code.as_bytes());
+    passbroker_crypto::random::sha256(&m).to_vec()
+}
+
+/// `POST /passbroker/v1/me/strong-authn/email`: emails a one-time code to the person's
+/// address (the second factor for people without an authenticator app); answers
+/// `202 {challengeId, expiresAt}`.
+pub async fn email_code(
+    State(state): State<AppState>,
+    auth: Authorized<UseOwnAccounts>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (user, _) = session_user(&state, &auth.principal, &headers)?;
+    if !state.recovery.mailer.enabled() {
+        return Err(ApiError::bad_request(
+            "codes by email are not available on this server (no mail server is configured); use an authenticator app",
+        ));
+    }
+    let identity = state
+        .store
+        .get_identity(&user.identity_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the user no longer exists".into()))?;
+    let Some(to) = identity
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| e.parse::<lettre::message::Mailbox>().is_ok())
+        .map(str::to_owned)
+    else {
+        return Err(ApiError::bad_request(
+            "you have no email address on file; use an authenticator app",
+        ));
+    };
+    let now = state.clock.now();
+    let address = crate::ratelimit::address_key(peer.ip());
+    if !state.recovery.may_send(&user.user_name, &address, now) {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: 900,
+        });
+    }
+    let challenge = passbroker_crypto::random::random_token(32);
+    let code = zeroize::Zeroizing::new(passbroker_crypto::random::random_digits(EMAIL_CODE_DIGITS));
+    let expires = now.plus_secs(EMAIL_CODE_SECS);
+    state
+        .store
+        .recovery()
+        .insert_reset_code(&passbroker_store::ResetCode {
+            id_hash: challenge_hash(&challenge),
+            identity_id: Some(user.identity_id.clone()),
+            user_hash: user.identity_id.to_string(),
+            code_hash: email_code_hash(&challenge, &code),
+            created: now,
+            expires,
+            used: None,
+            failed_attempts: 0,
+        })
+        .await?;
+    let lang = crate::routes::page::choose_language(&headers);
+    let minutes = (EMAIL_CODE_SECS / 60).to_string();
+    let name = if identity.display_name.is_empty() {
+        identity.login_name.as_str()
+    } else {
+        identity.display_name.as_str()
+    };
+    crate::mail::enqueue(
+        &state,
+        &crate::mail::Mail {
+            to: Some(to),
+            subject: super::recovery::mail_text(lang, "mail.mfa.subject", &[]),
+            text: super::recovery::mail_text(
+                lang,
+                "mail.mfa.body",
+                &[("name", name), ("code", &code), ("minutes", &minutes)],
+            ),
+        },
+    )
+    .await?;
+    audit(
+        &state,
+        user,
+        "STRONG_AUTHN_CODE_EMAILED",
+        "INFO",
+        "a second-factor code was emailed",
+    )
+    .await;
+    let mut r = (
+        StatusCode::ACCEPTED,
+        Json(json!({ "challengeId": challenge, "expiresAt": crate::routes::rfc3339(expires) })),
+    )
+        .into_response();
+    no_store(&mut r);
+    Ok(r)
+}
+
+/// Checks an emailed second-factor code of `challenge` (single use, expiring, five wrong
+/// tries per challenge).
+async fn emailed_code_ok(
+    state: &AppState,
+    user: &UserPrincipal,
+    challenge: &str,
+    code: &str,
+) -> ApiResult<bool> {
+    let now = state.clock.now();
+    let recovery = state.store.recovery();
+    let id_hash = challenge_hash(challenge);
+    let Some(flow) = recovery.get_reset_code(&id_hash).await? else {
+        return Ok(false);
+    };
+    let mine = flow.identity_id.as_ref() == Some(&user.identity_id);
+    let live = mine
+        && flow.used.is_none()
+        && flow.expires > now
+        && flow.failed_attempts < crate::recovery::MAX_CODE_FAILURES;
+    if !live {
+        return Ok(false);
+    }
+    if !passbroker_crypto::random::constant_time_eq(
+        &flow.code_hash,
+        &email_code_hash(challenge, code),
+    ) {
+        recovery.record_reset_code_failure(&id_hash).await?;
+        return Ok(false);
+    }
+    Ok(recovery
+        .consume_reset_code(&id_hash, now, crate::recovery::MAX_CODE_FAILURES)
+        .await?)
 }
 
 /// The page session's user and its stored hash, or 403 for anything else.
@@ -199,6 +346,7 @@ async fn prove(
     hash: &str,
     peer: SocketAddr,
     code: Option<String>,
+    challenge: Option<String>,
     confirming: bool,
 ) -> ApiResult<()> {
     let code = code.unwrap_or_default();
@@ -213,6 +361,31 @@ async fn prove(
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let recovery = state.store.recovery();
+    if let Some(challenge) = challenge.filter(|c| !c.is_empty() && c.len() <= 128 && !confirming) {
+        if !emailed_code_ok(state, user, &challenge, code).await? {
+            state.guesses.failed("totp", user_key, ip, now);
+            audit(
+                state,
+                user,
+                "STRONG_AUTHN_FAILED",
+                "FAILURE",
+                "a wrong emailed code",
+            )
+            .await;
+            return Err(ApiError::bad_request(WRONG));
+        }
+        state.guesses.succeeded("totp", user_key, ip);
+        recovery.mark_session_verified(hash, now).await?;
+        audit(
+            state,
+            user,
+            "STRONG_AUTHN_PASSED",
+            "SUCCESS",
+            "the session is strongly authenticated (emailed code)",
+        )
+        .await;
+        return Ok(());
+    }
     let factor = recovery
         .get_totp(&user.identity_id)
         .await?
@@ -280,7 +453,7 @@ pub async fn confirm(
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Response> {
     let (user, hash) = session_user(&state, &auth.principal, &headers)?;
-    prove(&state, user, &hash, peer, body.code, true).await?;
+    prove(&state, user, &hash, peer, body.code, None, true).await?;
     let mut r = Json(json!({ "totp": "ACTIVE", "strong": true })).into_response();
     no_store(&mut r);
     Ok(r)
@@ -295,7 +468,16 @@ pub async fn verify(
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Response> {
     let (user, hash) = session_user(&state, &auth.principal, &headers)?;
-    prove(&state, user, &hash, peer, body.code, false).await?;
+    prove(
+        &state,
+        user,
+        &hash,
+        peer,
+        body.code,
+        body.challenge_id,
+        false,
+    )
+    .await?;
     let mut r = Json(json!({ "totp": "ACTIVE", "strong": true })).into_response();
     no_store(&mut r);
     Ok(r)

@@ -173,6 +173,7 @@ fn all_routes() -> Routes {
         .route(mfa::TOTP_ROUTE, post(mfa::enrol))
         .route(mfa::QR_ROUTE, get(mfa::qr))
         .route(mfa::CONFIRM_ROUTE, post(mfa::confirm))
+        .route(mfa::EMAIL_ROUTE, post(mfa::email_code))
         .route("/passbroker/v1/me", get(me::me))
         .route(
             "/passbroker/v1/me/session",

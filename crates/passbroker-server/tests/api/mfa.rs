@@ -394,3 +394,63 @@ async fn mfa_and_reset_pages_carry_the_orgs_custom_instructions() {
         "escaped into data-content"
     );
 }
+
+#[tokio::test]
+async fn mfa_an_emailed_code_is_a_second_factor_too() {
+    use crate::smtp::{code_in, smtp_env, Mode, SmtpSink};
+    let Some(sink) = SmtpSink::start(Mode::Plain, None).await else {
+        return;
+    };
+    let app = spawn_app_with(Options {
+        env: smtp_env(sink.port, "none"),
+        ..Options::default()
+    })
+    .await;
+    set_policy(&app, true, false).await;
+    let s = sign_in(&app).await;
+    assert_eq!(change(&app, &s).await.0, 403);
+    let (status, challenge) =
+        post(&app, &s, "/passbroker/v1/me/strong-authn/email", &json!({})).await;
+    assert_eq!(status, 202, "{challenge}");
+    let challenge_id = challenge["challengeId"].as_str().unwrap().to_owned();
+    let message = sink.wait_for(1).await;
+    assert!(
+        message.contains("Subject: Your confirmation code"),
+        "{message}"
+    );
+    let code = code_in(&message, 8);
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let (status, _) = post(
+        &app,
+        &s,
+        "/passbroker/v1/me/strong-authn",
+        &json!({"code": wrong, "challengeId": challenge_id}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // The right code makes the session strong.
+    let (status, body) = post(
+        &app,
+        &s,
+        "/passbroker/v1/me/strong-authn",
+        &json!({"code": code, "challengeId": challenge_id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(change(&app, &s).await.0, 202);
+    // Used once.
+    let s2 = sign_in(&app).await;
+    let (status, _) = post(
+        &app,
+        &s2,
+        "/passbroker/v1/me/strong-authn",
+        &json!({"code": code, "challengeId": challenge_id}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(!captured_logs().contains(&code));
+}
