@@ -218,6 +218,52 @@ async fn authenticators_and_strong_sessions(store: &dyn Store) {
     assert_eq!(r.digit_tokens_of(&abby.id, 1).await.unwrap().len(), 1);
 }
 
+/// A master-key rotation re-wraps authenticator secrets and queued mail with the rest.
+async fn rewrapped_with_the_master_key(store: &dyn Store) {
+    let abby = identity("abby3");
+    store
+        .apply(vec![WriteOp::UpsertIdentity(abby.clone())])
+        .await
+        .unwrap();
+    let r = store.recovery();
+    r.put_totp(
+        &TotpFactor {
+            identity_id: abby.id.clone(),
+            wrapped_secret: vec![1, 2, 3],
+            created: Millis(1),
+            confirmed: None,
+            last_step: 0,
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    r.enqueue_mail(&OutboundMail {
+        id: "mail".into(),
+        wrapped: vec![4, 5, 6],
+        created: Millis(1),
+        next_attempt_at: Millis(1),
+        attempts: 0,
+    })
+    .await
+    .unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let rewrap = |kind: passbroker_store::WrappedKind, old: &[u8]| {
+        seen.lock().unwrap().push(kind);
+        Ok(old.iter().rev().copied().collect::<Vec<u8>>())
+    };
+    store.rewrap_all(&rewrap).await.unwrap();
+    let kinds = seen.lock().unwrap().clone();
+    assert!(kinds.contains(&passbroker_store::WrappedKind::TotpSecret));
+    assert!(kinds.contains(&passbroker_store::WrappedKind::OutboundMail));
+    assert_eq!(
+        r.get_totp(&abby.id).await.unwrap().unwrap().wrapped_secret,
+        vec![3, 2, 1]
+    );
+    let mail = r.claim_mail(Millis(2), Millis(3), 1).await.unwrap();
+    assert_eq!(mail[0].wrapped, vec![6, 5, 4]);
+}
+
 async fn sqlite() -> passbroker_store::sqlite::SqliteStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("passbroker.db");
@@ -269,5 +315,17 @@ async fn recovery_store_postgres_mail_queue() {
 async fn recovery_store_postgres_authenticators() {
     if let Some(store) = postgres().await {
         authenticators_and_strong_sessions(&store).await;
+    }
+}
+
+#[tokio::test]
+async fn recovery_store_sqlite_rewrap() {
+    rewrapped_with_the_master_key(&sqlite().await).await;
+}
+
+#[tokio::test]
+async fn recovery_store_postgres_rewrap() {
+    if let Some(store) = postgres().await {
+        rewrapped_with_the_master_key(&store).await;
     }
 }

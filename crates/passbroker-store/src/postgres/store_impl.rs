@@ -549,7 +549,7 @@ impl Store for PostgresStore {
             .await
             .map_err(db)?;
         let mut count = 0usize;
-        let targets: [(&str, &str, &str, WrappedKind); 4] = [
+        let targets: [(&str, &str, &str, WrappedKind); 6] = [
             ("rsa_keys", "id", "wrapped_private", WrappedKind::RsaKey),
             (
                 "signing_keys",
@@ -564,6 +564,13 @@ impl Store for PostgresStore {
                 WrappedKind::SourceSecrets,
             ),
             ("meta", "key", "value", WrappedKind::Meta),
+            (
+                "totp_factors",
+                "identity_id",
+                "wrapped_secret",
+                WrappedKind::TotpSecret,
+            ),
+            ("outbound_mail", "id", "wrapped", WrappedKind::OutboundMail),
         ];
         for (table, key_col, col, kind) in targets {
             let filter = if kind == WrappedKind::Meta {

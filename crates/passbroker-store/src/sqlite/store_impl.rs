@@ -580,7 +580,7 @@ impl Store for SqliteStore {
     async fn rewrap_all(&self, rewrap: &RewrapFn<'_>) -> StoreResult<usize> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let mut count = 0usize;
-        let targets: [(&str, &str, &str, WrappedKind); 4] = [
+        let targets: [(&str, &str, &str, WrappedKind); 6] = [
             ("rsa_keys", "id", "wrapped_private", WrappedKind::RsaKey),
             (
                 "signing_keys",
@@ -595,6 +595,13 @@ impl Store for SqliteStore {
                 WrappedKind::SourceSecrets,
             ),
             ("meta", "key", "value", WrappedKind::Meta),
+            (
+                "totp_factors",
+                "identity_id",
+                "wrapped_secret",
+                WrappedKind::TotpSecret,
+            ),
+            ("outbound_mail", "id", "wrapped", WrappedKind::OutboundMail),
         ];
         for (table, key_col, col, kind) in targets {
             let filter = if kind == WrappedKind::Meta {
