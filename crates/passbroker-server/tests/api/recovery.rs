@@ -409,8 +409,15 @@ async fn recovery_mail_is_retried_from_the_queue_until_the_server_answers() {
     let Some(sink) = SmtpSink::start_on(port, Mode::Plain, None).await else {
         return;
     };
-    // The retry is due after the backoff; move the clock past it.
+    // The retry is due after the backoff; move the clock past it and run a sending round
+    // (the background sender would within its 5 s poll).
     app.state.clock.advance(600_000);
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while sink.messages().is_empty() {
+        passbroker_server::mail::send_due(&app.state).await;
+        assert!(std::time::Instant::now() < end, "the retry did not deliver");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     code_in(&sink.wait_for(1).await, 8);
     queue_drained(&app).await;
 }
