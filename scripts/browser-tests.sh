@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Password Manager page in a real browser (tests/browser/page.test.mjs): Debian's chromium
+# The Password Manager page in a real browser (tests/browser/page.test.mjs, and recovery.test.mjs:
+# forgot password by email against a real SMTP server, the help desk): Debian's chromium
 # driven by playwright-core, axe-core for accessibility, against target/debug/passbroker
 # (`serve --demo` on 127.0.0.1, a random port, a temp data dir; the tests start it).
 #
@@ -45,4 +46,4 @@ fi
 
 echo "== browser tests ($("$CHROMIUM" --version 2>/dev/null || echo chromium))"
 cd "$DIR"
-PASSBROKER_BIN="$BIN" CHROMIUM="$CHROMIUM" node --test --test-concurrency=1 --test-reporter=spec page.test.mjs
+PASSBROKER_BIN="$BIN" CHROMIUM="$CHROMIUM" node --test --test-concurrency=1 --test-reporter=spec page.test.mjs recovery.test.mjs

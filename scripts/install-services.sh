@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the target servers that the passbroker-connectors integration tests start on
-# 127.0.0.1 (slapd, PostgreSQL, MariaDB, the scim2-server SCIM server), only those missing.
+# 127.0.0.1 (slapd, PostgreSQL, MariaDB, the scim2-server SCIM server), and the SMTP server
+# the mail tests start (aiosmtpd, in the same venv), only those missing.
 # Idempotent: a second run installs nothing. Debian packages are installed without starting
 # their system services (and any that did start are stopped), so no service keeps a port.
 #
@@ -12,6 +13,7 @@ set -euo pipefail
 
 SCIM_VENV=${PASSBROKER_SCIM_VENV:-/opt/passbroker-test-venv}
 SCIM_SERVER_VERSION=0.8.3
+AIOSMTPD_VERSION=1.4.6
 WITH_SAMBA=0
 for arg in "$@"; do
   case "$arg" in
@@ -107,9 +109,18 @@ else
   "${SUDO[@]}" "$SCIM_VENV/bin/pip" install --quiet --disable-pip-version-check "scim2-server[precis]==$SCIM_SERVER_VERSION"
 fi
 
+# The test SMTP server (tests/smtp/smtp_sink.py) runs on aiosmtpd, in the same venv.
+if "$SCIM_VENV/bin/pip" show aiosmtpd 2>/dev/null | grep -qx "Version: $AIOSMTPD_VERSION"; then
+  echo "== SMTP test server: aiosmtpd $AIOSMTPD_VERSION present in $SCIM_VENV"
+else
+  echo "== SMTP test server: installing aiosmtpd $AIOSMTPD_VERSION into $SCIM_VENV"
+  "${SUDO[@]}" "$SCIM_VENV/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+fi
+
 echo "== ready:"
 echo "   slapd:    $(command -v slapd || echo /usr/sbin/slapd)"
 echo "   postgres: $(compgen -G '/usr/lib/postgresql/*/bin/postgres' | head -1)"
 echo "   mariadbd: /usr/sbin/mariadbd"
 echo "   scim:     $SCIM_VENV/bin/scim2-server"
+echo "   smtp:     $SCIM_VENV/bin/python (aiosmtpd $AIOSMTPD_VERSION)"
 if [ "$WITH_SAMBA" = 1 ]; then echo "   samba:    $(command -v samba-tool)"; fi

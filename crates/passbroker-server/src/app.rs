@@ -186,7 +186,9 @@ pub async fn build_state_with(
     let breach = Arc::new(crate::breach::Breach::new(&config));
     breach.refresh_logged().await;
     let (finished, _) = broadcast::channel(1024);
+    let mailer = crate::mail::Mailer::from_config(&config)?;
     Ok(AppState {
+        recovery: Arc::new(crate::recovery::Recovery::new(mailer)),
         rate_limit: limits.per_token,
         client_rate_limit: limits.per_client,
         auth_failure_limit: limits.auth_failures,
@@ -316,6 +318,7 @@ impl Application {
             .tls
             .clone()
             .map(|tls| tokio::spawn(crate::tls::watch_files(tls, stop_rx.clone())));
+        let mail = tokio::spawn(crate::mail::run(self.state.clone(), stop_rx.clone()));
         let relay = self
             .shared
             .clone()
@@ -338,6 +341,7 @@ impl Application {
         if let Some(tls_watch) = tls_watch {
             let _ = tls_watch.await;
         }
+        let _ = mail.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }

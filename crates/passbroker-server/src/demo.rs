@@ -33,9 +33,16 @@ pub struct DemoCredentials {
     /// change on the page makes it stale).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_password: Option<String>,
+    /// The help-desk agent (level HELPDESK) and their sign-in password, as generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helpdesk_user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helpdesk_password: Option<String>,
 }
 
 pub const DEMO_USER: &str = "Abby.Smith";
+/// The demo's help-desk agent (user level HELPDESK).
+pub const DEMO_HELPDESK_USER: &str = "Hal.Desk";
 pub const DEMO_SOURCE: &str = "My-AD";
 /// The built-in source (the passbroker login).
 pub const DEMO_BUILTIN_SOURCE: &str = "passbroker";
@@ -139,13 +146,18 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
         store.apply(ops).await?;
     }
     let user_password = seed_page_world(state).await?;
+    let helpdesk_password = seed_helpdesk(state).await?;
     // Reuse the credentials of an earlier run while their client still exists.
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(mut creds) = serde_json::from_str::<DemoCredentials>(&text) {
             if store.get_client(&creds.client_id).await?.is_some() {
-                let new_password = user_password.is_some();
-                if new_password {
+                let new_password = user_password.is_some() || helpdesk_password.is_some();
+                if user_password.is_some() {
                     creds.user_password = user_password;
+                }
+                if helpdesk_password.is_some() {
+                    creds.helpdesk_user_name = Some(DEMO_HELPDESK_USER.into());
+                    creds.helpdesk_password = helpdesk_password;
                 }
                 if creds.base_url != base_url || new_password {
                     creds.base_url = base_url;
@@ -185,6 +197,8 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
         user_name: DEMO_USER.into(),
         source_name: DEMO_SOURCE.into(),
         user_password,
+        helpdesk_user_name: Some(DEMO_HELPDESK_USER.into()),
+        helpdesk_password,
     };
     crate::secrets::write_private_file(&path, serde_json::to_string_pretty(&creds)?.as_bytes())
         .map_err(anyhow::Error::msg)?;
@@ -293,6 +307,49 @@ async fn seed_page_world(state: &AppState) -> anyhow::Result<Option<String>> {
     Ok(Some(password))
 }
 
+/// The demo's help-desk agent `Hal.Desk` (level HELPDESK, no accounts of their own), with a
+/// sign-in password when they have none. Returns that new password.
+async fn seed_helpdesk(state: &AppState) -> anyhow::Result<Option<String>> {
+    let store = &state.store;
+    let now = state.clock.now();
+    let agent = match store.find_identity_by_login(DEMO_HELPDESK_USER).await? {
+        Some(i) => i,
+        None => {
+            let identity = Identity {
+                id: IdentityId::generate(),
+                login_name: LoginName::parse(DEMO_HELPDESK_USER)?,
+                display_name: "Hal Desk".into(),
+                email: Some("helpdesk@example.com".into()),
+                attributes: BTreeMap::new(),
+                user_level: passbroker_core::identity::UserLevel::HelpdeskAdmin,
+                active: true,
+            };
+            store
+                .apply(vec![WriteOp::UpsertIdentity(identity.clone())])
+                .await?;
+            identity
+        }
+    };
+    if store.get_builtin_credential(&agent.id).await?.is_some() {
+        return Ok(None);
+    }
+    let password = format!(
+        "Desk-{}-{}",
+        passbroker_crypto::random::random_token(9),
+        passbroker_crypto::random::random_digits(2)
+    );
+    let hash =
+        passbroker_crypto::password_hash::hash(password.as_bytes()).map_err(anyhow::Error::msg)?;
+    store
+        .apply(vec![WriteOp::SetBuiltinCredential {
+            identity_id: agent.id.clone(),
+            hash,
+            now,
+        }])
+        .await?;
+    Ok(Some(password))
+}
+
 fn unreachable_name() -> SourceName {
     // The demo's names are constants that parse; this only satisfies the type checker.
     SourceName::parse("demo").unwrap_or_else(|_| std::process::abort())
@@ -301,7 +358,7 @@ fn unreachable_name() -> SourceName {
 fn announce(creds: &DemoCredentials, path: &std::path::Path) {
     // The demo client's secret is printed on purpose: it is the demo's front door.
     println!(
-        "\npassbroker demo tenant ready\n  base URL:      {}\n  client id:     {}\n  client secret: {}\n  user / source: {} / {}\n  written to:    {}\n  Password Manager page: {}/ (sign in as {} with the userPassword in that file)\n",
+        "\npassbroker demo tenant ready\n  base URL:      {}\n  client id:     {}\n  client secret: {}\n  user / source: {} / {}\n  written to:    {}\n  Password Manager page: {}/ (sign in as {} with the userPassword in that file; the help desk as {} with helpdeskPassword)\n",
         creds.base_url,
         creds.client_id,
         creds.client_secret,
@@ -310,5 +367,6 @@ fn announce(creds: &DemoCredentials, path: &std::path::Path) {
         path.display(),
         creds.base_url,
         creds.user_name,
+        DEMO_HELPDESK_USER,
     );
 }

@@ -18,6 +18,8 @@ pub fn aad(kind: WrappedKind) -> &'static [u8] {
         WrappedKind::SigningKey => b"passbroker/token-signing-key/v1",
         WrappedKind::SourceSecrets => b"passbroker/source-secrets/v1",
         WrappedKind::Meta => b"passbroker/meta/v1",
+        WrappedKind::OutboundMail => b"passbroker/outbound-mail/v1",
+        WrappedKind::TotpSecret => b"passbroker/totp-secret/v1",
     }
 }
 

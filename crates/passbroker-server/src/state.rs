@@ -62,4 +62,6 @@ pub struct AppState {
     /// Announces requests that reached a terminal state (for `Prefer: wait`).
     pub finished: broadcast::Sender<RequestId>,
     pub backlog: Arc<crate::worker::Backlog>,
+    /// Password recovery: the mailer and the limits on "forgot password" starts.
+    pub recovery: Arc<crate::recovery::Recovery>,
 }

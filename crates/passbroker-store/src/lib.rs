@@ -8,10 +8,12 @@
 mod bulk;
 pub mod copy;
 pub mod postgres;
+pub mod recovery;
 pub mod sql;
 pub mod sqlite;
 mod types;
 
+pub use recovery::{OutboundMail, RecoveryStore, ResetCode, TotpFactor};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -106,6 +108,9 @@ pub trait Store: Send + Sync + 'static {
     async fn flush_erased(&self) -> StoreResult<()> {
         Ok(())
     }
+
+    /// Password recovery's storage (reset codes, the outbound mail queue).
+    fn recovery(&self) -> &dyn RecoveryStore;
 
     // Meta (small values such as the master-key check).
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;

@@ -50,6 +50,10 @@ pub enum WrappedKind {
     SigningKey,
     SourceSecrets,
     Meta,
+    /// A message of the outbound mail queue.
+    OutboundMail,
+    /// A person's TOTP secret.
+    TotpSecret,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -11,7 +11,8 @@
   const $ = (id) => document.getElementById(id);
   const lang = document.documentElement.lang || 'en';
   const plural = new Intl.PluralRules(lang);
-  const SCREENS = ['signin', 'accounts', 'change', 'progress'];
+  const SCREENS = ['signin', 'forgot', 'token', 'accounts', 'change', 'progress', 'helpdesk'];
+  const AGENT_LEVELS = new Set(['ORG_ADMIN', 'HELPDESK']);
   const TERMINAL = new Set(['FINISHED', 'FAILED']);
   // zxcvbn's cost grows with length; it only advises, so it sees at most this much.
   const STRENGTH_INPUT_CAP = 64;
@@ -23,6 +24,17 @@
   let current = null;
   let pollTimer = null;
   let pollRun = 0;
+  // True in a session started by a reset code: the change screens show the reset's
+  // instructions (reset-password:*) instead of the change's.
+  let resetting = false;
+  let resetId = null;
+  let resetUser = null;
+  let helpdeskPerson = null;
+  // A change refused for want of strong authentication: its (already encrypted) body, sent
+  // again once the session proved a code.
+  let pendingChange = null;
+  // The challenge of an emailed second-factor code, while one is expected.
+  let mfaChallenge = null;
 
   // ---- messages -------------------------------------------------------------------------
   function t(key, params) {
@@ -157,6 +169,18 @@
   function showSignIn(noticeKey) {
     stopPolling();
     csrf = null;
+    resetting = false;
+    helpdeskPerson = null;
+    // Nothing of the help desk's outlives the session (an issued code least of all).
+    $('helpdesk-token').textContent = '';
+    $('helpdesk-token-box').hidden = true;
+    $('helpdesk-person').hidden = true;
+    $('helpdesk-results').replaceChildren();
+    $('helpdesk-results-section').hidden = true;
+    $('helpdesk-q').value = '';
+    pendingChange = null;
+    mfaChallenge = null;
+    clearMfaEnrolment();
     me = null;
     current = null;
     clearPasswordFields();
@@ -190,6 +214,7 @@
     $('signin-submit').disabled = false;
     if (r.status === 200 && r.data) {
       csrf = r.data.csrfToken;
+      resetting = false;
       await loadAccounts();
       return;
     }
@@ -222,6 +247,316 @@
     if (me.csrfToken) csrf = me.csrfToken;
     renderAccounts();
     show('accounts');
+  }
+
+  // ---- authenticator app (TOTP) ----------------------------------------------------------------
+  async function loadMfa() {
+    const r = await api('GET', '/passbroker/v1/me/strong-authn');
+    if (r.status !== 200 || !r.data) {
+      $('mfa-section').hidden = true;
+      return;
+    }
+    $('mfa-section').hidden = false;
+    const active = r.data.totp === 'ACTIVE';
+    $('mfa-state').textContent = t(active ? 'mfa.on' : 'mfa.off');
+    $('mfa-setup').textContent = t(active ? 'mfa.replace' : 'mfa.setup');
+  }
+
+  async function setupMfa() {
+    $('mfa-error').textContent = '';
+    const r = await api('POST', '/passbroker/v1/me/totp', {});
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status === 403) {
+      $('accounts-error').textContent = t('mfa.required');
+      return;
+    }
+    if (r.status !== 201 || !r.data) {
+      $('accounts-error').textContent = problem(r);
+      return;
+    }
+    $('mfa-qr').src = `${r.data.qrCode}?t=${Date.now()}`;
+    $('mfa-secret').textContent = r.data.secret;
+    const list = $('mfa-recovery');
+    list.replaceChildren();
+    for (const c of r.data.recoveryCodes) list.appendChild(el('li', { text: c }));
+    $('mfa-enrol').hidden = false;
+    $('mfa-confirm-code').focus();
+  }
+
+  function clearMfaEnrolment() {
+    $('mfa-enrol').hidden = true;
+    $('mfa-secret').textContent = '';
+    $('mfa-recovery').replaceChildren();
+    $('mfa-qr').removeAttribute('src');
+    $('mfa-confirm-code').value = '';
+  }
+
+  async function confirmMfa(ev) {
+    ev.preventDefault();
+    const code = $('mfa-confirm-code').value.trim();
+    $('mfa-confirm-code').value = '';
+    const r = await api('POST', '/passbroker/v1/me/totp/confirm', { code });
+    if (r.status === 200) {
+      clearMfaEnrolment();
+      await loadMfa();
+      $('accounts-status').textContent = t('mfa.done');
+      return;
+    }
+    $('mfa-error').textContent = r.status === 429 ? t('forgot.locked', { n: Math.max(1, r.retryAfter) }) : t('mfa.wrong');
+    $('mfa-confirm-code').focus();
+  }
+
+  async function proveStrong(ev) {
+    ev.preventDefault();
+    const code = $('strong-code').value.trim();
+    $('strong-code').value = '';
+    $('change-error').textContent = '';
+    const r = await api('POST', '/passbroker/v1/me/strong-authn', mfaChallenge ? { code, challengeId: mfaChallenge } : { code });
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 200) {
+      const cause = causeText(r);
+      if (r.status === 429) $('change-error').textContent = t('forgot.locked', { n: Math.max(1, r.retryAfter) });
+      else if (cause.includes('set one up')) $('change-error').textContent = t('mfa.needSetup');
+      else $('change-error').textContent = t('mfa.wrong');
+      $('strong-code').focus();
+      return;
+    }
+    $('strong-form').hidden = true;
+    mfaChallenge = null;
+    $('strong-status').textContent = '';
+    const body = pendingChange;
+    pendingChange = null;
+    if (body) await sendChange(body);
+  }
+
+  async function emailStrongCode() {
+    $('change-error').textContent = '';
+    const r = await api('POST', '/passbroker/v1/me/strong-authn/email', {});
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 202 || !r.data) {
+      $('change-error').textContent = problem(r);
+      return;
+    }
+    mfaChallenge = r.data.challengeId;
+    $('strong-status').textContent = t('mfa.emailSent');
+    $('strong-code').focus();
+  }
+
+  // ---- forgot password (emailed code) and "I have a reset code" (help desk) ------------------
+  function causeText(r) {
+    const causes = r.data && Array.isArray(r.data.causes) ? r.data.causes : [];
+    return causes.length && causes[0] && causes[0].text ? causes[0].text : '';
+  }
+
+  function openForgot() {
+    resetId = null;
+    resetUser = null;
+    $('forgot-status').textContent = '';
+    $('forgot-error').textContent = '';
+    $('forgot-username').value = $('username').value.trim();
+    $('forgot-code').value = '';
+    $('forgot-code-form').hidden = true;
+    $('forgot-form').hidden = false;
+    show('forgot');
+    $('forgot-username').focus();
+  }
+
+  async function sendCode(ev) {
+    ev.preventDefault();
+    const user = $('forgot-username').value.trim();
+    $('forgot-error').textContent = '';
+    $('forgot-status').textContent = '';
+    if (!user) {
+      $('forgot-error').textContent = t('forgot.missing');
+      $('forgot-username').focus();
+      return;
+    }
+    $('forgot-send').disabled = true;
+    const r = await api('POST', '/passbroker/v1/recovery/start', { userName: user, locale: lang });
+    $('forgot-send').disabled = false;
+    if (r.status === 202 && r.data && r.data.resetId) {
+      resetId = r.data.resetId;
+      resetUser = user;
+      const minutes = Math.max(1, Math.round((new Date(r.data.expiresAt).getTime() - Date.now()) / 60000));
+      $('forgot-status').textContent = t('forgot.sent', { n: minutes });
+      $('forgot-form').hidden = true;
+      $('forgot-code-form').hidden = false;
+      $('forgot-code').focus();
+      return;
+    }
+    $('forgot-error').textContent = r.status === 429 ? t('error.busy', { n: Math.max(1, r.retryAfter) }) : problem(r);
+  }
+
+  async function startResetSession(data) {
+    csrf = data.csrfToken;
+    resetting = true;
+    await loadAccounts();
+    $('accounts-status').textContent = t('forgot.chooseAccount');
+  }
+
+  async function verifyCode(ev) {
+    ev.preventDefault();
+    const code = $('forgot-code').value.trim();
+    $('forgot-error').textContent = '';
+    if (!code) {
+      $('forgot-error').textContent = t('forgot.missingCode');
+      $('forgot-code').focus();
+      return;
+    }
+    $('forgot-verify').disabled = true;
+    const r = await api('POST', '/passbroker/v1/recovery/verify', { resetId, userName: resetUser, code });
+    $('forgot-verify').disabled = false;
+    $('forgot-code').value = '';
+    if (r.status === 200 && r.data) {
+      await startResetSession(r.data);
+      return;
+    }
+    const cause = causeText(r);
+    if (r.status === 429) $('forgot-error').textContent = t('forgot.locked', { n: Math.max(1, r.retryAfter) });
+    else if (r.status === 400 && cause.includes('no longer be used')) {
+      $('forgot-error').textContent = t('forgot.dead');
+      $('forgot-code-form').hidden = true;
+      $('forgot-form').hidden = false;
+      $('forgot-status').textContent = '';
+    } else if (r.status === 400 && cause) $('forgot-error').textContent = `${t('forgot.wrong')} (${cause})`;
+    else $('forgot-error').textContent = problem(r);
+    (($('forgot-code-form').hidden) ? $('forgot-username') : $('forgot-code')).focus();
+  }
+
+  function openToken() {
+    $('token-error').textContent = '';
+    $('token-username').value = $('username').value.trim();
+    $('token-code').value = '';
+    show('token');
+    $('token-username').focus();
+  }
+
+  async function redeemToken(ev) {
+    ev.preventDefault();
+    const user = $('token-username').value.trim();
+    const code = $('token-code').value.trim();
+    $('token-error').textContent = '';
+    if (!user || !code) {
+      $('token-error').textContent = t('signin.missing');
+      (user ? $('token-code') : $('token-username')).focus();
+      return;
+    }
+    $('token-submit').disabled = true;
+    const r = await api('POST', '/passbroker/v1/recovery/digit-token', { userName: user, digitToken: code });
+    $('token-submit').disabled = false;
+    $('token-code').value = '';
+    if (r.status === 200 && r.data) {
+      await startResetSession(r.data);
+      return;
+    }
+    if (r.status === 429) $('token-error').textContent = t('forgot.locked', { n: Math.max(1, r.retryAfter) });
+    else if (r.status === 400) $('token-error').textContent = t('token.wrong');
+    else $('token-error').textContent = problem(r);
+    $('token-code').focus();
+  }
+
+  // ---- help desk (ORG_ADMIN and HELPDESK) --------------------------------------------------------
+  function openHelpdesk() {
+    $('helpdesk-error').textContent = '';
+    show('helpdesk');
+    $('helpdesk-q').focus();
+  }
+
+  async function searchPeople(ev) {
+    ev.preventDefault();
+    const q = $('helpdesk-q').value.trim();
+    $('helpdesk-error').textContent = '';
+    if (!q) {
+      $('helpdesk-q').focus();
+      return;
+    }
+    const r = await api('GET', `/passbroker/v1/helpdesk/people?q=${encodeURIComponent(q)}`);
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 200 || !r.data) {
+      $('helpdesk-error').textContent = problem(r);
+      return;
+    }
+    const list = $('helpdesk-results');
+    list.replaceChildren();
+    for (const p of r.data.people) {
+      const name = p.displayName || p.userName;
+      const button = el('button', { type: 'button', className: 'secondary', text: t('helpdesk.select', { name: p.userName }) });
+      button.addEventListener('click', () => showPerson(p.identityId, true));
+      list.appendChild(el('li', {}, [el('span', { text: `${name} (${p.userName}${p.email ? `, ${p.email}` : ''})` }), button]));
+    }
+    if (!r.data.people.length) list.appendChild(el('li', { text: t('helpdesk.none') }));
+    $('helpdesk-results-section').hidden = false;
+  }
+
+  async function showPerson(id, fresh) {
+    const r = await api('GET', `/passbroker/v1/helpdesk/people/${encodeURIComponent(id)}`);
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 200 || !r.data) {
+      $('helpdesk-error').textContent = problem(r);
+      return;
+    }
+    helpdeskPerson = r.data;
+    if (fresh) {
+      $('helpdesk-token').textContent = '';
+      $('helpdesk-token-box').hidden = true;
+    }
+    $('helpdesk-person-h').textContent = helpdeskPerson.displayName || helpdeskPerson.userName;
+    $('helpdesk-person-meta').textContent = [helpdeskPerson.userName, helpdeskPerson.email, helpdeskPerson.userLevel].filter(Boolean).join(' · ');
+    const tokens = $('helpdesk-tokens');
+    tokens.replaceChildren();
+    for (const tk of helpdeskPerson.digitTokens) {
+      tokens.appendChild(el('tr', { 'data-token-state': tk.state }, [
+        el('td', { text: formatTime(tk.created) }),
+        el('td', { text: tk.createdBy }),
+        el('td', { text: t(`helpdesk.state.${tk.state}`) + (tk.used ? ` · ${formatTime(tk.used)}` : '') }),
+      ]));
+    }
+    if (!helpdeskPerson.digitTokens.length) tokens.appendChild(el('tr', {}, [el('td', { colspan: 3, text: t('helpdesk.noTokens') })]));
+    const accounts = $('helpdesk-accounts');
+    accounts.replaceChildren();
+    for (const a of helpdeskPerson.accounts) {
+      accounts.appendChild(el('tr', { 'data-source': a.sourceName || '' }, [
+        el('th', { scope: 'row', text: a.sourceName || '' }),
+        el('td', { text: a.accountName || '' }),
+        lastChangeCell(a),
+      ]));
+    }
+    $('helpdesk-person').hidden = false;
+  }
+
+  async function issueToken() {
+    if (!helpdeskPerson) return;
+    $('helpdesk-error').textContent = '';
+    $('helpdesk-issue').disabled = true;
+    const r = await api('POST', `/passbroker/v1/helpdesk/people/${encodeURIComponent(helpdeskPerson.identityId)}/digit-token`, {});
+    $('helpdesk-issue').disabled = false;
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status !== 200 || !r.data) {
+      $('helpdesk-error').textContent = problem(r);
+      return;
+    }
+    $('helpdesk-token').textContent = r.data.digitToken;
+    $('helpdesk-token-expires').textContent = t('helpdesk.tokenExpires', { time: formatTime(r.data.expires) });
+    $('helpdesk-token-box').hidden = false;
+    await showPerson(helpdeskPerson.identityId, false);
   }
 
   function lastChangeCell(entry) {
@@ -273,6 +608,9 @@
   function renderAccounts() {
     $('greeting').textContent = t('accounts.greeting', { name: me.displayName || me.userName });
     $('accounts-error').textContent = '';
+    $('accounts-status').textContent = '';
+    $('open-helpdesk').hidden = !AGENT_LEVELS.has(me.userLevel);
+    loadMfa();
     const groups = $('groups');
     const sources = $('sources');
     groups.replaceChildren();
@@ -413,9 +751,13 @@
     $('change-h').textContent = t('change.heading', { name: item.name });
     $('change-targets').textContent = t('change.targets', { list: formatList(item.sources.map((s) => s.sourceName)) });
     $('change-error').textContent = '';
+    $('strong-form').hidden = true;
+    pendingChange = null;
+    mfaChallenge = null;
+    $('strong-status').textContent = '';
     // For password managers: whose new password this is.
     $('change-username').value = me.userName;
-    showInstructions('instr-enter', me.instructions['change-password:enter-password']);
+    showInstructions('instr-enter', me.instructions[resetting ? 'reset-password:enter-password' : 'change-password:enter-password']);
     clearPasswordFields();
     renderRules();
     updateChecklist();
@@ -477,7 +819,7 @@
         return;
       }
       const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'RSA-OAEP' }, key, plain));
-      const r = await api('POST', '/v3/set-password', {
+      await sendChange({
         identityId: me.identityId,
         encryptedPassword: bytesToBase64(sealed),
         publicKeyId: keyResponse.data.publicKeyId,
@@ -485,22 +827,35 @@
         sourceId: current.target.sourceId,
         encryption: 'RSA-OAEP-256',
       });
-      if (r.status === 401) {
-        sessionEnded();
-        return;
-      }
-      if (r.status !== 202 || !r.data || !r.data.requestId) {
-        $('change-error').textContent = problem(r);
-        $('new-password').focus();
-        return;
-      }
-      startProgress(r.data.requestId);
     } catch (_) {
       $('change-error').textContent = t('error.server');
     } finally {
       plain.fill(0);
       $('change-submit').disabled = false;
     }
+  }
+
+  // Sends an encrypted change; a refusal for want of strong authentication asks for a code
+  // and keeps the (encrypted) body to send again.
+  async function sendChange(body) {
+    const r = await api('POST', '/v3/set-password', body);
+    if (r.status === 401) {
+      sessionEnded();
+      return;
+    }
+    if (r.status === 403 && causeText(r).startsWith('strong authentication required')) {
+      pendingChange = body;
+      showInstructions('instr-mfa', me && me.instructions['mfa:enter-code']);
+      $('strong-form').hidden = false;
+      $('strong-code').focus();
+      return;
+    }
+    if (r.status !== 202 || !r.data || !r.data.requestId) {
+      $('change-error').textContent = problem(r);
+      $('new-password').focus();
+      return;
+    }
+    startProgress(r.data.requestId);
   }
 
   // ---- progress, target by target --------------------------------------------------------------
@@ -555,7 +910,7 @@
       for (const e of errors) list.appendChild(el('li', { text: e }));
       $('progress-policy').hidden = false;
     }
-    showInstructions('instr-finish', me && me.instructions['change-password:finish']);
+    showInstructions('instr-finish', me && me.instructions[resetting ? 'reset-password:finish' : 'change-password:finish']);
   }
 
   // ---- start ---------------------------------------------------------------------------------
@@ -579,6 +934,25 @@
       show('accounts');
     });
     $('toggle-show').addEventListener('click', toggleShow);
+    $('open-forgot').addEventListener('click', openForgot);
+    $('open-token').addEventListener('click', openToken);
+    $('forgot-form').addEventListener('submit', sendCode);
+    $('forgot-code-form').addEventListener('submit', verifyCode);
+    $('forgot-back').addEventListener('click', () => showSignIn(null));
+    $('token-form').addEventListener('submit', redeemToken);
+    $('token-back').addEventListener('click', () => showSignIn(null));
+    $('open-helpdesk').addEventListener('click', openHelpdesk);
+    $('mfa-setup').addEventListener('click', setupMfa);
+    $('mfa-confirm-form').addEventListener('submit', confirmMfa);
+    $('strong-form').addEventListener('submit', proveStrong);
+    $('strong-email').addEventListener('click', emailStrongCode);
+    $('helpdesk-back').addEventListener('click', () => {
+      renderAccounts();
+      show('accounts');
+    });
+    $('helpdesk-form').addEventListener('submit', searchPeople);
+    $('helpdesk-issue').addEventListener('click', issueToken);
+    $('helpdesk-refresh').addEventListener('click', () => helpdeskPerson && showPerson(helpdeskPerson.identityId, false));
     $('new-password').addEventListener('input', updateChecklist);
     $('confirm-password').addEventListener('input', updateChecklist);
     $('progress-back').addEventListener('click', () => {
@@ -586,6 +960,7 @@
       loadAccounts();
     });
     showInstructions('instr-flow', $('instr-flow').dataset.content);
+    showInstructions('instr-reset', $('instr-reset').dataset.content);
     const r = await api('GET', `/passbroker/v1/me?locale=${encodeURIComponent(lang)}`);
     if (r.status === 200 && r.data) {
       me = r.data;

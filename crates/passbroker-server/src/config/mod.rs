@@ -122,6 +122,29 @@ pub struct Config {
     pub session_lifetime_secs: i64,
     /// … or after this long without a request.
     pub session_idle_timeout_secs: i64,
+    /// The SMTP server that sends reset codes and change notices (none: no mail is sent and
+    /// "forgot password" by email is off).
+    pub smtp_host: Option<String>,
+    /// Default: 25 for `none`, 587 for `starttls`, 465 for `tls`.
+    pub smtp_port: Option<u16>,
+    /// `none` (plain SMTP, for a local relay only), `starttls` or `tls` (implicit TLS).
+    pub smtp_tls: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub smtp_password_file: Option<PathBuf>,
+    /// The sender address, e.g. `passbroker <noreply@example.com>`.
+    pub smtp_from: Option<String>,
+    /// Extra CA certificates (PEM) to trust for the SMTP server's TLS certificate.
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Connect and command timeout of one delivery attempt.
+    pub smtp_timeout_secs: u64,
+    /// A reset code (forgot password by email) expires this long after it was sent.
+    pub reset_code_ttl_secs: i64,
+    /// Client networks counted as "on the network" for policies with
+    /// `requireStrongAuthOffNetwork`: CIDRs separated by commas (e.g. `10.0.0.0/8, fd00::/8`).
+    pub trusted_networks: String,
+    /// Email the identity after each accepted password change (when mail is on).
+    pub notify_password_changes: bool,
 }
 
 impl Default for Config {
@@ -176,6 +199,18 @@ impl Default for Config {
             tls_key_file: None,
             session_lifetime_secs: 8 * 3600,
             session_idle_timeout_secs: 15 * 60,
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_password_file: None,
+            smtp_from: None,
+            smtp_ca_file: None,
+            smtp_timeout_secs: 10,
+            reset_code_ttl_secs: 15 * 60,
+            trusted_networks: String::new(),
+            notify_password_changes: true,
         }
     }
 }
@@ -231,6 +266,18 @@ const KEYS: &[&str] = &[
     "tls_key_file",
     "session_lifetime_secs",
     "session_idle_timeout_secs",
+    "smtp_host",
+    "smtp_port",
+    "smtp_tls",
+    "smtp_username",
+    "smtp_password",
+    "smtp_password_file",
+    "smtp_from",
+    "smtp_ca_file",
+    "smtp_timeout_secs",
+    "reset_code_ttl_secs",
+    "trusted_networks",
+    "notify_password_changes",
 ];
 
 /// Values given on the command line; they win over everything else.
@@ -365,6 +412,25 @@ impl Config {
             ),
             None => self.data_dir.join("passbroker.db"),
         }
+    }
+
+    /// The SMTP password, from the value or the file.
+    pub fn smtp_password_text(&self) -> Result<Option<SecretString>, ConfigError> {
+        if let Some(p) = &self.smtp_password {
+            return Ok(Some(SecretString::from(p.clone())));
+        }
+        if let Some(path) = &self.smtp_password_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!(
+                    "key `smtp_password_file`: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            return Ok(Some(SecretString::from(
+                text.trim_end_matches(['\r', '\n']).to_owned(),
+            )));
+        }
+        Ok(None)
     }
 
     /// The master key text, from the value or the file.

@@ -16,6 +16,7 @@ impl Config {
         self.validate_http()?;
         self.validate_tls()?;
         self.validate_sessions()?;
+        self.validate_smtp()?;
         self.validate_master_key()?;
         Ok(())
     }
@@ -278,6 +279,56 @@ impl Config {
                 format!(
                     "must be between 10 and session_lifetime_secs ({}), got {}",
                     self.session_lifetime_secs, self.session_idle_timeout_secs
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Mail: a host needs a sender; TLS mode is one of three.
+    fn validate_smtp(&self) -> Result<(), ConfigError> {
+        if !matches!(self.smtp_tls.as_str(), "none" | "starttls" | "tls") {
+            return err(
+                "smtp_tls",
+                format!(
+                    "must be none, starttls or tls, got {:?}",
+                    self.smtp_tls.chars().take(40).collect::<String>()
+                ),
+            );
+        }
+        if self.smtp_password.is_some() && self.smtp_password_file.is_some() {
+            return err(
+                "smtp_password",
+                "give smtp_password or smtp_password_file, not both".into(),
+            );
+        }
+        if let Some(host) = &self.smtp_host {
+            if host.trim().is_empty() {
+                return err("smtp_host", "must not be empty".into());
+            }
+            let from = self.smtp_from.as_deref().unwrap_or("");
+            if from.parse::<lettre::message::Mailbox>().is_err() {
+                return err(
+                    "smtp_from",
+                    format!("must be a mail address (e.g. \"passbroker <noreply@example.com>\") when smtp_host is set, got {from:?}"),
+                );
+            }
+        }
+        if !(1..=300).contains(&self.smtp_timeout_secs) {
+            return err(
+                "smtp_timeout_secs",
+                format!("must be between 1 and 300, got {}", self.smtp_timeout_secs),
+            );
+        }
+        if let Err(e) = crate::strong_authn::parse_networks(&self.trusted_networks) {
+            return err("trusted_networks", e);
+        }
+        if !(60..=24 * 3600).contains(&self.reset_code_ttl_secs) {
+            return err(
+                "reset_code_ttl_secs",
+                format!(
+                    "must be between 60 and 86400, got {}",
+                    self.reset_code_ttl_secs
                 ),
             );
         }

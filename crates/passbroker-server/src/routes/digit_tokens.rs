@@ -45,7 +45,7 @@ pub struct DigitTokenRequest {
     duration_minutes: Option<i64>,
 }
 
-fn token_hash(salt: &[u8], token: &str) -> Vec<u8> {
+pub(crate) fn token_hash(salt: &[u8], token: &str) -> Vec<u8> {
     let mut material = salt.to_vec();
     material.extend_from_slice(token.as_bytes());
     sha256(&material).to_vec()

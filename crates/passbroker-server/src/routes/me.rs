@@ -42,6 +42,9 @@ pub const PAGE_IDS: &[&str] = &[
     "flow-selection:select",
     "change-password:enter-password",
     "change-password:finish",
+    "reset-password:enter-password",
+    "reset-password:finish",
+    "mfa:enter-code",
 ];
 
 pub(super) fn user(principal: &Principal) -> ApiResult<&UserPrincipal> {
@@ -275,6 +278,7 @@ pub async fn me(
         "identityId": identity.id.to_string(),
         "userName": identity.login_name.as_str(),
         "displayName": identity.display_name,
+        "userLevel": identity.user_level.as_str(),
         "csrfToken": csrf,
         "idleTimeoutSecs": state.config.session_idle_timeout_secs,
         "groups": groups_json,

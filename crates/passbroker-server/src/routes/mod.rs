@@ -8,11 +8,13 @@ pub mod dictionary;
 pub mod digit_tokens;
 pub mod extract;
 pub mod health;
+pub mod helpdesk;
 pub mod identities;
 pub mod isc_admin;
 pub mod json_patch;
 pub mod login;
 pub mod me;
+pub mod mfa;
 pub mod oauth;
 pub mod openapi;
 pub mod org_config;
@@ -20,6 +22,7 @@ pub mod page;
 pub mod password;
 pub mod password_policies;
 pub mod pwned;
+pub mod recovery;
 pub mod sign_in;
 pub mod source_doc;
 pub mod sources;
@@ -54,6 +57,11 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/",
     "/assets/{file}",
     "/passbroker/v1/session",
+    // "Forgot password": the emailed code, or the help desk's digit token, is the proof
+    // (under the guessing protection); starting a flow answers the same for every user name.
+    recovery::START_ROUTE,
+    recovery::VERIFY_ROUTE,
+    recovery::DIGIT_TOKEN_ROUTE,
 ];
 
 /// Whether a route (as matched, e.g. `/v3/sources/{id}`) is on [`PUBLIC_ROUTES`].
@@ -155,6 +163,17 @@ fn all_routes() -> Routes {
         .route("/", get(page::index))
         .route("/assets/{file}", get(page::asset))
         .route("/passbroker/v1/session", post(sign_in::sign_in))
+        .route(recovery::START_ROUTE, post(recovery::start))
+        .route(recovery::VERIFY_ROUTE, post(recovery::verify))
+        .route(recovery::DIGIT_TOKEN_ROUTE, post(recovery::digit_token))
+        .route(helpdesk::PEOPLE_ROUTE, get(helpdesk::search))
+        .route(helpdesk::PERSON_ROUTE, get(helpdesk::show))
+        .route(helpdesk::TOKEN_ROUTE, post(helpdesk::issue))
+        .route(mfa::STATE_ROUTE, get(mfa::status).post(mfa::verify))
+        .route(mfa::TOTP_ROUTE, post(mfa::enrol))
+        .route(mfa::QR_ROUTE, get(mfa::qr))
+        .route(mfa::CONFIRM_ROUTE, post(mfa::confirm))
+        .route(mfa::EMAIL_ROUTE, post(mfa::email_code))
         .route("/passbroker/v1/me", get(me::me))
         .route(
             "/passbroker/v1/me/session",

@@ -35,6 +35,8 @@ struct Asset {
 }
 
 const INDEX_HTML: &str = include_str!("../../assets/page/index.html");
+/// The page's custom-instruction slots filled before any script runs.
+const INSTRUCTION_SLOTS: &[&str] = &["flowInstructions", "resetInstructions"];
 
 const ASSETS: &[Asset] = &[
     Asset {
@@ -140,6 +142,12 @@ fn escape(s: &str) -> String {
 /// language and `{{flowInstructions}}` the org's custom instructions of the sign-in screen
 /// (an attribute value: the page's script sanitises it before showing it).
 pub fn render_index(lang: &str, flow_instructions: &str) -> String {
+    render_index_with(lang, &[("flowInstructions", flow_instructions)])
+}
+
+/// [`render_index`] with every instruction slot: `flowInstructions` (the sign-in screen) and
+/// `resetInstructions` (the "forgot password" screen, `reset-password:enter-username`).
+pub fn render_index_with(lang: &str, slots: &[(&str, &str)]) -> String {
     let own = catalogue(lang);
     let english = catalogue(LANGUAGES[0]);
     let mut out = String::with_capacity(INDEX_HTML.len() + 2048);
@@ -155,8 +163,10 @@ pub fn render_index(lang: &str, flow_instructions: &str) -> String {
         let key = after[..end].trim();
         let text = if key == "lang" {
             lang.to_owned()
-        } else if key == "flowInstructions" {
-            flow_instructions.to_owned()
+        } else if let Some((_, v)) = slots.iter().find(|(k, _)| *k == key) {
+            (*v).to_owned()
+        } else if INSTRUCTION_SLOTS.contains(&key) {
+            String::new()
         } else {
             own.and_then(|c| c.get(key))
                 .or_else(|| english.and_then(|c| c.get(key)))
@@ -215,7 +225,19 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap, uri: Uri) 
         .ok()
         .flatten()
         .unwrap_or_default();
-    let mut r = (StatusCode::OK, render_index(lang, &flow)).into_response();
+    let reset = super::me::instruction(&state, "reset-password:enter-username", lang)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let mut r = (
+        StatusCode::OK,
+        render_index_with(
+            lang,
+            &[("flowInstructions", &flow), ("resetInstructions", &reset)],
+        ),
+    )
+        .into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -313,7 +335,7 @@ mod tests {
             let end = after.find("}}").expect("closed");
             let key = &after[..end];
             assert!(
-                key == "lang" || key == "flowInstructions" || english.contains_key(key),
+                key == "lang" || INSTRUCTION_SLOTS.contains(&key) || english.contains_key(key),
                 "{key}"
             );
             rest = &after[end + 2..];

@@ -284,16 +284,31 @@ pub async fn set_password(
     State(state): State<AppState>,
     auth: Authorized<SetPassword>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     ApiJson(body): ApiJson<PasswordChangeRequestDto>,
 ) -> ApiResult<Response> {
     let now = state.clock.now();
     let checked = check_request(&state, &auth.principal, &body, now).await?;
+    // A page session changing a source whose policy wants strong authentication.
+    let ip = crate::auth::client_ip(&extensions);
+    crate::strong_authn::require(&state, &headers, ip, body.source_id.as_deref()).await?;
     let reach = if auth.may_set_admin_logins() {
         Reach::AdminLogins
     } else {
         Reach::NoAdminLogins
     };
-    submit(&state, &auth.principal, &headers, checked, now, reach).await
+    let response = submit(&state, &auth.principal, &headers, checked, now, reach).await?;
+    if response.status() == axum::http::StatusCode::ACCEPTED {
+        crate::notify::password_change(
+            &state,
+            &headers,
+            ip,
+            body.identity_id.as_deref(),
+            body.source_id.as_deref(),
+        )
+        .await;
+    }
+    Ok(response)
 }
 
 /// Whether a change may reach the built-in login of an identity with an administrative user

@@ -30,7 +30,7 @@ pub struct SignInBody {
 /// A sign-in must come from a page of this origin (login CSRF): browsers send `Origin` on
 /// every cross-origin POST and `Sec-Fetch-Site` on every request; a client that sends neither
 /// is not a browser acting for another site.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         if !matches!(site.to_str(), Ok("same-origin" | "none")) {
             return false;

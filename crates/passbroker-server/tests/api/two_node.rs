@@ -325,9 +325,10 @@ async fn two_node_migrate_from_sqlite_to_postgres_keeps_counts_and_finishes_requ
             && of("meta") >= 1
             && of("audit_events") >= 1
     );
+    // Built-in logins: the demo's Abby and its help-desk agent.
     assert_eq!(
         (of("personal_access_tokens"), of("builtin_credentials")),
-        (1, 1)
+        (1, 2)
     );
     let lite_total: u64 = counts.iter().map(|c| c.source).sum();
     sqlite.close().await;

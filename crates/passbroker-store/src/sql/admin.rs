@@ -195,7 +195,7 @@ pub(crate) async fn insert_digit_token<D: Dialect>(d: &D, t: &DigitToken) -> Sto
     Ok(())
 }
 
-fn digit_token_from_row(r: &Row) -> StoreResult<DigitToken> {
+pub(crate) fn digit_token_from_row(r: &Row) -> StoreResult<DigitToken> {
     Ok(DigitToken {
         id: r.text("id")?,
         identity_id: parse(

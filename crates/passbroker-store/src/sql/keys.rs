@@ -150,8 +150,12 @@ pub(crate) async fn list_signing<D: Dialect>(d: &D) -> StoreResult<Vec<StoredSig
 /// nodes still read meanwhile but cannot add a secret under the old key.
 pub(crate) async fn rewrap_all<D: Dialect>(d: &D, rewrap: &RewrapFn<'_>) -> StoreResult<usize> {
     let mut tx = d.begin().await?;
-    lock_tables::<D>(&mut tx, "rsa_keys, signing_keys, sources, meta").await?;
-    let targets: [(&str, &str, &str, WrappedKind); 4] = [
+    lock_tables::<D>(
+        &mut tx,
+        "rsa_keys, signing_keys, sources, meta, totp_factors, outbound_mail",
+    )
+    .await?;
+    let targets: [(&str, &str, &str, WrappedKind); 6] = [
         ("rsa_keys", "id", "wrapped_private", WrappedKind::RsaKey),
         (
             "signing_keys",
@@ -166,6 +170,13 @@ pub(crate) async fn rewrap_all<D: Dialect>(d: &D, rewrap: &RewrapFn<'_>) -> Stor
             WrappedKind::SourceSecrets,
         ),
         ("meta", "key", "value", WrappedKind::Meta),
+        (
+            "totp_factors",
+            "identity_id",
+            "wrapped_secret",
+            WrappedKind::TotpSecret,
+        ),
+        ("outbound_mail", "id", "wrapped", WrappedKind::OutboundMail),
     ];
     let mut count = 0usize;
     for (table, key_col, col, kind) in targets {

@@ -13,6 +13,7 @@ mod auth;
 mod directory;
 mod intake;
 pub(crate) mod keys;
+mod recovery;
 pub(crate) mod requests;
 mod store_impl;
 

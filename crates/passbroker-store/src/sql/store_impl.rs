@@ -28,6 +28,10 @@ impl<D: Dialect> Store for SqlStore<D> {
         self.d.flush_erased().await
     }
 
+    fn recovery(&self) -> &dyn RecoveryStore {
+        self
+    }
+
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         keys::get_meta(&self.d, key).await
     }
