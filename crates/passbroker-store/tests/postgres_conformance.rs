@@ -25,13 +25,11 @@ async fn fresh() -> Option<PostgresStore> {
 /// PostgreSQL-specific checks: several pools on one database stand for several nodes.
 mod postgres_store_nodes {
     use super::*;
-    use crate::fixtures::{account, identity, source};
+    use crate::fixtures::{account, identity, request, source};
     use passbroker_core::audit::AuditEvent;
     use passbroker_core::keys::{KeyState, StoredRsaKey, StoredSigningKey};
-    use passbroker_core::request::{
-        Actor, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
-    };
-    use passbroker_core::{AuditEventId, PolicyId, PublicKeyId, RequestId, TaskId};
+
+    use passbroker_core::{AuditEventId, PolicyId, PublicKeyId};
     use passbroker_store::{
         CreateOutcome, CustomInstruction, DigitToken, StoreError, WebSession, WriteOp,
     };
@@ -44,46 +42,6 @@ mod postgres_store_nodes {
         let a = PostgresStore::connect(&url, 8).await.expect("node a");
         let b = PostgresStore::connect(&url, 8).await.expect("node b");
         Some((url, a, b))
-    }
-
-    fn request(
-        identity: &passbroker_core::identity::Identity,
-        account: &passbroker_core::account::Account,
-        key: Option<&str>,
-        created: i64,
-    ) -> (PasswordChangeRequest, Vec<TargetTask>) {
-        let id = RequestId::generate();
-        let req = PasswordChangeRequest {
-            id: id.clone(),
-            identity_id: identity.id.clone(),
-            requested_by: Actor::Client("c1".into()),
-            source_id: account.source_id.clone(),
-            account_ref: account.id.clone(),
-            public_key_id: PublicKeyId::generate(),
-            encryption: Encryption::Pkcs1v15,
-            ciphertext: Some(vec![7; 256]),
-            state: RequestState::InProgress,
-            errors: vec![],
-            validated: false,
-            created: Millis(created),
-            deadline: Millis(created + 60_000),
-            finished: None,
-            next_attempt_at: Millis(created),
-            idempotency_key: key.map(str::to_owned),
-        };
-        let task = TargetTask {
-            id: TaskId::generate(),
-            request_id: id,
-            account_ref: account.id.clone(),
-            source_id: account.source_id.clone(),
-            state: TaskState::Pending,
-            attempts: 0,
-            next_attempt_at: Millis(created),
-            error: None,
-            finished: None,
-            attempt_started: None,
-        };
-        (req, vec![task])
     }
 
     async fn seed(

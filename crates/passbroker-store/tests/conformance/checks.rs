@@ -2,61 +2,19 @@
 //! fresh SQLite file, and a fresh PostgreSQL database (skipped loudly when PostgreSQL is
 //! missing, unless PASSBROKER_REQUIRE_SERVICES=1).
 
-use crate::fixtures::{account, identity, source};
+use crate::fixtures::{account, identity, request, source};
 use passbroker_core::account::Account;
 use passbroker_core::audit::AuditEvent;
 use passbroker_core::client::PersonalAccessToken;
 use passbroker_core::identity::{Identity, UserLevel};
 use passbroker_core::keys::{KeyState, StoredRsaKey};
 use passbroker_core::policy::PasswordPolicy;
-use passbroker_core::request::{
-    Actor, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
-};
+use passbroker_core::request::{PasswordChangeRequest, RequestState, TargetTask, TaskState};
 use passbroker_core::source::Source;
 use passbroker_core::sync_group::PasswordSyncGroup;
 use passbroker_core::time::Millis;
 use passbroker_core::*;
 use passbroker_store::*;
-
-fn request(
-    identity: &Identity,
-    account: &Account,
-    key: Option<&str>,
-    created: i64,
-) -> (PasswordChangeRequest, Vec<TargetTask>) {
-    let id = RequestId::generate();
-    let req = PasswordChangeRequest {
-        id: id.clone(),
-        identity_id: identity.id.clone(),
-        requested_by: Actor::Client("c1".into()),
-        source_id: account.source_id.clone(),
-        account_ref: account.id.clone(),
-        public_key_id: PublicKeyId::generate(),
-        encryption: Encryption::Pkcs1v15,
-        ciphertext: Some(vec![7; 256]),
-        state: RequestState::InProgress,
-        errors: vec![],
-        validated: false,
-        created: Millis(created),
-        deadline: Millis(created + 60_000),
-        finished: None,
-        next_attempt_at: Millis(created),
-        idempotency_key: key.map(str::to_owned),
-    };
-    let task = TargetTask {
-        id: TaskId::generate(),
-        request_id: id,
-        account_ref: account.id.clone(),
-        source_id: account.source_id.clone(),
-        state: TaskState::Pending,
-        attempts: 0,
-        next_attempt_at: Millis(created),
-        error: None,
-        finished: None,
-        attempt_started: None,
-    };
-    (req, vec![task])
-}
 
 pub(crate) async fn seed(store: &dyn Store) -> (Identity, Source, Account) {
     let i = identity("Abby.Smith");
