@@ -1,13 +1,13 @@
 //! The application: everything `serve` runs, buildable on port 0 by tests.
 
 use crate::config::{Config, Database};
-use crate::connectors::ConnectorRegistry;
-use crate::keyring::KeyRing;
+use crate::http::ratelimit::{GuessGuard, RateLimitBackend, RateLimiter, SharedRateLimiter};
+use crate::http::state::{AppState, Clock};
+use crate::http::tokens::TokenService;
 use crate::metrics::Metrics;
-use crate::ratelimit::{GuessGuard, RateLimitBackend, RateLimiter, SharedRateLimiter};
-use crate::secrets::Secrets;
-use crate::state::{AppState, Clock};
-use crate::tokens::TokenService;
+use crate::pipeline::connectors::ConnectorRegistry;
+use crate::pipeline::keyring::KeyRing;
+use crate::pipeline::secrets::Secrets;
 use passbroker_crypto::KeyBits;
 use passbroker_store::postgres::{PostgresStore, QueueEvent};
 use passbroker_store::sqlite::{Durability, SqliteStore};
@@ -23,7 +23,7 @@ pub struct Application {
     listener: TcpListener,
     /// The shared database, when several nodes may share it.
     shared: Option<PostgresStore>,
-    pub demo: Option<crate::demo::DemoCredentials>,
+    pub demo: Option<crate::ops::demo::DemoCredentials>,
 }
 
 /// An open database of either kind.
@@ -147,7 +147,7 @@ pub async fn build_state_with(
     passbroker_crypto::implicit_rejection_self_test()
         .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     let master_text = config.master_key_text()?;
-    let master = crate::secrets::load_master_key(
+    let master = crate::pipeline::secrets::load_master_key(
         master_text
             .as_ref()
             .map(secrecy::ExposeSecret::expose_secret),
@@ -181,7 +181,7 @@ pub async fn build_state_with(
         .await
         .map_err(|e| anyhow::anyhow!("token keys: {e}"))?;
     let in_progress = store.count_in_progress().await?;
-    let breach = Arc::new(crate::breach::Breach::new(&config));
+    let breach = Arc::new(crate::pipeline::breach::Breach::new(&config));
     breach.refresh_logged().await;
     let (finished, _) = broadcast::channel(1024);
     Ok(AppState {
@@ -216,7 +216,7 @@ pub async fn build_state_with(
         clock,
         work_available: Arc::new(Notify::new()),
         finished,
-        backlog: Arc::new(crate::worker::Backlog::new(in_progress)),
+        backlog: Arc::new(crate::pipeline::worker::Backlog::new(in_progress)),
     })
 }
 
@@ -239,7 +239,7 @@ impl Application {
         let state = build_state_with(config, store, limits).await?;
         let demo = if state.config.demo {
             let port = listener.local_addr()?.port();
-            Some(crate::demo::seed(&state, port).await?)
+            Some(crate::ops::demo::seed(&state, port).await?)
         } else {
             None
         };
@@ -285,7 +285,7 @@ impl Application {
         } else {
             0
         };
-        let workers = tokio::spawn(crate::worker::run(
+        let workers = tokio::spawn(crate::pipeline::worker::run(
             self.state.clone(),
             worker_count,
             stop_rx.clone(),
@@ -298,7 +298,7 @@ impl Application {
             .shared
             .clone()
             .map(|pg| tokio::spawn(relay_queue_events(self.state.clone(), pg, stop_rx)));
-        let service = crate::routes::service(self.state.clone());
+        let service = crate::http::routes::service(self.state.clone());
         let limits = crate::http_server::Limits::from_config(&self.state.config);
         tracing::info!(
             address = %self.local_addr(),
@@ -391,7 +391,7 @@ async fn sync_keys(state: AppState, mut stop: watch::Receiver<bool>) {
 async fn refresh_breach(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(crate::breach::REFRESH_EVERY) => {}
+            _ = tokio::time::sleep(crate::pipeline::breach::REFRESH_EVERY) => {}
             _ = stop.changed() => return,
         }
         state.breach.refresh_logged().await;

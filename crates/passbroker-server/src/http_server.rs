@@ -14,7 +14,7 @@
 //!   still runs to completion on its own task (`routes::run_to_completion`).
 
 use crate::config::Config;
-use crate::error::{error_body, Cause};
+use crate::http::error::{error_body, Cause};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use passbroker_core::client::parse_scopes;
 use passbroker_server::config::Config;
-use passbroker_server::state::AppState;
+use passbroker_server::http::state::AppState;
 use passbroker_store::{AuditFilter, Page, Store, WriteOp};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,7 +48,7 @@ pub enum ImportCommand {
 }
 
 async fn import(s: &AppState, cmd: &ImportCommand) -> anyhow::Result<ExitCode> {
-    use passbroker_server::import::ImportKind;
+    use passbroker_server::ops::import::ImportKind;
     let (kind, file, skip) = match cmd {
         ImportCommand::Identities {
             file,
@@ -59,7 +59,7 @@ async fn import(s: &AppState, cmd: &ImportCommand) -> anyhow::Result<ExitCode> {
             skip_bad_rows,
         } => (ImportKind::Accounts, file, *skip_bad_rows),
     };
-    match passbroker_server::import::import(s.store.as_ref(), kind, file, skip).await {
+    match passbroker_server::ops::import::import(s.store.as_ref(), kind, file, skip).await {
         Ok(report) => {
             for e in &report.skipped {
                 eprintln!("  skipped {e}");
@@ -90,8 +90,8 @@ pub async fn tenant(config: Config, cmd: &TenantCommand) -> anyhow::Result<ExitC
             let text = std::fs::read_to_string(file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let parsed =
-                passbroker_server::tenant::parse(file, &text).map_err(anyhow::Error::msg)?;
-            match passbroker_server::tenant::apply(
+                passbroker_server::ops::tenant::parse(file, &text).map_err(anyhow::Error::msg)?;
+            match passbroker_server::ops::tenant::apply(
                 s.store.as_ref(),
                 &s.secrets,
                 &s.config.data_dir,
@@ -120,7 +120,7 @@ pub async fn tenant(config: Config, cmd: &TenantCommand) -> anyhow::Result<ExitC
             }
         }
         TenantCommand::Export { format } => {
-            let t = passbroker_server::tenant::export(s.store.as_ref()).await?;
+            let t = passbroker_server::ops::tenant::export(s.store.as_ref()).await?;
             match format.as_str() {
                 "yaml" => print!("{}", serde_yaml::to_string(&t)?),
                 "json" => println!("{}", serde_json::to_string_pretty(&t)?),
@@ -180,7 +180,7 @@ pub async fn clients(config: Config, cmd: &ClientsCommand) -> anyhow::Result<Exi
             }) {
                 anyhow::bail!("--grant-types: unknown grant type {g:?}");
             }
-            let (client, secret) = passbroker_server::admin::new_client(
+            let (client, secret) = passbroker_server::ops::credentials::new_client(
                 name,
                 scopes,
                 grants,
@@ -263,9 +263,13 @@ pub async fn pats(config: Config, cmd: &PatsCommand) -> anyhow::Result<ExitCode>
                 .ok_or_else(|| anyhow::anyhow!("--user: no identity {user:?}"))?;
             let scopes = parse_scopes(scopes)
                 .map_err(|bad| anyhow::anyhow!("--scopes: unknown scope {bad:?}"))?;
-            let (pat, secret) =
-                passbroker_server::admin::new_pat(&identity.id, name, scopes, s.clock.now())
-                    .map_err(anyhow::Error::msg)?;
+            let (pat, secret) = passbroker_server::ops::credentials::new_pat(
+                &identity.id,
+                name,
+                scopes,
+                s.clock.now(),
+            )
+            .map_err(anyhow::Error::msg)?;
             s.store.insert_pat(&pat).await?;
             if *json {
                 println!(
@@ -332,7 +336,7 @@ pub async fn keys(config: Config, cmd: &KeysCommand) -> anyhow::Result<ExitCode>
                     k.id,
                     k.bits,
                     k.state.as_str(),
-                    passbroker_server::routes::rfc3339(k.created)
+                    passbroker_server::http::routes::rfc3339(k.created)
                 );
             }
         }
@@ -395,7 +399,7 @@ pub async fn master_key(
             let s = state(config).await?;
             let n = s.secrets.rotate_to(&new, s.store.as_ref()).await?;
             if demo_key_file {
-                passbroker_server::secrets::write_private_file(
+                passbroker_server::pipeline::secrets::write_private_file(
                     &data_dir.join("master.key"),
                     new.to_base64().as_bytes(),
                 )
@@ -506,7 +510,7 @@ pub async fn audit(config: Config, cmd: &AuditCommand) -> anyhow::Result<ExitCod
     for e in &events {
         println!(
             "{}  {:<36} {:<8} {}  {}",
-            passbroker_server::routes::rfc3339(e.at),
+            passbroker_server::http::routes::rfc3339(e.at),
             e.action,
             e.outcome,
             e.actor,

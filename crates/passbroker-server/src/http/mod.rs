@@ -1,0 +1,9 @@
+//! The HTTP API: routes, extractors, error mapping, authentication, rate limits, sessions.
+
+pub mod auth;
+pub mod error;
+pub mod ratelimit;
+pub mod routes;
+pub mod session;
+pub mod state;
+pub mod tokens;

@@ -1,0 +1,316 @@
+//! The demo tenant (`serve --demo`): ISC's documentation world, usable at once.
+//!
+//! Identity `Abby.Smith` with an account on `My-AD` (simulated connector) and on the built-in
+//! source, a default policy, and an API client whose credentials are printed and written to
+//! `<data-dir>/demo-credentials.json`. For the Password Manager page, Abby also gets a sign-in
+//! password (written to the same file as `userPassword`), the password sync group
+//! `Workplace sign-in` (the built-in source, whose password she signs in with, and the
+//! simulated `Corp-Mail`), and an account on `Payroll`, a simulated source that refuses every
+//! change (to show a failed target). Seeding is idempotent: restarting keeps the data and the
+//! same credentials.
+
+use crate::http::state::AppState;
+use passbroker_core::account::{Account, NativeAccountId};
+use passbroker_core::client::SCOPE_ALL;
+use passbroker_core::identity::{Identity, LoginName, UserLevel};
+use passbroker_core::policy::PasswordPolicy;
+use passbroker_core::source::{ConnectorKind, DeliverySettings, Source, SourceName};
+use passbroker_core::sync_group::PasswordSyncGroup;
+use passbroker_core::{AccountRef, IdentityId, PolicyId, SourceId, SyncGroupId};
+use passbroker_store::WriteOp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoCredentials {
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub user_name: String,
+    pub source_name: String,
+    /// Abby's sign-in password for the Password Manager page, as generated at seeding (a
+    /// change on the page makes it stale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_password: Option<String>,
+}
+
+pub const DEMO_USER: &str = "Abby.Smith";
+pub const DEMO_SOURCE: &str = "My-AD";
+/// The built-in source (the passbroker login).
+pub const DEMO_BUILTIN_SOURCE: &str = "passbroker";
+/// The second source of the demo's sync group.
+pub const DEMO_MAIL_SOURCE: &str = "Corp-Mail";
+/// The demo's password sync group: the built-in source and `Corp-Mail`.
+pub const DEMO_SYNC_GROUP: &str = "Workplace sign-in";
+/// A simulated source that refuses every change.
+pub const DEMO_FAILING_SOURCE: &str = "Payroll";
+/// What `Payroll` says when it refuses.
+pub const DEMO_FAILURE_MESSAGE: &str =
+    "The payroll system refused the change: the account is locked there. Ask the service desk to unlock it.";
+
+pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials> {
+    let store = &state.store;
+    let now = state.clock.now();
+    let base_url = state.config.public_url.clone().unwrap_or_else(|| {
+        let host = state.config.listen_addr().ip();
+        let host = if host.is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            host.to_string()
+        };
+        format!("http://{host}:{port}")
+    });
+    let path = state.config.data_dir.join("demo-credentials.json");
+    if store.find_identity_by_login(DEMO_USER).await?.is_none() {
+        let policy = PasswordPolicy {
+            id: Some(PolicyId::generate()),
+            name: "Default Policy".into(),
+            description: Some("The demo tenant's default policy".into()),
+            min_length: 8,
+            max_length: 128,
+            min_alpha: 1,
+            min_numeric: 1,
+            max_repeated_chars: 3,
+            default_policy: true,
+            date_created: Some(now),
+            last_updated: Some(now),
+            ..PasswordPolicy::default()
+        };
+        let identity = Identity {
+            id: IdentityId::generate(),
+            login_name: LoginName::parse(DEMO_USER)?,
+            display_name: "Abby Smith".into(),
+            email: Some("abby.smith@example.com".into()),
+            attributes: BTreeMap::from([
+                ("department".into(), "Sales".into()),
+                ("location".into(), "Austin".into()),
+            ]),
+            user_level: UserLevel::User,
+            active: true,
+        };
+        let source = |name: &str, kind: ConnectorKind, description: &str| Source {
+            id: SourceId::generate(),
+            name: SourceName::parse(name).unwrap_or_else(|_| unreachable_name()),
+            description: description.into(),
+            features: vec!["PASSWORD".into(), "AUTHENTICATE".into()],
+            connector: kind,
+            connector_config: serde_json::json!({}),
+            wrapped_secrets: None,
+            owner: Some(identity.id.clone()),
+            password_policy_id: policy.id.clone(),
+            delivery: DeliverySettings::default(),
+            created: now,
+            modified: now,
+        };
+        let ad = source(
+            DEMO_SOURCE,
+            ConnectorKind::Simulated,
+            "A simulated Active Directory (changes nothing)",
+        );
+        let builtin = source(
+            "passbroker",
+            ConnectorKind::Builtin,
+            "passbroker's own directory (your login)",
+        );
+        let account = |s: &Source, native: &str| -> anyhow::Result<Account> {
+            Ok(Account {
+                id: AccountRef::generate(),
+                source_id: s.id.clone(),
+                identity_id: identity.id.clone(),
+                native_id: NativeAccountId::parse(native)?,
+                account_name: DEMO_USER.into(),
+                attributes: BTreeMap::new(),
+                disabled: false,
+            })
+        };
+        let ops = vec![
+            WriteOp::UpsertPolicy(policy.clone()),
+            WriteOp::UpsertIdentity(identity.clone()),
+            WriteOp::UpsertSource(ad.clone()),
+            WriteOp::UpsertSource(builtin.clone()),
+            WriteOp::UpsertAccount(account(
+                &ad,
+                "CN=Abby Smith,OU=Austin,OU=Americas,OU=Demo,DC=seri,DC=acme,DC=com",
+            )?),
+            WriteOp::UpsertAccount(account(&builtin, DEMO_USER)?),
+        ];
+        store.apply(ops).await?;
+    }
+    let user_password = seed_page_world(state).await?;
+    // Reuse the credentials of an earlier run while their client still exists.
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(mut creds) = serde_json::from_str::<DemoCredentials>(&text) {
+            if store.get_client(&creds.client_id).await?.is_some() {
+                let new_password = user_password.is_some();
+                if new_password {
+                    creds.user_password = user_password;
+                }
+                if creds.base_url != base_url || new_password {
+                    creds.base_url = base_url;
+                    crate::pipeline::secrets::write_private_file(
+                        &path,
+                        serde_json::to_string_pretty(&creds)?.as_bytes(),
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                }
+                announce(&creds, &path);
+                return Ok(creds);
+            }
+        }
+    }
+    let (client, secret) = crate::ops::credentials::new_client(
+        "demo",
+        vec![SCOPE_ALL.to_owned()],
+        vec![
+            "client_credentials".into(),
+            "authorization_code".into(),
+            "refresh_token".into(),
+        ],
+        vec![
+            "http://127.0.0.1/callback".into(),
+            "http://localhost/callback".into(),
+        ],
+        now,
+    )
+    .map_err(anyhow::Error::msg)?;
+    store
+        .apply(vec![WriteOp::UpsertClient(client.clone())])
+        .await?;
+    let creds = DemoCredentials {
+        base_url,
+        client_id: client.client_id,
+        client_secret: secret.to_string(),
+        user_name: DEMO_USER.into(),
+        source_name: DEMO_SOURCE.into(),
+        user_password,
+    };
+    crate::pipeline::secrets::write_private_file(
+        &path,
+        serde_json::to_string_pretty(&creds)?.as_bytes(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    announce(&creds, &path);
+    Ok(creds)
+}
+
+/// The Password Manager page's part of the demo (added to older demo data dirs too): the sync
+/// group `Workplace sign-in` (built-in source + `Corp-Mail`), `Payroll` (refuses every
+/// change), and Abby's sign-in password when she has none. Returns that new password.
+async fn seed_page_world(state: &AppState) -> anyhow::Result<Option<String>> {
+    let store = &state.store;
+    let now = state.clock.now();
+    let Some(abby) = store.find_identity_by_login(DEMO_USER).await? else {
+        return Ok(None);
+    };
+    let policy = store.default_policy().await?;
+    if store.find_source_by_name(DEMO_MAIL_SOURCE).await?.is_none() {
+        let builtin = store.find_source_by_name(DEMO_BUILTIN_SOURCE).await?;
+        let source = |name: &str, description: &str, config: serde_json::Value| Source {
+            id: SourceId::generate(),
+            name: SourceName::parse(name).unwrap_or_else(|_| unreachable_name()),
+            description: description.into(),
+            features: vec!["PASSWORD".into(), "AUTHENTICATE".into()],
+            connector: ConnectorKind::Simulated,
+            connector_config: config,
+            wrapped_secrets: None,
+            owner: Some(abby.id.clone()),
+            password_policy_id: policy.as_ref().and_then(|p| p.id.clone()),
+            delivery: DeliverySettings::default(),
+            created: now,
+            modified: now,
+        };
+        let mail = source(
+            DEMO_MAIL_SOURCE,
+            "A simulated mail directory (changes nothing)",
+            serde_json::json!({ "latencyMs": 400 }),
+        );
+        let payroll = source(
+            DEMO_FAILING_SOURCE,
+            "A simulated payroll system that refuses every change (to show a failure)",
+            serde_json::json!({
+                "latencyMs": 300,
+                "failureRate": 1.0,
+                "failureMessage": DEMO_FAILURE_MESSAGE,
+            }),
+        );
+        let account = |s: &Source, native: &str| -> anyhow::Result<Account> {
+            Ok(Account {
+                id: AccountRef::generate(),
+                source_id: s.id.clone(),
+                identity_id: abby.id.clone(),
+                native_id: NativeAccountId::parse(native)?,
+                account_name: native.into(),
+                attributes: BTreeMap::new(),
+                disabled: false,
+            })
+        };
+        let mut ops = vec![
+            WriteOp::UpsertSource(mail.clone()),
+            WriteOp::UpsertSource(payroll.clone()),
+            WriteOp::UpsertAccount(account(&mail, "abby.smith@example.com")?),
+            WriteOp::UpsertAccount(account(&payroll, "E-10442")?),
+        ];
+        if let (Some(builtin), Some(policy_id)) =
+            (builtin, policy.as_ref().and_then(|p| p.id.clone()))
+        {
+            ops.push(WriteOp::UpsertSyncGroup(PasswordSyncGroup {
+                id: SyncGroupId::generate(),
+                name: DEMO_SYNC_GROUP.into(),
+                password_policy_id: policy_id,
+                source_ids: vec![builtin.id, mail.id.clone()],
+                created: now,
+                modified: now,
+            }));
+        }
+        store.apply(ops).await?;
+    }
+    if store.get_builtin_credential(&abby.id).await?.is_some() {
+        return Ok(None);
+    }
+    let policy = policy.unwrap_or_default();
+    let password = loop {
+        // "Abby-" + 72 random bits + two digits: a letter and a digit whatever the draw;
+        // drawn again in the unlikely case a run of repeated characters breaks the policy.
+        let candidate = format!(
+            "Abby-{}-{}",
+            passbroker_crypto::random::random_token(9),
+            passbroker_crypto::random::random_digits(2)
+        );
+        let check = passbroker_core::Password::new(zeroize::Zeroizing::new(candidate.clone()));
+        let ctx = passbroker_core::policy::eval::PolicyContext::empty();
+        if passbroker_core::policy::eval::evaluate(&policy, &check, &ctx).is_empty() {
+            break candidate;
+        }
+    };
+    let hash =
+        passbroker_crypto::password_hash::hash(password.as_bytes()).map_err(anyhow::Error::msg)?;
+    store
+        .apply(vec![WriteOp::SetBuiltinCredential {
+            identity_id: abby.id.clone(),
+            hash,
+            now,
+        }])
+        .await?;
+    Ok(Some(password))
+}
+
+fn unreachable_name() -> SourceName {
+    // The demo's names are constants that parse; this only satisfies the type checker.
+    SourceName::parse("demo").unwrap_or_else(|_| std::process::abort())
+}
+
+fn announce(creds: &DemoCredentials, path: &std::path::Path) {
+    // The demo client's secret is printed on purpose: it is the demo's front door.
+    println!(
+        "\npassbroker demo tenant ready\n  base URL:      {}\n  client id:     {}\n  client secret: {}\n  user / source: {} / {}\n  written to:    {}\n  Password Manager page: {}/ (sign in as {} with the userPassword in that file)\n",
+        creds.base_url,
+        creds.client_id,
+        creds.client_secret,
+        creds.user_name,
+        creds.source_name,
+        path.display(),
+        creds.base_url,
+        creds.user_name,
+    );
+}

@@ -1,0 +1,11 @@
+//! The password pipeline: the workers that drain the durable queue, the connectors
+//! registry, policy resolution, the key ring and secrets, audit, the breach corpus.
+//! Nothing here knows about HTTP.
+
+pub mod audit;
+pub mod breach;
+pub mod connectors;
+pub mod keyring;
+pub mod policy;
+pub mod secrets;
+pub mod worker;
