@@ -2,10 +2,12 @@
 
 use crate::config::{Config, Database};
 use crate::http::ratelimit::{GuessGuard, RateLimitBackend, RateLimiter, SharedRateLimiter};
-use crate::http::state::{AppState, Clock};
+use crate::http::state::AppState;
 use crate::http::tokens::TokenService;
 use crate::metrics::Metrics;
+use crate::pipeline::clock::Clock;
 use crate::pipeline::connectors::ConnectorRegistry;
+use crate::pipeline::intake::Backlog;
 use crate::pipeline::keyring::KeyRing;
 use crate::pipeline::secrets::Secrets;
 use passbroker_crypto::KeyBits;
@@ -216,7 +218,7 @@ pub async fn build_state_with(
         clock,
         work_available: Arc::new(Notify::new()),
         finished,
-        backlog: Arc::new(crate::pipeline::worker::Backlog::new(in_progress)),
+        backlog: Arc::new(Backlog::new(in_progress)),
     })
 }
 
@@ -286,7 +288,7 @@ impl Application {
             0
         };
         let workers = tokio::spawn(crate::pipeline::worker::run(
-            self.state.clone(),
+            self.state.worker_context(),
             worker_count,
             stop_rx.clone(),
         ));

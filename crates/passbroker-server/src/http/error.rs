@@ -6,6 +6,7 @@
 //! unavailable: [`StoreError::Unavailable`]) has ISC's shape, a cause and a `Retry-After`.
 //! 5xx bodies never carry internals: the detail goes to the log under the tracking id.
 
+use crate::pipeline::error::PipelineError;
 use crate::telemetry::current_tracking_id;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -64,6 +65,18 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::NotFound(m),
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The pipeline's errors, by kind: the one place they become HTTP.
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Transient(m) => ApiError::Unavailable(m),
+            PipelineError::Permanent(m) => ApiError::Conflict(vec![Cause(m)]),
+            PipelineError::InvalidInput(m) => ApiError::BadRequest(vec![Cause(m)]),
+            PipelineError::Internal(m) => ApiError::Internal(m),
         }
     }
 }

@@ -1,38 +1,20 @@
-//! The shared state every handler and worker receives.
+//! The shared state every handler receives. The workers get the narrower
+//! [`WorkerContext`] built from it.
 
 use crate::config::Config;
 use crate::http::ratelimit::{GuessGuard, RateLimitBackend, RateLimiter};
 use crate::http::tokens::TokenService;
 use crate::metrics::Metrics;
+pub use crate::pipeline::clock::Clock;
 use crate::pipeline::connectors::ConnectorRegistry;
+use crate::pipeline::intake::Backlog;
 use crate::pipeline::keyring::KeyRing;
 use crate::pipeline::secrets::Secrets;
-use passbroker_core::time::Millis;
+use crate::pipeline::worker::WorkerContext;
 use passbroker_core::RequestId;
 use passbroker_store::Store;
 use std::sync::Arc;
 use tokio::sync::{broadcast, Notify};
-
-/// Wall-clock time, swappable in tests.
-#[derive(Clone, Default)]
-pub struct Clock {
-    offset_ms: Arc<std::sync::atomic::AtomicI64>,
-}
-
-impl Clock {
-    pub fn now(&self) -> Millis {
-        let real = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        Millis(real.saturating_add(self.offset_ms.load(std::sync::atomic::Ordering::Relaxed)))
-    }
-    /// Moves this clock forward (tests of expiry and grace periods).
-    pub fn advance(&self, ms: i64) {
-        self.offset_ms
-            .fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
-    }
-}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -61,5 +43,29 @@ pub struct AppState {
     pub work_available: Arc<Notify>,
     /// Announces requests that reached a terminal state (for `Prefer: wait`).
     pub finished: broadcast::Sender<RequestId>,
-    pub backlog: Arc<crate::pipeline::worker::Backlog>,
+    pub backlog: Arc<Backlog>,
+}
+
+impl AppState {
+    /// What the workers need of the application: the store, keys, targets, clock.
+    pub fn worker_context(&self) -> WorkerContext {
+        WorkerContext {
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            connectors: self.connectors.clone(),
+            breach: self.breach.clone(),
+            metrics: self.metrics.clone(),
+            clock: self.clock.clone(),
+            lease_ms: self.config.lease_secs.saturating_mul(1000),
+            backlog: self.backlog.clone(),
+            finished: self.finished.clone(),
+            work_available: self.work_available.clone(),
+        }
+    }
+}
+
+impl From<AppState> for WorkerContext {
+    fn from(state: AppState) -> Self {
+        state.worker_context()
+    }
 }

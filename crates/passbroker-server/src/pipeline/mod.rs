@@ -4,7 +4,10 @@
 
 pub mod audit;
 pub mod breach;
+pub mod clock;
 pub mod connectors;
+pub mod error;
+pub mod intake;
 pub mod keyring;
 pub mod policy;
 pub mod secrets;

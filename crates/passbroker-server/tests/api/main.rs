@@ -26,3 +26,4 @@ mod pats;
 mod rate_limit;
 mod tenant;
 mod two_node;
+mod worker_step;
