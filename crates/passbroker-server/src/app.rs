@@ -241,7 +241,15 @@ impl Application {
         let state = build_state_with(config, store, limits).await?;
         let demo = if state.config.demo {
             let port = listener.local_addr()?.port();
-            Some(crate::ops::demo::seed(&state, port).await?)
+            Some(
+                crate::ops::demo::seed(
+                    state.store.as_ref(),
+                    &state.config,
+                    state.clock.now(),
+                    port,
+                )
+                .await?,
+            )
         } else {
             None
         };

@@ -6,6 +6,7 @@
 //! a [`Principal`]: an enum, so the handler must say what it does for each kind of caller.
 
 use crate::http::error::ApiError;
+pub use crate::http::principal::{ApiAuthority, Authenticated, Principal, UserPrincipal};
 use crate::http::ratelimit::Verdict;
 use crate::http::state::AppState;
 use crate::http::tokens::Subject;
@@ -13,38 +14,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use passbroker_core::client::SCOPE_ALL;
 use passbroker_core::identity::UserLevel;
-use passbroker_core::IdentityId;
 use std::marker::PhantomData;
-
-/// An API client acting for itself (no user).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiAuthority {
-    pub client_id: String,
-}
-
-/// A user acting through a personal access token or a login.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserPrincipal {
-    pub identity_id: IdentityId,
-    pub user_name: String,
-    pub level: UserLevel,
-    pub pat_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    App(ApiAuthority),
-    User(UserPrincipal),
-}
-
-impl Principal {
-    pub fn actor(&self) -> passbroker_core::request::Actor {
-        match self {
-            Principal::App(a) => passbroker_core::request::Actor::Client(a.client_id.clone()),
-            Principal::User(u) => passbroker_core::request::Actor::Identity(u.identity_id.clone()),
-        }
-    }
-}
 
 /// Who may call an operation, beyond holding its scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,14 +108,6 @@ pub fn authorize(
             "{op_name} needs a user token (personal access token of an ORG_ADMIN), as in ISC"
         ))),
     }
-}
-
-/// Who the caller is, established once per request by [`authenticate`] before any handler
-/// of a protected route runs; [`Authorized`] reads it from the request's extensions.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub principal: Principal,
-    pub scopes: Vec<String>,
 }
 
 /// The client address of a request, for per-address limits (`None` in in-process tests
@@ -288,7 +250,7 @@ pub async fn authenticate(
     let is_public = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .is_some_and(|p| crate::http::routes::is_public_with(p.as_str(), &state.config));
+        .is_some_and(|p| crate::http::public::is_public_with(p.as_str(), &state.config));
     if is_public {
         return next.run(request).await;
     }

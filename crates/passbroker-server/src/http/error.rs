@@ -6,7 +6,7 @@
 //! unavailable: [`StoreError::Unavailable`]) has ISC's shape, a cause and a `Retry-After`.
 //! 5xx bodies never carry internals: the detail goes to the log under the tracking id.
 
-use crate::pipeline::error::PipelineError;
+use crate::pipeline::pipeline_error::PipelineError;
 use crate::telemetry::current_tracking_id;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod principal;
+pub mod public;
 pub mod ratelimit;
 pub mod routes;
 pub mod session;

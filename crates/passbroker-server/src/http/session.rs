@@ -19,8 +19,8 @@
 //! another origin can learn it neither from the cookie (HttpOnly) nor from `/passbroker/v1/me`
 //! (no CORS).
 
-use crate::http::auth::{Authenticated, Principal, UserPrincipal};
 use crate::http::error::ApiError;
+use crate::http::principal::{Authenticated, Principal, UserPrincipal};
 use crate::http::ratelimit::Verdict;
 use crate::http::state::AppState;
 use axum::http::{header, HeaderMap, HeaderValue, Method};

@@ -9,14 +9,16 @@
 //! change (to show a failed target). Seeding is idempotent: restarting keeps the data and the
 //! same credentials.
 
-use crate::http::state::AppState;
+use crate::config::Config;
+use crate::pipeline::directory::{build_identity, IdentityFields};
 use passbroker_core::account::{Account, NativeAccountId};
 use passbroker_core::client::SCOPE_ALL;
-use passbroker_core::identity::{Identity, LoginName, UserLevel};
 use passbroker_core::policy::PasswordPolicy;
 use passbroker_core::source::{ConnectorKind, DeliverySettings, Source, SourceName};
 use passbroker_core::sync_group::PasswordSyncGroup;
-use passbroker_core::{AccountRef, IdentityId, PolicyId, SourceId, SyncGroupId};
+use passbroker_core::time::Millis;
+use passbroker_core::{AccountRef, PolicyId, SourceId, SyncGroupId};
+use passbroker_store::Store;
 use passbroker_store::WriteOp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,11 +51,14 @@ pub const DEMO_FAILING_SOURCE: &str = "Payroll";
 pub const DEMO_FAILURE_MESSAGE: &str =
     "The payroll system refused the change: the account is locked there. Ask the service desk to unlock it.";
 
-pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials> {
-    let store = &state.store;
-    let now = state.clock.now();
-    let base_url = state.config.public_url.clone().unwrap_or_else(|| {
-        let host = state.config.listen_addr().ip();
+pub async fn seed(
+    store: &dyn Store,
+    config: &Config,
+    now: Millis,
+    port: u16,
+) -> anyhow::Result<DemoCredentials> {
+    let base_url = config.public_url.clone().unwrap_or_else(|| {
+        let host = config.listen_addr().ip();
         let host = if host.is_unspecified() {
             "127.0.0.1".to_owned()
         } else {
@@ -61,7 +66,7 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
         };
         format!("http://{host}:{port}")
     });
-    let path = state.config.data_dir.join("demo-credentials.json");
+    let path = config.data_dir.join("demo-credentials.json");
     if store.find_identity_by_login(DEMO_USER).await?.is_none() {
         let policy = PasswordPolicy {
             id: Some(PolicyId::generate()),
@@ -77,18 +82,20 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
             last_updated: Some(now),
             ..PasswordPolicy::default()
         };
-        let identity = Identity {
-            id: IdentityId::generate(),
-            login_name: LoginName::parse(DEMO_USER)?,
-            display_name: "Abby Smith".into(),
-            email: Some("abby.smith@example.com".into()),
-            attributes: BTreeMap::from([
-                ("department".into(), "Sales".into()),
-                ("location".into(), "Austin".into()),
-            ]),
-            user_level: UserLevel::User,
-            active: true,
-        };
+        let identity = build_identity(
+            IdentityFields {
+                name: Some(DEMO_USER.into()),
+                display_name: Some("Abby Smith".into()),
+                email_address: Some("abby.smith@example.com".into()),
+                attributes: Some(BTreeMap::from([
+                    ("department".into(), "Sales".into()),
+                    ("location".into(), "Austin".into()),
+                ])),
+                ..IdentityFields::default()
+            },
+            None,
+        )
+        .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
         let source = |name: &str, kind: ConnectorKind, description: &str| Source {
             id: SourceId::generate(),
             name: SourceName::parse(name).unwrap_or_else(|_| unreachable_name()),
@@ -137,7 +144,7 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
         ];
         store.apply(ops).await?;
     }
-    let user_password = seed_page_world(state).await?;
+    let user_password = seed_page_world(store, now).await?;
     // Reuse the credentials of an earlier run while their client still exists.
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(mut creds) = serde_json::from_str::<DemoCredentials>(&text) {
@@ -197,9 +204,7 @@ pub async fn seed(state: &AppState, port: u16) -> anyhow::Result<DemoCredentials
 /// The Password Manager page's part of the demo (added to older demo data dirs too): the sync
 /// group `Workplace sign-in` (built-in source + `Corp-Mail`), `Payroll` (refuses every
 /// change), and Abby's sign-in password when she has none. Returns that new password.
-async fn seed_page_world(state: &AppState) -> anyhow::Result<Option<String>> {
-    let store = &state.store;
-    let now = state.clock.now();
+async fn seed_page_world(store: &dyn Store, now: Millis) -> anyhow::Result<Option<String>> {
     let Some(abby) = store.find_identity_by_login(DEMO_USER).await? else {
         return Ok(None);
     };

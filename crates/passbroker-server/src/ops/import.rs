@@ -12,8 +12,7 @@
 //! `identityId`), `sourceName` (or `sourceId`), `nativeIdentity` (or `accountId`), `name`,
 //! `disabled`. In CSV any other column is an attribute (`attributes.` prefix optional).
 
-use crate::http::routes::accounts::{assemble_account, AccountFields};
-use crate::http::routes::identities::{build_identity, IdentityFields};
+use crate::pipeline::directory::{assemble_account, build_identity, AccountFields, IdentityFields};
 use passbroker_core::account::Account;
 use passbroker_core::identity::Identity;
 use passbroker_core::{IdentityId, SourceId};

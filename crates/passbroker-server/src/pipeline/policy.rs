@@ -1,7 +1,7 @@
 //! Which policy applies to a source, and the parts of a policy check that need the store
 //! (the dictionary), shared by query-password-info, the page and the workers.
 
-use crate::pipeline::error::{PipelineError, PipelineResult};
+use crate::pipeline::pipeline_error::{PipelineError, PipelineResult};
 use passbroker_core::policy::dictionary::Dictionary;
 use passbroker_core::policy::PasswordPolicy;
 use passbroker_core::source::Source;

@@ -9,16 +9,15 @@ use crate::http::auth::{Access, Authorized};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use crate::operation;
+use crate::pipeline::directory::{build_identity, IdentityFields};
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use passbroker_core::identity::{Identity, LoginName, UserLevel};
+use passbroker_core::identity::{Identity, UserLevel};
 use passbroker_core::IdentityId;
 use passbroker_store::{IdentityFilter, Match, WriteOp};
-use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 operation!(
     ReadIdentities,
@@ -32,93 +31,6 @@ operation!(
     Access::AppsAndAdmins,
     ["idn:identity:manage"]
 );
-
-/// An identity as given by an operator (API body or import row).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IdentityFields {
-    pub id: Option<String>,
-    /// The login name (`userName` is accepted too).
-    #[serde(alias = "userName", alias = "alias")]
-    pub name: Option<String>,
-    pub display_name: Option<String>,
-    #[serde(alias = "email")]
-    pub email_address: Option<String>,
-    pub user_level: Option<String>,
-    pub active: Option<bool>,
-    pub identity_status: Option<String>,
-    pub attributes: Option<BTreeMap<String, String>>,
-}
-
-/// Validates the fields into an identity (keeping `existing`'s id); every problem is listed.
-pub fn build_identity(
-    f: IdentityFields,
-    existing: Option<&Identity>,
-) -> Result<Identity, Vec<String>> {
-    let mut problems = Vec::new();
-    let login = match f
-        .name
-        .as_deref()
-        .or(existing.map(|e| e.login_name.as_str()))
-    {
-        Some(n) => LoginName::parse(n)
-            .map_err(|e| problems.push(e.to_string()))
-            .ok(),
-        None => {
-            problems.push("name: is required (the login name)".into());
-            None
-        }
-    };
-    let level = match f.user_level.as_deref() {
-        Some(l) => UserLevel::parse(l)
-            .map_err(|e| problems.push(e.to_string()))
-            .ok(),
-        None => Some(existing.map(|e| e.user_level).unwrap_or(UserLevel::User)),
-    };
-    if let Some(email) = &f.email_address {
-        if !email.is_empty() && (!email.contains('@') || email.chars().any(char::is_whitespace)) {
-            problems.push(format!("emailAddress: {email:?} is not an email address"));
-        }
-    }
-    let active = match (f.active, f.identity_status.as_deref()) {
-        (Some(a), _) => a,
-        (None, Some("ACTIVE")) => true,
-        (None, Some("INACTIVE")) => false,
-        (None, Some(other)) => {
-            problems.push(format!(
-                "identityStatus: use ACTIVE or INACTIVE, not {other:?}"
-            ));
-            true
-        }
-        (None, None) => existing.is_none_or(|e| e.active),
-    };
-    let (Some(login_name), Some(user_level)) = (login, level) else {
-        return Err(problems);
-    };
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(Identity {
-        id: existing
-            .map(|e| e.id.clone())
-            .unwrap_or_else(IdentityId::generate),
-        display_name: f
-            .display_name
-            .or(existing.map(|e| e.display_name.clone()))
-            .unwrap_or_else(|| login_name.as_str().to_owned()),
-        login_name,
-        email: f
-            .email_address
-            .filter(|e| !e.is_empty())
-            .or(existing.and_then(|e| e.email.clone())),
-        attributes: f
-            .attributes
-            .or(existing.map(|e| e.attributes.clone()))
-            .unwrap_or_default(),
-        user_level,
-        active,
-    })
-}
 
 pub fn identity_json(i: &Identity) -> Value {
     json!({

@@ -37,35 +37,7 @@ use passbroker_core::time::Millis;
 /// ISC's API families that carry the password operations.
 pub const VERSIONS: &[&str] = &["v3", "beta", "v2024", "v2025"];
 
-/// The only routes a caller may reach without a bearer token. Every other route the router
-/// serves is authenticated by [`crate::http::auth::authenticate`] before its handler runs, so a
-/// new route is protected unless it is added here (deny by default).
-pub const PUBLIC_ROUTES: &[&str] = &[
-    "/health/live",
-    "/health/ready",
-    "/metrics",
-    "/openapi.json",
-    "/oauth/token",
-    "/oauth/jwks",
-    "/oauth/authorize",
-    "/passbroker/v1/public-key",
-    "/passbroker/v1/digit-token/redeem",
-    // The Password Manager page (its data calls are authenticated) and its sign-in.
-    "/",
-    "/assets/{file}",
-    "/passbroker/v1/session",
-];
-
-/// Whether a route (as matched, e.g. `/v3/sources/{id}`) is on [`PUBLIC_ROUTES`].
-pub fn is_public(matched_path: &str) -> bool {
-    PUBLIC_ROUTES.contains(&matched_path)
-}
-
-/// Whether a route is public under this configuration: the public list, plus the breach
-/// range endpoint when `breach_range_public` is on (then rate limited per address instead).
-pub fn is_public_with(matched_path: &str, config: &crate::config::Config) -> bool {
-    is_public(matched_path) || (config.breach_range_public && matched_path == pwned::RANGE_ROUTE)
-}
+pub use crate::http::public::{is_public, is_public_with, PUBLIC_ROUTES};
 
 /// The router under construction, remembering every path it was given, so that the set of
 /// served routes can be listed (and each proven to be public or authenticated).
@@ -141,7 +113,7 @@ fn all_routes() -> Routes {
     }
     api = isc_admin::routes(api);
     api.route("/passbroker/v1/audit-events", get(pats_audit::list_audit))
-        .route(pwned::RANGE_ROUTE, get(pwned::range))
+        .route(crate::http::public::BREACH_RANGE_ROUTE, get(pwned::range))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/jwks", get(oauth::jwks))
         .route(

@@ -14,7 +14,7 @@ use passbroker_breach::{parse_prefix, HashKind};
 use std::collections::HashMap;
 
 /// The route, as the router and the gate name it.
-pub const RANGE_ROUTE: &str = "/passbroker/v1/pwned/range/{prefix}";
+pub const RANGE_ROUTE: &str = crate::http::public::BREACH_RANGE_ROUTE;
 
 /// As Pwned Passwords: ranges change rarely, so clients and proxies may keep them a month.
 const CACHE_CONTROL: &str = "public, max-age=2678400";

@@ -4,7 +4,7 @@
 use super::{Targets, Worker};
 use crate::pipeline::audit::{audit_event, Audit};
 use crate::pipeline::breach::{seen_message, Seen};
-use crate::pipeline::error::{PipelineError, PipelineResult};
+use crate::pipeline::pipeline_error::{PipelineError, PipelineResult};
 use crate::pipeline::policy::{dictionary, history_depth};
 use passbroker_core::account::Account;
 use passbroker_core::policy::eval::{evaluate, is_common_password, PolicyContext};

@@ -3,7 +3,7 @@
 
 use super::{Targets, Worker};
 use crate::pipeline::audit::audit_event;
-use crate::pipeline::error::{PipelineError, PipelineResult};
+use crate::pipeline::pipeline_error::{PipelineError, PipelineResult};
 use crate::pipeline::policy::history_depth;
 use passbroker_connectors::{Connector, ConnectorError, SetPasswordCall, Verification};
 use passbroker_core::account::Account;
