@@ -244,26 +244,7 @@ impl Planner<'_> {
                 },
                 None => None,
             };
-            let same_secrets = match (
-                &existing.as_ref().and_then(|x| x.wrapped_secrets.clone()),
-                &e.secrets,
-            ) {
-                (Some(w), Some(new)) => self.secrets.unwrap_json(w).ok().as_ref() == Some(new),
-                (None, None) => true,
-                _ => false,
-            };
-            let wrapped_secrets = if same_secrets {
-                existing.as_ref().and_then(|x| x.wrapped_secrets.clone())
-            } else {
-                match &e.secrets {
-                    Some(s) => Some(
-                        self.secrets
-                            .wrap_json(s)
-                            .map_err(|err| vec![err.to_string()])?,
-                    ),
-                    None => None,
-                }
-            };
+            let wrapped_secrets = self.wrapped_secrets(existing.as_ref(), e.secrets.as_ref())?;
             let source = Source {
                 id,
                 name,
@@ -287,6 +268,31 @@ impl Planner<'_> {
             self.plan.note(changed, WriteOp::UpsertSource(source));
         }
         Ok(())
+    }
+
+    /// The source's secrets, wrapped: the stored ones when the file gives the same values
+    /// (so applying a file twice changes nothing), else the file's, wrapped anew.
+    fn wrapped_secrets(
+        &self,
+        existing: Option<&Source>,
+        given: Option<&serde_json::Value>,
+    ) -> Result<Option<Vec<u8>>, Vec<String>> {
+        let stored = existing.and_then(|x| x.wrapped_secrets.clone());
+        let same = match (&stored, given) {
+            (Some(w), Some(new)) => self.secrets.unwrap_json(w).ok().as_ref() == Some(new),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return Ok(stored);
+        }
+        given
+            .map(|s| {
+                self.secrets
+                    .wrap_json(s)
+                    .map_err(|err| vec![err.to_string()])
+            })
+            .transpose()
     }
 
     /// Accounts, by source and account id.
