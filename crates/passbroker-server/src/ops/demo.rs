@@ -68,103 +68,13 @@ pub async fn seed(
     });
     let path = config.data_dir.join("demo-credentials.json");
     if store.find_identity_by_login(DEMO_USER).await?.is_none() {
-        let policy = PasswordPolicy {
-            id: Some(PolicyId::generate()),
-            name: "Default Policy".into(),
-            description: Some("The demo tenant's default policy".into()),
-            min_length: 8,
-            max_length: 128,
-            min_alpha: 1,
-            min_numeric: 1,
-            max_repeated_chars: 3,
-            default_policy: true,
-            date_created: Some(now),
-            last_updated: Some(now),
-            ..PasswordPolicy::default()
-        };
-        let identity = build_identity(
-            IdentityFields {
-                name: Some(DEMO_USER.into()),
-                display_name: Some("Abby Smith".into()),
-                email_address: Some("abby.smith@example.com".into()),
-                attributes: Some(BTreeMap::from([
-                    ("department".into(), "Sales".into()),
-                    ("location".into(), "Austin".into()),
-                ])),
-                ..IdentityFields::default()
-            },
-            None,
-        )
-        .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
-        let source = |name: &str, kind: ConnectorKind, description: &str| Source {
-            id: SourceId::generate(),
-            name: SourceName::parse(name).unwrap_or_else(|_| unreachable_name()),
-            description: description.into(),
-            features: vec!["PASSWORD".into(), "AUTHENTICATE".into()],
-            connector: kind,
-            connector_config: serde_json::json!({}),
-            wrapped_secrets: None,
-            owner: Some(identity.id.clone()),
-            password_policy_id: policy.id.clone(),
-            delivery: DeliverySettings::default(),
-            created: now,
-            modified: now,
-        };
-        let ad = source(
-            DEMO_SOURCE,
-            ConnectorKind::Simulated,
-            "A simulated Active Directory (changes nothing)",
-        );
-        let builtin = source(
-            "passbroker",
-            ConnectorKind::Builtin,
-            "passbroker's own directory (your login)",
-        );
-        let account = |s: &Source, native: &str| -> anyhow::Result<Account> {
-            Ok(Account {
-                id: AccountRef::generate(),
-                source_id: s.id.clone(),
-                identity_id: identity.id.clone(),
-                native_id: NativeAccountId::parse(native)?,
-                account_name: DEMO_USER.into(),
-                attributes: BTreeMap::new(),
-                disabled: false,
-            })
-        };
-        let ops = vec![
-            WriteOp::UpsertPolicy(policy.clone()),
-            WriteOp::UpsertIdentity(identity.clone()),
-            WriteOp::UpsertSource(ad.clone()),
-            WriteOp::UpsertSource(builtin.clone()),
-            WriteOp::UpsertAccount(account(
-                &ad,
-                "CN=Abby Smith,OU=Austin,OU=Americas,OU=Demo,DC=seri,DC=acme,DC=com",
-            )?),
-            WriteOp::UpsertAccount(account(&builtin, DEMO_USER)?),
-        ];
-        store.apply(ops).await?;
+        seed_directory(store, now).await?;
     }
     let user_password = seed_page_world(store, now).await?;
     // Reuse the credentials of an earlier run while their client still exists.
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Ok(mut creds) = serde_json::from_str::<DemoCredentials>(&text) {
-            if store.get_client(&creds.client_id).await?.is_some() {
-                let new_password = user_password.is_some();
-                if new_password {
-                    creds.user_password = user_password;
-                }
-                if creds.base_url != base_url || new_password {
-                    creds.base_url = base_url;
-                    crate::pipeline::secrets::write_private_file(
-                        &path,
-                        serde_json::to_string_pretty(&creds)?.as_bytes(),
-                    )
-                    .map_err(anyhow::Error::msg)?;
-                }
-                announce(&creds, &path);
-                return Ok(creds);
-            }
-        }
+    if let Some(creds) = reused_credentials(store, &path, &base_url, user_password.clone()).await? {
+        announce(&creds, &path);
+        return Ok(creds);
     }
     let (client, secret) = crate::ops::credentials::new_client(
         "demo",
@@ -199,6 +109,119 @@ pub async fn seed(
     .map_err(anyhow::Error::msg)?;
     announce(&creds, &path);
     Ok(creds)
+}
+
+/// The demo's directory: the default policy, Abby, the simulated AD and the built-in source,
+/// and her account on each.
+async fn seed_directory(store: &dyn Store, now: Millis) -> anyhow::Result<()> {
+    let policy = PasswordPolicy {
+        id: Some(PolicyId::generate()),
+        name: "Default Policy".into(),
+        description: Some("The demo tenant's default policy".into()),
+        min_length: 8,
+        max_length: 128,
+        min_alpha: 1,
+        min_numeric: 1,
+        max_repeated_chars: 3,
+        default_policy: true,
+        date_created: Some(now),
+        last_updated: Some(now),
+        ..PasswordPolicy::default()
+    };
+    let identity = build_identity(
+        IdentityFields {
+            name: Some(DEMO_USER.into()),
+            display_name: Some("Abby Smith".into()),
+            email_address: Some("abby.smith@example.com".into()),
+            attributes: Some(BTreeMap::from([
+                ("department".into(), "Sales".into()),
+                ("location".into(), "Austin".into()),
+            ])),
+            ..IdentityFields::default()
+        },
+        None,
+    )
+    .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
+    let source = |name: &str, kind: ConnectorKind, description: &str| Source {
+        id: SourceId::generate(),
+        name: SourceName::parse(name).unwrap_or_else(|_| unreachable_name()),
+        description: description.into(),
+        features: vec!["PASSWORD".into(), "AUTHENTICATE".into()],
+        connector: kind,
+        connector_config: serde_json::json!({}),
+        wrapped_secrets: None,
+        owner: Some(identity.id.clone()),
+        password_policy_id: policy.id.clone(),
+        delivery: DeliverySettings::default(),
+        created: now,
+        modified: now,
+    };
+    let ad = source(
+        DEMO_SOURCE,
+        ConnectorKind::Simulated,
+        "A simulated Active Directory (changes nothing)",
+    );
+    let builtin = source(
+        "passbroker",
+        ConnectorKind::Builtin,
+        "passbroker's own directory (your login)",
+    );
+    let account = |s: &Source, native: &str| -> anyhow::Result<Account> {
+        Ok(Account {
+            id: AccountRef::generate(),
+            source_id: s.id.clone(),
+            identity_id: identity.id.clone(),
+            native_id: NativeAccountId::parse(native)?,
+            account_name: DEMO_USER.into(),
+            attributes: BTreeMap::new(),
+            disabled: false,
+        })
+    };
+    let ops = vec![
+        WriteOp::UpsertPolicy(policy.clone()),
+        WriteOp::UpsertIdentity(identity.clone()),
+        WriteOp::UpsertSource(ad.clone()),
+        WriteOp::UpsertSource(builtin.clone()),
+        WriteOp::UpsertAccount(account(
+            &ad,
+            "CN=Abby Smith,OU=Austin,OU=Americas,OU=Demo,DC=seri,DC=acme,DC=com",
+        )?),
+        WriteOp::UpsertAccount(account(&builtin, DEMO_USER)?),
+    ];
+    store.apply(ops).await?;
+    Ok(())
+}
+
+/// The credentials file of an earlier run, brought up to date (base URL, a new page
+/// password), when its client still exists.
+async fn reused_credentials(
+    store: &dyn Store,
+    path: &std::path::Path,
+    base_url: &str,
+    user_password: Option<String>,
+) -> anyhow::Result<Option<DemoCredentials>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    let Ok(mut creds) = serde_json::from_str::<DemoCredentials>(&text) else {
+        return Ok(None);
+    };
+    if store.get_client(&creds.client_id).await?.is_none() {
+        return Ok(None);
+    }
+    let new_password = user_password.is_some();
+    if new_password {
+        creds.user_password = user_password;
+    }
+    if creds.base_url != base_url || new_password {
+        creds.base_url = base_url.to_owned();
+        crate::pipeline::secrets::write_private_file(
+            path,
+            serde_json::to_string_pretty(&creds)?.as_bytes(),
+        )
+        .map_err(anyhow::Error::msg)?;
+    }
+    Ok(Some(creds))
 }
 
 /// The Password Manager page's part of the demo (added to older demo data dirs too): the sync

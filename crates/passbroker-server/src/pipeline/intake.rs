@@ -1,7 +1,15 @@
-//! Admission control for new requests: the backlog in progress and the recent drain rate
-//! decide whether a new request could finish before its deadline (else the API answers 429).
+//! Intake of new requests: which accounts a change goes to, its tasks, the queueing
+//! (idempotent, audited, waking a worker), and admission control (the backlog in progress
+//! and the recent drain rate decide whether a new request could finish before its
+//! deadline; else the API answers 429).
 
+use crate::pipeline::audit::{audit_event, Audit};
+use crate::pipeline::pipeline_error::PipelineResult;
+use passbroker_core::account::Account;
+use passbroker_core::request::{PasswordChangeRequest, TargetTask, TaskState};
 use passbroker_core::time::Millis;
+use passbroker_core::{IdentityId, RequestId, SourceId, TaskId};
+use passbroker_store::{CreateOutcome, Store};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
@@ -70,5 +78,95 @@ impl Backlog {
         }
         let excess = (backlog - capacity + 1) as f64;
         Err((excess / rate.max(1.0)).ceil().clamp(1.0, 3600.0) as u64)
+    }
+}
+
+/// The accounts a change goes to: the named one, and with a sync group the identity's
+/// enabled accounts on every other member source.
+pub async fn target_accounts(
+    store: &dyn Store,
+    identity: &IdentityId,
+    source: &SourceId,
+    named: &Account,
+) -> PipelineResult<Vec<Account>> {
+    let mut out = vec![named.clone()];
+    if let Some(group) = store.sync_group_of_source(source).await? {
+        for source_id in group.source_ids.iter().filter(|s| *s != source) {
+            for a in store
+                .accounts_of_identity(identity, Some(source_id))
+                .await?
+            {
+                if !a.disabled {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One pending task per target account, due at once.
+pub fn pending_tasks(
+    request_id: &RequestId,
+    accounts: Vec<Account>,
+    now: Millis,
+) -> Vec<TargetTask> {
+    accounts
+        .into_iter()
+        .map(|a| TargetTask {
+            id: TaskId::generate(),
+            request_id: request_id.clone(),
+            account_ref: a.id,
+            source_id: a.source_id,
+            state: TaskState::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            error: None,
+            finished: None,
+            attempt_started: None,
+        })
+        .collect()
+}
+
+/// Where new requests go: the store, the backlog count, the idle workers' wake-up.
+pub struct Queue<'a> {
+    pub store: &'a dyn Store,
+    pub backlog: &'a Backlog,
+    pub work_available: &'a tokio::sync::Notify,
+}
+
+impl Queue<'_> {
+    /// Inserts the request and its tasks in one transaction, unless its idempotency key was
+    /// used since `since`. A new request is counted, wakes a worker and is audited. Returns
+    /// the request's id (the earlier one for a repeat) and whether it is new.
+    pub async fn enqueue(
+        &self,
+        request: &PasswordChangeRequest,
+        tasks: &[TargetTask],
+        since: Millis,
+        now: Millis,
+    ) -> PipelineResult<(RequestId, bool)> {
+        match self.store.create_request(request, tasks, since).await? {
+            CreateOutcome::Existing(existing) => Ok((existing, false)),
+            CreateOutcome::Created => {
+                self.backlog.on_accept();
+                self.work_available.notify_one();
+                let mut event = audit_event(
+                    &request.requested_by.to_text(),
+                    "PASSWORD_CHANGE_REQUESTED",
+                    "INFO",
+                    format!(
+                        "password change requested for {} target account(s)",
+                        tasks.len()
+                    ),
+                    now,
+                );
+                event.request_id = Some(request.id.to_string());
+                event.source_id = Some(request.source_id.to_string());
+                event.identity_id = Some(request.identity_id.to_string());
+                Audit::record(self.store, vec![event]).await;
+                Ok((request.id.clone(), true))
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ use crate::http::error::{ApiError, ApiResult, Cause};
 use crate::http::state::AppState;
 use crate::operation;
 use crate::pipeline::audit::{audit_event, Audit};
+use crate::pipeline::intake;
 use crate::pipeline::keyring::KeyLookupError;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -17,13 +18,10 @@ use passbroker_core::client::SCOPE_ALL;
 use passbroker_core::identity::Identity;
 use passbroker_core::identity::UserLevel;
 use passbroker_core::policy::describe::describe;
-use passbroker_core::request::{
-    Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
-};
+use passbroker_core::request::{Encryption, PasswordChangeRequest, RequestState, TargetTask};
 use passbroker_core::source::{ConnectorKind, Source};
 use passbroker_core::time::Millis;
-use passbroker_core::{IdentityId, PublicKeyId, RequestId, SourceId, TaskId};
-use passbroker_store::CreateOutcome;
+use passbroker_core::{IdentityId, PublicKeyId, RequestId, SourceId};
 use passbroker_wire::{
     PasswordChangeRequestDto, PasswordChangeResponse, PasswordInfo, PasswordInfoAccount,
     PasswordInfoQueryDto, PasswordStatus,
@@ -114,6 +112,39 @@ pub(crate) struct Checked {
     ciphertext: Vec<u8>,
 }
 
+/// The ciphertext of `encryptedPassword`: base64 (whitespace ignored, padding optional)
+/// of exactly the key's modulus length, for a key this server may still decrypt with.
+async fn ciphertext(
+    state: &AppState,
+    public_key_id: &PublicKeyId,
+    encrypted: &str,
+    now: Millis,
+) -> ApiResult<Vec<u8>> {
+    let key = state.keys.decryption_key(&public_key_id, now).await.map_err(|e| match e {
+        KeyLookupError::Unknown => ApiError::bad_request(format!("publicKeyId: {public_key_id} is not a key of this server; call query-password-info for the current key")),
+        KeyLookupError::Retired => ApiError::bad_request(format!("publicKeyId: key {public_key_id} was retired; call query-password-info for the current key")),
+        // The key ring could not be read from the store: an outage, not the caller's fault.
+        KeyLookupError::Internal(e) => ApiError::Unavailable(e),
+    })?;
+    let compact: String = encrypted
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let ciphertext = base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&compact))
+        .map_err(|_| ApiError::bad_request("encryptedPassword: is not valid base64"))?;
+    if ciphertext.len() != key.modulus_bytes() {
+        return Err(ApiError::bad_request(format!(
+            "encryptedPassword: must decode to exactly {} bytes for key {public_key_id} (RSA-{}), got {}",
+            key.modulus_bytes(),
+            key.bits(),
+            ciphertext.len()
+        )));
+    }
+    Ok(ciphertext)
+}
+
 pub(crate) async fn check_request(
     state: &AppState,
     principal: &Principal,
@@ -184,28 +215,7 @@ pub(crate) async fn check_request(
             "accountId: account {account_id:?} is disabled"
         )));
     }
-    let key = state.keys.decryption_key(&public_key_id, now).await.map_err(|e| match e {
-        KeyLookupError::Unknown => ApiError::bad_request(format!("publicKeyId: {public_key_id} is not a key of this server; call query-password-info for the current key")),
-        KeyLookupError::Retired => ApiError::bad_request(format!("publicKeyId: key {public_key_id} was retired; call query-password-info for the current key")),
-        // The key ring could not be read from the store: an outage, not the caller's fault.
-        KeyLookupError::Internal(e) => ApiError::Unavailable(e),
-    })?;
-    let compact: String = encrypted
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let ciphertext = base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&compact))
-        .map_err(|_| ApiError::bad_request("encryptedPassword: is not valid base64"))?;
-    if ciphertext.len() != key.modulus_bytes() {
-        return Err(ApiError::bad_request(format!(
-            "encryptedPassword: must decode to exactly {} bytes for key {public_key_id} (RSA-{}), got {}",
-            key.modulus_bytes(),
-            key.bits(),
-            ciphertext.len()
-        )));
-    }
+    let ciphertext = ciphertext(state, &public_key_id, encrypted, now).await?;
     Ok(Checked {
         identity,
         source,
@@ -214,26 +224,6 @@ pub(crate) async fn check_request(
         encryption,
         ciphertext,
     })
-}
-
-/// The accounts a change goes to: the named one, and with a sync group the identity's
-/// accounts on every member source.
-async fn targets(state: &AppState, checked: &Checked) -> ApiResult<Vec<Account>> {
-    let mut out = vec![checked.account.clone()];
-    if let Some(group) = state.store.sync_group_of_source(&checked.source.id).await? {
-        for source_id in group.source_ids.iter().filter(|s| **s != checked.source.id) {
-            for a in state
-                .store
-                .accounts_of_identity(&checked.identity.id, Some(source_id))
-                .await?
-            {
-                if !a.disabled {
-                    out.push(a);
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn idempotency_key(
@@ -355,6 +345,26 @@ async fn guard_admin_login(
     Ok(())
 }
 
+/// Waits up to `secs` for request `id` to reach a terminal state (`Prefer: wait`).
+async fn wait_until_terminal(
+    state: &AppState,
+    id: &RequestId,
+    secs: u64,
+    finished_rx: &mut tokio::sync::broadcast::Receiver<RequestId>,
+) -> ApiResult<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let current = state.store.get_request(id).await?.map(|r| r.state);
+        if current.is_some_and(RequestState::is_terminal) {
+            return Ok(());
+        }
+        match tokio::time::timeout_at(deadline, finished_rx.recv()).await {
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// Queues a checked change (idempotently) and answers 202 `{requestId, state}`, waiting first
 /// when the caller sent `Prefer: wait=N`. Shared by set-password and digit-token redemption.
 pub(crate) async fn submit(
@@ -370,25 +380,17 @@ pub(crate) async fn submit(
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let request_id = RequestId::generate();
-    let tasks: Vec<TargetTask> = targets(state, &checked)
-        .await?
-        .into_iter()
-        .map(|a| TargetTask {
-            id: TaskId::generate(),
-            request_id: request_id.clone(),
-            account_ref: a.id,
-            source_id: a.source_id,
-            state: TaskState::Pending,
-            attempts: 0,
-            next_attempt_at: now,
-            error: None,
-            finished: None,
-            attempt_started: None,
-        })
-        .collect();
+    let accounts = intake::target_accounts(
+        state.store.as_ref(),
+        &checked.identity.id,
+        &checked.source.id,
+        &checked.account,
+    )
+    .await?;
+    let tasks = intake::pending_tasks(&request_id, accounts, now);
     guard_admin_login(state, principal, &checked, &tasks, reach, now).await?;
     let request = PasswordChangeRequest {
-        id: request_id.clone(),
+        id: request_id,
         identity_id: checked.identity.id.clone(),
         requested_by: principal.actor(),
         source_id: checked.source.id.clone(),
@@ -407,45 +409,15 @@ pub(crate) async fn submit(
     };
     let since = Millis(now.0 - state.config.idempotency_window_secs * 1000);
     let mut finished_rx = state.finished.subscribe();
-    let outcome = state.store.create_request(&request, &tasks, since).await?;
-    let created = outcome == CreateOutcome::Created;
-    let id = match outcome {
-        CreateOutcome::Created => {
-            state.backlog.on_accept();
-            state.work_available.notify_one();
-            let mut event = audit_event(
-                &request.requested_by.to_text(),
-                "PASSWORD_CHANGE_REQUESTED",
-                "INFO",
-                format!(
-                    "password change requested for {} target account(s)",
-                    tasks.len()
-                ),
-                now,
-            );
-            event.request_id = Some(request_id.to_string());
-            event.source_id = Some(request.source_id.to_string());
-            event.identity_id = Some(request.identity_id.to_string());
-            Audit::record(state.store.as_ref(), vec![event]).await;
-            request_id
-        }
-        CreateOutcome::Existing(existing) => existing,
+    let queue = intake::Queue {
+        store: state.store.as_ref(),
+        backlog: &state.backlog,
+        work_available: &state.work_available,
     };
+    let (id, created) = queue.enqueue(&request, &tasks, since, now).await?;
     let wait = prefer_wait(headers, state.config.max_prefer_wait_secs);
     if let Some(secs) = wait {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let current = state.store.get_request(&id).await?.map(|r| r.state);
-            if current.is_some_and(RequestState::is_terminal) {
-                break;
-            }
-            match tokio::time::timeout_at(deadline, finished_rx.recv()).await {
-                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
-                    continue
-                }
-                _ => break,
-            }
-        }
+        wait_until_terminal(state, &id, secs, &mut finished_rx).await?;
     }
     // Without `Prefer: wait` a new request is reported IN_PROGRESS whatever the workers did in
     // the meantime: the 202 must not depend on how fast (or how) the payload was processed.
