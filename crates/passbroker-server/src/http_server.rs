@@ -33,6 +33,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+mod connections;
+use connections::{Connections, EVICTION_SLACK};
+
 /// The connection cap and timeouts, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -90,107 +93,6 @@ retry-after: 1\r\n\
 connection: close\r\n\
 content-length: 149\r\n\r\n\
 {\"detailCode\":\"503 Service Unavailable\",\"trackingId\":\"\",\"messages\":[{\"locale\":\"en-US\",\"localeOrigin\":\"DEFAULT\",\"text\":\"Too many open connections.\"}]}";
-
-/// Connections beyond the cap that may be open while the ones they displaced close.
-const EVICTION_SLACK: usize = 32;
-
-/// The open connections, for the cap and for choosing whom to close.
-#[derive(Default)]
-struct Connections {
-    next_id: AtomicU64,
-    open: std::sync::Mutex<std::collections::HashMap<u64, Arc<Activity>>>,
-    closed: Notify,
-}
-
-impl Connections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Arc<Activity>>> {
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Registers a new connection if there is room, closing the longest-waiting connection
-    /// without a request in flight to make room at the cap.
-    fn admit(self: &Arc<Self>, cap: usize) -> Admission {
-        let mut open = self.lock();
-        if open.len() >= cap {
-            if open.len() >= cap.saturating_add(EVICTION_SLACK) {
-                return Admission::Draining;
-            }
-            let victim = open
-                .values()
-                .filter(|a| !a.evicted.load(Ordering::Acquire))
-                .filter_map(|a| a.waiting_since().map(|t| (t, a)))
-                .min_by_key(|(t, _)| *t)
-                .map(|(_, a)| a.clone());
-            let Some(victim) = victim else {
-                return Admission::Busy;
-            };
-            victim.evicted.store(true, Ordering::Release);
-            victim.changed.notify_one();
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let activity = Arc::new(Activity::new());
-        open.insert(id, activity.clone());
-        Admission::Admitted(Registered {
-            id,
-            activity,
-            connections: self.clone(),
-        })
-    }
-
-    /// Admits a new connection, waiting (briefly) for displaced ones to close when too many
-    /// are still closing. `None`: every connection has a request in flight.
-    async fn admit_waiting(self: &Arc<Self>, cap: usize) -> Option<Registered> {
-        let give_up = Instant::now() + Duration::from_secs(1);
-        loop {
-            let closed = self.closed.notified();
-            tokio::pin!(closed);
-            closed.as_mut().enable();
-            match self.admit(cap) {
-                Admission::Admitted(r) => return Some(r),
-                Admission::Busy => return None,
-                Admission::Draining => {
-                    if tokio::time::timeout_at(give_up, closed).await.is_err() {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-
-    async fn all_closed(&self) {
-        loop {
-            let closed = self.closed.notified();
-            tokio::pin!(closed);
-            closed.as_mut().enable();
-            if self.lock().is_empty() {
-                return;
-            }
-            closed.await;
-        }
-    }
-}
-
-enum Admission {
-    Admitted(Registered),
-    /// At the cap, and every connection has a request in flight.
-    Busy,
-    /// At the cap, with too many displaced connections still closing.
-    Draining,
-}
-
-/// A connection's place among the open ones, given up when dropped.
-struct Registered {
-    id: u64,
-    activity: Arc<Activity>,
-    connections: Arc<Connections>,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        self.connections.lock().remove(&self.id);
-        self.connections.closed.notify_waiters();
-    }
-}
 
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting, lets each
 /// connection finish its request in hand, and returns once every connection has closed.

@@ -165,12 +165,7 @@ pub struct RedeemRequest {
     encryption: Option<String>,
 }
 
-pub async fn redeem(
-    State(state): State<AppState>,
-    extensions: axum::http::Extensions,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<RedeemRequest>,
-) -> ApiResult<Response> {
+fn require_fields(body: &RedeemRequest) -> ApiResult<()> {
     let mut problems = Vec::new();
     for (field, value) in [
         ("userName", &body.user_name),
@@ -186,6 +181,38 @@ pub async fn redeem(
     if !problems.is_empty() {
         return Err(causes(problems));
     }
+    Ok(())
+}
+
+/// The native id of the user's first enabled account on `source` (when the body names none).
+async fn first_enabled_account(
+    state: &AppState,
+    identity: &passbroker_core::IdentityId,
+    source: &passbroker_core::source::Source,
+    user_name: &str,
+) -> ApiResult<String> {
+    state
+        .store
+        .accounts_of_identity(identity, Some(&source.id))
+        .await?
+        .into_iter()
+        .find(|a| !a.disabled)
+        .map(|a| a.native_id.as_str().to_owned())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "sourceName: {user_name:?} has no enabled account on {:?}",
+                source.name.as_str()
+            ))
+        })
+}
+
+pub async fn redeem(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RedeemRequest>,
+) -> ApiResult<Response> {
+    require_fields(&body)?;
     let user_name = body.user_name.clone().unwrap_or_default();
     let presented = body.digit_token.clone().unwrap_or_default();
     let now = state.clock.now();
@@ -229,18 +256,7 @@ pub async fn redeem(
         })?;
     let account_id = match &body.account_id {
         Some(a) => a.clone(),
-        None => state
-            .store
-            .accounts_of_identity(&identity.id, Some(&source.id))
-            .await?
-            .into_iter()
-            .find(|a| !a.disabled)
-            .map(|a| a.native_id.as_str().to_owned())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "sourceName: {user_name:?} has no enabled account on {source_name:?}"
-                ))
-            })?,
+        None => first_enabled_account(&state, &identity.id, &source, &user_name).await?,
     };
     let principal = Principal::User(UserPrincipal {
         identity_id: identity.id.clone(),

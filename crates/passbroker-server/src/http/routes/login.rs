@@ -179,6 +179,26 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
     r
 }
 
+/// The scopes a login grants: those asked for that the client itself holds (all of the
+/// client's when none are asked for).
+fn granted_scopes(requested: Option<&str>, client: &ApiClient) -> Vec<String> {
+    match requested.filter(|s| !s.trim().is_empty()) {
+        // Only scopes the client itself holds can be granted.
+        Some(s) => s
+            .split(' ')
+            .filter(|x| {
+                !x.is_empty()
+                    && client
+                        .scopes
+                        .iter()
+                        .any(|c| c == x || c == passbroker_core::client::SCOPE_ALL)
+            })
+            .map(str::to_owned)
+            .collect(),
+        None => client.scopes.clone(),
+    }
+}
+
 pub async fn authorize_submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -249,21 +269,7 @@ pub async fn authorize_submit(
         );
     };
     state.guesses.succeeded("login", &username, ip);
-    let scopes = match f.params.scope.as_deref().filter(|s| !s.trim().is_empty()) {
-        // Only scopes the client itself holds can be granted.
-        Some(s) => s
-            .split(' ')
-            .filter(|x| {
-                !x.is_empty()
-                    && client
-                        .scopes
-                        .iter()
-                        .any(|c| c == x || c == passbroker_core::client::SCOPE_ALL)
-            })
-            .map(str::to_owned)
-            .collect(),
-        None => client.scopes.clone(),
-    };
+    let scopes = granted_scopes(f.params.scope.as_deref(), &client);
     let code = passbroker_crypto::random::random_token(32);
     let stored = AuthCode {
         code_hash: hex::encode(passbroker_crypto::random::sha256(code.as_bytes())),

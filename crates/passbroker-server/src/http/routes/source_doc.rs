@@ -96,27 +96,8 @@ pub async fn source_from_doc(
             }
         }
     };
-    let name = match text("name", &mut problems).map(|n| SourceName::parse(&n)) {
-        Some(Ok(n)) => Some(n),
-        Some(Err(e)) => {
-            problems.push(e.to_string());
-            None
-        }
-        None => {
-            problems.push("name: is required".into());
-            None
-        }
-    };
-    if let Some(n) = &name {
-        if let Some(other) = state.store.find_source_by_name(n.as_str()).await? {
-            if Some(&other.id) != existing.map(|e| &e.id) {
-                problems.push(format!(
-                    "name: a source named {:?} already exists",
-                    n.as_str()
-                ));
-            }
-        }
-    }
+    let name = text("name", &mut problems);
+    let name = name_of(state, name, existing, &mut problems).await?;
     let description = text("description", &mut problems).unwrap_or_default();
     let connector = match text("connector", &mut problems)
         .or_else(|| existing.map(|e| e.connector.as_str().to_owned()))
@@ -133,23 +114,7 @@ pub async fn source_from_doc(
         }
     };
     let owner = owner_of(state, obj.get("owner"), &mut problems).await?;
-    let mut features = Vec::new();
-    match obj.get("features") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(list)) => {
-            for (i, f) in list.iter().enumerate() {
-                match f.as_str() {
-                    Some(f) if FEATURES.contains(&f) => {
-                        if !features.iter().any(|x: &String| x == f) {
-                            features.push(f.to_owned());
-                        }
-                    }
-                    _ => problems.push(format!("features[{i}]: {f} is not an ISC source feature (e.g. PASSWORD, AUTHENTICATE)")),
-                }
-            }
-        }
-        Some(_) => problems.push("features: must be an array of feature names".into()),
-    }
+    let features = features_of(obj.get("features"), &mut problems);
     let config = match obj.get("connectorAttributes") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
@@ -166,25 +131,8 @@ pub async fn source_from_doc(
             DeliverySettings::default()
         }),
     };
-    let (wrapped_secrets, plain_secrets) = match obj.get("secrets") {
-        None => {
-            let wrapped = existing.and_then(|e| e.wrapped_secrets.clone());
-            let plain = match &wrapped {
-                Some(w) => Some(state.secrets.unwrap_json(w).map_err(ApiError::internal)?),
-                None => None,
-            };
-            (wrapped, plain)
-        }
-        Some(Value::Null) => (None, None),
-        Some(v @ Value::Object(_)) => (
-            Some(state.secrets.wrap_json(v).map_err(ApiError::internal)?),
-            Some(v.clone()),
-        ),
-        Some(_) => {
-            problems.push("secrets: must be an object".into());
-            (None, None)
-        }
-    };
+    let (wrapped_secrets, plain_secrets) =
+        secrets_of(state, obj.get("secrets"), existing, &mut problems)?;
     if let Some(kind) = connector.filter(|k| *k != ConnectorKind::Builtin) {
         if let Err(e) = passbroker_connectors::build(
             kind,
@@ -223,6 +171,88 @@ pub async fn source_from_doc(
         created: existing.map(|e| e.created).unwrap_or(now),
         modified: now,
     })
+}
+
+/// `features`: ISC's feature names, each once.
+fn features_of(v: Option<&Value>, problems: &mut Vec<String>) -> Vec<String> {
+    let mut features = Vec::new();
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            for (i, f) in list.iter().enumerate() {
+                match f.as_str() {
+                    Some(f) if FEATURES.contains(&f) => {
+                        if !features.iter().any(|x: &String| x == f) {
+                            features.push(f.to_owned());
+                        }
+                    }
+                    _ => problems.push(format!("features[{i}]: {f} is not an ISC source feature (e.g. PASSWORD, AUTHENTICATE)")),
+                }
+            }
+        }
+        Some(_) => problems.push("features: must be an array of feature names".into()),
+    }
+    features
+}
+
+/// `secrets` (write-only): the wrapped secrets to store and their plain values (to check
+/// the connector with). Absent keeps the existing ones; `null` removes them.
+fn secrets_of(
+    state: &AppState,
+    v: Option<&Value>,
+    existing: Option<&Source>,
+    problems: &mut Vec<String>,
+) -> ApiResult<(Option<Vec<u8>>, Option<Value>)> {
+    Ok(match v {
+        None => {
+            let wrapped = existing.and_then(|e| e.wrapped_secrets.clone());
+            let plain = match &wrapped {
+                Some(w) => Some(state.secrets.unwrap_json(w).map_err(ApiError::internal)?),
+                None => None,
+            };
+            (wrapped, plain)
+        }
+        Some(Value::Null) => (None, None),
+        Some(v @ Value::Object(_)) => (
+            Some(state.secrets.wrap_json(v).map_err(ApiError::internal)?),
+            Some(v.clone()),
+        ),
+        Some(_) => {
+            problems.push("secrets: must be an object".into());
+            (None, None)
+        }
+    })
+}
+
+/// `name`: required, valid, and not another source's.
+async fn name_of(
+    state: &AppState,
+    given: Option<String>,
+    existing: Option<&Source>,
+    problems: &mut Vec<String>,
+) -> ApiResult<Option<SourceName>> {
+    let name = match given.map(|n| SourceName::parse(&n)) {
+        Some(Ok(n)) => Some(n),
+        Some(Err(e)) => {
+            problems.push(e.to_string());
+            None
+        }
+        None => {
+            problems.push("name: is required".into());
+            None
+        }
+    };
+    if let Some(n) = &name {
+        if let Some(other) = state.store.find_source_by_name(n.as_str()).await? {
+            if Some(&other.id) != existing.map(|e| &e.id) {
+                problems.push(format!(
+                    "name: a source named {:?} already exists",
+                    n.as_str()
+                ));
+            }
+        }
+    }
+    Ok(name)
 }
 
 async fn owner_of(
