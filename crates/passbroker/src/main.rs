@@ -1,8 +1,8 @@
 //! The `passbroker` command: parses the command line and calls the library.
 
-mod admin;
 mod breach;
 mod client;
+mod commands;
 mod migrate;
 
 use clap::{Parser, Subcommand};
@@ -64,25 +64,25 @@ enum Command {
     },
     /// Declarative tenant files.
     #[command(subcommand)]
-    Tenant(admin::TenantCommand),
+    Tenant(commands::TenantCommand),
     /// OAuth API clients (client_credentials).
     #[command(subcommand)]
-    Clients(admin::ClientsCommand),
+    Clients(commands::ClientsCommand),
     /// Personal access tokens.
     #[command(subcommand)]
-    Pats(admin::PatsCommand),
+    Pats(commands::PatsCommand),
     /// The RSA keys clients encrypt passwords with.
     #[command(subcommand)]
-    Keys(admin::KeysCommand),
+    Keys(commands::KeysCommand),
     /// The master key that wraps secrets at rest.
     #[command(subcommand, name = "master-key")]
-    MasterKey(admin::MasterKeyCommand),
+    MasterKey(commands::MasterKeyCommand),
     /// Sources (systems passwords are set on).
     #[command(subcommand)]
-    Sources(admin::SourcesCommand),
+    Sources(commands::SourcesCommand),
     /// The audit trail.
     #[command(subcommand)]
-    Audit(admin::AuditCommand),
+    Audit(commands::AuditCommand),
     /// The breached-password corpus (Pwned Passwords), imported offline.
     #[command(subcommand)]
     Breach(breach::BreachCommand),
@@ -171,16 +171,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::SetPassword(args) => client::set_password(args).await,
-        Command::Tenant(c) => admin::tenant(load_config(&cli, Overrides::default())?, c).await,
-        Command::Clients(c) => admin::clients(load_config(&cli, Overrides::default())?, c).await,
-        Command::Pats(c) => admin::pats(load_config(&cli, Overrides::default())?, c).await,
-        Command::Keys(c) => admin::keys(load_config(&cli, Overrides::default())?, c).await,
+        Command::Tenant(c) => commands::tenant(load_config(&cli, Overrides::default())?, c).await,
+        Command::Clients(c) => commands::clients(load_config(&cli, Overrides::default())?, c).await,
+        Command::Pats(c) => commands::pats(load_config(&cli, Overrides::default())?, c).await,
+        Command::Keys(c) => commands::keys(load_config(&cli, Overrides::default())?, c).await,
         Command::MasterKey(c) => {
-            admin::master_key(load_config(&cli, Overrides::default()).ok(), c).await
+            commands::master_key(load_config(&cli, Overrides::default()).ok(), c).await
         }
-        Command::Sources(c) => admin::sources(load_config(&cli, Overrides::default())?, c).await,
+        Command::Sources(c) => commands::sources(load_config(&cli, Overrides::default())?, c).await,
         Command::Breach(c) => breach::breach(load_config(&cli, Overrides::default())?, c).await,
-        Command::Audit(c) => admin::audit(load_config(&cli, Overrides::default())?, c).await,
+        Command::Audit(c) => commands::audit(load_config(&cli, Overrides::default())?, c).await,
     }
 }
 
