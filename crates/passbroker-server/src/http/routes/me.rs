@@ -17,6 +17,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::routes::rfc3339;
 use crate::http::state::AppState;
 use crate::operation;
+use crate::pipeline::policy::effective_policy;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,7 @@ use passbroker_core::policy::describe::describe;
 use passbroker_core::policy::PasswordPolicy;
 use passbroker_core::request::{TargetTask, TaskState};
 use passbroker_core::source::Source;
+use passbroker_core::sync_group::PasswordSyncGroup;
 use passbroker_core::{RequestId, SourceId};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -210,7 +212,9 @@ pub async fn me(
         }
     }
     // Groups in the order first met; sources of a group in the group's order.
-    let mut groups: Vec<(passbroker_core::sync_group::PasswordSyncGroup, Vec<Value>)> = Vec::new();
+    // Each group with the member source it was met through (its effective policy is the
+    // group's).
+    let mut groups: Vec<(PasswordSyncGroup, &Source, Vec<Value>)> = Vec::new();
     let mut alone: Vec<Value> = Vec::new();
     let mut grouped: HashMap<SourceId, usize> = HashMap::new();
     for source in sources.values() {
@@ -221,7 +225,7 @@ pub async fn me(
             for s in &g.source_ids {
                 grouped.insert(s.clone(), groups.len());
             }
-            groups.push((g, Vec::new()));
+            groups.push((g, source, Vec::new()));
         }
     }
     for a in &accounts {
@@ -230,10 +234,9 @@ pub async fn me(
         };
         let mut entry = account_json(&state, source, a).await?;
         match grouped.get(&source.id) {
-            Some(&g) => groups[g].1.push(entry),
+            Some(&g) => groups[g].2.push(entry),
             None => {
-                let policy =
-                    crate::pipeline::policy::effective_policy(state.store.as_ref(), source).await?;
+                let policy = effective_policy(state.store.as_ref(), source).await?;
                 if let Some(o) = entry.as_object_mut() {
                     o.insert("policy".into(), Value::Array(rules(&policy)));
                 }
@@ -242,7 +245,7 @@ pub async fn me(
         }
     }
     let mut groups_json = Vec::new();
-    for (g, mut members) in groups {
+    for (g, member, mut members) in groups {
         let order = |v: &Value| {
             g.source_ids
                 .iter()
@@ -250,10 +253,7 @@ pub async fn me(
                 .unwrap_or(usize::MAX)
         };
         members.sort_by_key(order);
-        let policy = match state.store.get_policy(&g.password_policy_id).await? {
-            Some(p) => p,
-            None => state.store.default_policy().await?.unwrap_or_default(),
-        };
+        let policy = effective_policy(state.store.as_ref(), member).await?;
         groups_json.push(json!({
             "id": g.id.to_string(),
             "name": g.name,
