@@ -22,6 +22,7 @@ cargo build --workspace --all-targets --locked
 
 echo "== lint"
 cargo fmt --all -- --check
+python3 scripts/layout-check.py
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
