@@ -120,7 +120,7 @@ async fn ciphertext(
     encrypted: &str,
     now: Millis,
 ) -> ApiResult<Vec<u8>> {
-    let key = state.keys.decryption_key(&public_key_id, now).await.map_err(|e| match e {
+    let key = state.keys.decryption_key(public_key_id, now).await.map_err(|e| match e {
         KeyLookupError::Unknown => ApiError::bad_request(format!("publicKeyId: {public_key_id} is not a key of this server; call query-password-info for the current key")),
         KeyLookupError::Retired => ApiError::bad_request(format!("publicKeyId: key {public_key_id} was retired; call query-password-info for the current key")),
         // The key ring could not be read from the store: an outage, not the caller's fault.
