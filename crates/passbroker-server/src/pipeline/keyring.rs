@@ -7,6 +7,7 @@
 //! its periodic [`KeyRing::sync`] finds the ring changed (every `key_sync_interval_secs`), so
 //! a rotation is published, and a retired key refused, by every node within that time.
 
+use crate::pipeline::pipeline_error::{PipelineError, PipelineResult};
 use crate::pipeline::secrets::Secrets;
 use passbroker_core::keys::{KeyState, StoredRsaKey};
 use passbroker_core::time::Millis;
@@ -65,8 +66,8 @@ pub struct KeyRing {
     rotate_after_ms: i64,
 }
 
-fn lock_err<T>(_: T) -> String {
-    "key ring lock poisoned".to_owned()
+fn lock_err<T>(_: T) -> PipelineError {
+    PipelineError::internal("key ring lock poisoned")
 }
 
 impl KeyRing {
@@ -89,7 +90,7 @@ impl KeyRing {
     }
 
     /// Loads the ring; creates the first key when there is none.
-    pub async fn init(&self, now: Millis) -> Result<(), String> {
+    pub async fn init(&self, now: Millis) -> PipelineResult<()> {
         self.reload().await?;
         if self.ring.read().map_err(lock_err)?.active.is_none() {
             self.rotate(now).await?;
@@ -98,24 +99,16 @@ impl KeyRing {
     }
 
     /// Rebuilds the cache from the store.
-    pub async fn reload(&self) -> Result<(), String> {
-        let keys = self
-            .store
-            .list_rsa_keys()
-            .await
-            .map_err(|e| e.to_string())?;
+    pub async fn reload(&self) -> PipelineResult<()> {
+        let keys = self.store.list_rsa_keys().await?;
         self.rebuild(&keys)
     }
 
     /// Compares the ring with the store and rebuilds it when a key was added, rotated out
     /// or retired anywhere (another node, the CLI). Cheap when nothing changed: one read of
     /// a table of a few rows, no unwrapping. Returns whether the ring changed.
-    pub async fn sync(&self) -> Result<bool, String> {
-        let keys = self
-            .store
-            .list_rsa_keys()
-            .await
-            .map_err(|e| e.to_string())?;
+    pub async fn sync(&self) -> PipelineResult<bool> {
+        let keys = self.store.list_rsa_keys().await?;
         let unchanged = *self.built_from.lock().map_err(lock_err)? == fingerprint(&keys);
         if unchanged {
             return Ok(false);
@@ -124,7 +117,7 @@ impl KeyRing {
         Ok(true)
     }
 
-    fn rebuild(&self, keys: &[StoredRsaKey]) -> Result<(), String> {
+    fn rebuild(&self, keys: &[StoredRsaKey]) -> PipelineResult<()> {
         let mut ring = Ring::default();
         for k in keys {
             match (k.state, &k.wrapped_private) {
@@ -135,14 +128,13 @@ impl KeyRing {
                     let der = self
                         .secrets
                         .unwrap(WrappedKind::RsaKey, wrapped)
-                        .map_err(|e| e.to_string())?;
-                    let pair = Arc::new(
-                        RsaKeyPair::from_pkcs8_der(&der)
-                            .map_err(|e| format!("stored key {}: {e}", k.id))?,
-                    );
+                        .map_err(PipelineError::internal)?;
+                    let pair = Arc::new(RsaKeyPair::from_pkcs8_der(&der).map_err(|e| {
+                        PipelineError::Internal(format!("stored key {}: {e}", k.id))
+                    })?);
                     if state == KeyState::Active {
                         let public_key_base64 =
-                            pair.public_key_base64().map_err(|e| e.to_string())?;
+                            pair.public_key_base64().map_err(PipelineError::internal)?;
                         ring.active = Some(ActiveKey {
                             id: k.id.clone(),
                             public_key_base64,
@@ -172,7 +164,9 @@ impl KeyRing {
             return result;
         }
         // Another node may have rotated: look again in the store.
-        self.reload().await.map_err(KeyLookupError::Internal)?;
+        self.reload()
+            .await
+            .map_err(|e| KeyLookupError::Internal(e.to_string()))?;
         self.lookup_cached(id, now)
             .unwrap_or(Err(KeyLookupError::Unknown))
     }
@@ -196,70 +190,53 @@ impl KeyRing {
     }
 
     /// Makes a new active key; the previous one becomes decrypt-only.
-    pub async fn rotate(&self, now: Millis) -> Result<PublicKeyId, String> {
+    pub async fn rotate(&self, now: Millis) -> PipelineResult<PublicKeyId> {
         let bits = self.bits;
         let pair = tokio::task::spawn_blocking(move || RsaKeyPair::generate(bits))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let der = pair.to_pkcs8_der().map_err(|e| e.to_string())?;
+            .await?
+            .map_err(PipelineError::internal)?;
+        let der = pair.to_pkcs8_der().map_err(PipelineError::internal)?;
         let stored = StoredRsaKey {
             id: PublicKeyId::generate(),
             bits: pair.bits(),
             state: KeyState::Active,
-            public_der: pair.public_spki_der().map_err(|e| e.to_string())?,
+            public_der: pair.public_spki_der().map_err(PipelineError::internal)?,
             wrapped_private: Some(
                 self.secrets
                     .wrap(WrappedKind::RsaKey, &der)
-                    .map_err(|e| e.to_string())?,
+                    .map_err(PipelineError::internal)?,
             ),
             created: now,
             deactivated: None,
             retired: None,
         };
-        self.store
-            .rotate_rsa_key(&stored, now)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.rotate_rsa_key(&stored, now).await?;
         self.reload().await?;
         Ok(stored.id)
     }
 
     /// Destroys a key's private half. Refuses the active key (rotate first).
-    pub async fn retire(&self, id: &PublicKeyId, now: Millis) -> Result<(), String> {
-        let Some(mut key) = self
-            .store
-            .get_rsa_key(id)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Err(format!("no key with id {id}"));
+    pub async fn retire(&self, id: &PublicKeyId, now: Millis) -> PipelineResult<()> {
+        let Some(mut key) = self.store.get_rsa_key(id).await? else {
+            return Err(PipelineError::InvalidInput(format!("no key with id {id}")));
         };
         if key.state == KeyState::Active {
-            return Err(format!(
+            return Err(PipelineError::InvalidInput(format!(
                 "key {id} is the active key; run `passbroker keys rotate` first"
-            ));
+            )));
         }
         key.state = KeyState::Retired;
         key.wrapped_private = None;
         key.retired = Some(now);
-        self.store
-            .update_rsa_key(&key)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.store.update_rsa_key(&key).await?;
         self.reload().await
     }
 
     /// Periodic upkeep: retire decrypt-only keys past the grace period and rotate an active
     /// key older than the configured age. Returns what it did, for the log.
-    pub async fn maintain(&self, now: Millis) -> Result<Vec<String>, String> {
+    pub async fn maintain(&self, now: Millis) -> PipelineResult<Vec<String>> {
         let mut done = Vec::new();
-        for k in self
-            .store
-            .list_rsa_keys()
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        for k in self.store.list_rsa_keys().await? {
             if k.state == KeyState::DecryptOnly
                 && k.deactivated
                     .is_some_and(|d| now.0 > d.0.saturating_add(self.grace_ms))
