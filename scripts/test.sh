@@ -47,7 +47,7 @@ if [ "${PASSBROKER_SKIP_INSTALL:-0}" != "1" ]; then
 fi
 
 quiet build cargo build --workspace --all-targets --locked
-quiet lint sh -c 'cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings'
+quiet lint sh -c 'cargo fmt --all -- --check && python3 scripts/layout-check.py && cargo clippy --workspace --all-targets --locked -- -D warnings'
 quiet supply-chain bash scripts/supply-chain.sh
 
 echo "== tests"

@@ -18,7 +18,7 @@
 //!   still runs to completion on its own task (`routes::run_to_completion`).
 
 use crate::config::Config;
-use crate::error::{error_body, Cause};
+use crate::http::error::{error_body, Cause};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -36,6 +36,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
+
+mod activity;
+mod connections;
+
+use activity::{Activity, Watched};
+use connections::{Connections, EVICTION_SLACK};
 
 /// The connection cap and timeouts, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,107 +100,6 @@ retry-after: 1\r\n\
 connection: close\r\n\
 content-length: 149\r\n\r\n\
 {\"detailCode\":\"503 Service Unavailable\",\"trackingId\":\"\",\"messages\":[{\"locale\":\"en-US\",\"localeOrigin\":\"DEFAULT\",\"text\":\"Too many open connections.\"}]}";
-
-/// Connections beyond the cap that may be open while the ones they displaced close.
-const EVICTION_SLACK: usize = 32;
-
-/// The open connections, for the cap and for choosing whom to close.
-#[derive(Default)]
-struct Connections {
-    next_id: AtomicU64,
-    open: std::sync::Mutex<std::collections::HashMap<u64, Arc<Activity>>>,
-    closed: Notify,
-}
-
-impl Connections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Arc<Activity>>> {
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Registers a new connection if there is room, closing the longest-waiting connection
-    /// without a request in flight to make room at the cap.
-    fn admit(self: &Arc<Self>, cap: usize) -> Admission {
-        let mut open = self.lock();
-        if open.len() >= cap {
-            if open.len() >= cap.saturating_add(EVICTION_SLACK) {
-                return Admission::Draining;
-            }
-            let victim = open
-                .values()
-                .filter(|a| !a.evicted.load(Ordering::Acquire))
-                .filter_map(|a| a.waiting_since().map(|t| (t, a)))
-                .min_by_key(|(t, _)| *t)
-                .map(|(_, a)| a.clone());
-            let Some(victim) = victim else {
-                return Admission::Busy;
-            };
-            victim.evicted.store(true, Ordering::Release);
-            victim.changed.notify_one();
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let activity = Arc::new(Activity::new());
-        open.insert(id, activity.clone());
-        Admission::Admitted(Registered {
-            id,
-            activity,
-            connections: self.clone(),
-        })
-    }
-
-    /// Admits a new connection, waiting (briefly) for displaced ones to close when too many
-    /// are still closing. `None`: every connection has a request in flight.
-    async fn admit_waiting(self: &Arc<Self>, cap: usize) -> Option<Registered> {
-        let give_up = Instant::now() + Duration::from_secs(1);
-        loop {
-            let closed = self.closed.notified();
-            tokio::pin!(closed);
-            closed.as_mut().enable();
-            match self.admit(cap) {
-                Admission::Admitted(r) => return Some(r),
-                Admission::Busy => return None,
-                Admission::Draining => {
-                    if tokio::time::timeout_at(give_up, closed).await.is_err() {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-
-    async fn all_closed(&self) {
-        loop {
-            let closed = self.closed.notified();
-            tokio::pin!(closed);
-            closed.as_mut().enable();
-            if self.lock().is_empty() {
-                return;
-            }
-            closed.await;
-        }
-    }
-}
-
-enum Admission {
-    Admitted(Registered),
-    /// At the cap, and every connection has a request in flight.
-    Busy,
-    /// At the cap, with too many displaced connections still closing.
-    Draining,
-}
-
-/// A connection's place among the open ones, given up when dropped.
-struct Registered {
-    id: u64,
-    activity: Arc<Activity>,
-    connections: Arc<Connections>,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        self.connections.lock().remove(&self.id);
-        self.connections.closed.notify_waiters();
-    }
-}
 
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting, lets each
 /// connection finish its request in hand, and returns once every connection has closed.
@@ -279,160 +184,6 @@ pub async fn serve<S>(
     drop(listener);
     let _ = stop_tx.send(true);
     connections.all_closed().await;
-}
-
-/// What a connection's watchdog needs to know about it.
-struct Activity {
-    opened: Instant,
-    /// Requests whose headers arrived and whose response is not ready yet.
-    in_flight: AtomicUsize,
-    /// Milliseconds after `opened` when the last response was ready.
-    idle_since_ms: AtomicU64,
-    /// Milliseconds after `opened` of the first byte received while idle ([`NONE`] if none).
-    first_byte_ms: AtomicU64,
-    /// Whether a response was sent (the idle timeout applies from then on).
-    served: AtomicBool,
-    /// Chosen to make room for a new connection, or its request timed out (the handler may
-    /// still hold the unread body): close as soon as no request is in flight.
-    evicted: AtomicBool,
-    changed: Notify,
-}
-
-const NONE: u64 = u64::MAX;
-
-/// How long a connection being closed keeps its socket for its last response to go out.
-const CLOSING_GRACE: Duration = Duration::from_millis(200);
-
-impl Activity {
-    fn new() -> Activity {
-        Activity {
-            opened: Instant::now(),
-            in_flight: AtomicUsize::new(0),
-            idle_since_ms: AtomicU64::new(0),
-            first_byte_ms: AtomicU64::new(NONE),
-            served: AtomicBool::new(false),
-            evicted: AtomicBool::new(false),
-            changed: Notify::new(),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(NONE - 1)
-    }
-
-    fn at(&self, ms: u64) -> Instant {
-        self.opened + Duration::from_millis(ms)
-    }
-
-    fn on_bytes_read(&self) {
-        if self.in_flight.load(Ordering::Acquire) == 0
-            && self
-                .first_byte_ms
-                .compare_exchange(NONE, self.now_ms(), Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            self.changed.notify_one();
-        }
-    }
-
-    fn request_started(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.first_byte_ms.store(NONE, Ordering::Release);
-        self.changed.notify_one();
-        InFlight(self.clone())
-    }
-
-    /// Since when the connection has been waiting for a request (opened, idle after a
-    /// response, or receiving headers); `None` while a request is in flight.
-    fn waiting_since(&self) -> Option<Instant> {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
-            return None;
-        }
-        if self.served.load(Ordering::Acquire) {
-            Some(self.at(self.idle_since_ms.load(Ordering::Acquire)))
-        } else {
-            Some(self.opened)
-        }
-    }
-
-    /// When the connection is to be closed unless something happens first; `None` while a
-    /// request is in flight (the request timeout bounds that).
-    fn deadline(&self, limits: &Limits) -> Option<Instant> {
-        let waiting_since = self.waiting_since()?;
-        if self.evicted.load(Ordering::Acquire) {
-            // Time to write out the last response first.
-            return Some(waiting_since + CLOSING_GRACE);
-        }
-        let first_byte = self.first_byte_ms.load(Ordering::Acquire);
-        if first_byte != NONE {
-            return Some(self.at(first_byte) + limits.header_timeout);
-        }
-        if self.served.load(Ordering::Acquire) {
-            Some(waiting_since + limits.idle_timeout)
-        } else {
-            Some(waiting_since + limits.header_timeout)
-        }
-    }
-}
-
-/// Marks a request in flight until dropped (its response is ready, or it was abandoned).
-struct InFlight(Arc<Activity>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let a = &self.0;
-        a.idle_since_ms.store(a.now_ms(), Ordering::Release);
-        a.served.store(true, Ordering::Release);
-        a.in_flight.fetch_sub(1, Ordering::AcqRel);
-        a.changed.notify_one();
-    }
-}
-
-/// The socket, reporting received bytes to the watchdog.
-struct Watched {
-    stream: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.on_bytes_read();
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
 }
 
 /// How a connection speaks HTTP, and whether over TLS.

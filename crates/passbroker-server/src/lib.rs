@@ -1,37 +1,23 @@
-//! The passbroker HTTP service.
+//! The passbroker HTTP service, arranged by concern (ARCHITECTURE.md, "Code map"):
 //!
-//! - [`app`]: builds the [`state::AppState`] and serves it; tests start it on port 0.
-//! - [`routes`]: every path form the SDKs use; [`error`] maps every failure to ISC's shapes.
-//! - [`auth`]: token verification, rate limiting, and per-operation authorization.
-//! - [`worker`]: the durable queue's workers; [`keyring`] and [`tokens`]: keys in the store.
-//! - [`breach`]: the breached-password corpus (local index or upstream range API).
+//! - [`http`]: the HTTP API: [`http::routes`] (every path form the SDKs use),
+//!   [`http::error`] (every failure in ISC's shapes), [`http::auth`] (token verification,
+//!   rate limiting, per-operation authorization), the page's sessions.
+//! - [`pipeline`]: the password pipeline: the durable queue's workers, connectors, policy
+//!   resolution, the key ring, audit, the breach corpus.
+//! - [`ops`]: operator tools: tenant files, bulk imports, the demo, credentials.
+//! - the wiring: [`app`] builds the state and serves it (tests start it on port 0),
+//!   [`http_server`] (the accept loop), [`config`], [`telemetry`], [`metrics`].
+//!
+//! Arrows run one way: `http` → `pipeline` → store / connectors / crypto; `ops` uses
+//! `pipeline` and the store, never `http`.
 
-pub mod admin;
 pub mod app;
-pub mod audit;
-pub mod auth;
-pub mod breach;
 pub mod config;
-pub mod connectors;
-pub mod demo;
-pub mod error;
+pub mod http;
 pub mod http_server;
-pub mod import;
-pub mod keyring;
-pub mod mail;
 pub mod metrics;
-pub mod notify;
-pub mod policies;
-pub mod ratelimit;
-pub mod recovery;
-pub mod routes;
-pub mod secrets;
-pub mod session;
-pub mod state;
-pub mod strong_authn;
+pub mod ops;
+pub mod pipeline;
 pub mod telemetry;
-pub mod tenant;
 pub mod tls;
-pub mod tokens;
-pub mod totp;
-pub mod worker;

@@ -1,8 +1,8 @@
 //! Property tests of request parsing ("fuzzing" with proptest; see scripts/fuzz.sh to run
 //! them at scale): arbitrary bytes and near-JSON never panic, and every failure is a 4xx.
 
-use passbroker_server::error::ApiError;
-use passbroker_server::routes::extract::parse_json;
+use passbroker_server::http::error::ApiError;
+use passbroker_server::http::routes::extract::parse_json;
 use passbroker_wire::{PasswordChangeRequestDto, PasswordInfoQueryDto};
 use proptest::prelude::*;
 

@@ -8,7 +8,7 @@
 //! PostgreSQL is backed up with `pg_dump` (README, "Backup and restore").
 
 use passbroker_server::config::{Config, Database};
-use passbroker_server::secrets::Secrets;
+use passbroker_server::pipeline::secrets::Secrets;
 use passbroker_store::sqlite::backup::{self, BackupInfo};
 use passbroker_store::sqlite::{Durability, SqliteStore};
 use std::fs::OpenOptions;
@@ -108,7 +108,7 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     let master_text = config.master_key_text()?;
-    let master = passbroker_server::secrets::load_master_key(
+    let master = passbroker_server::pipeline::secrets::load_master_key(
         master_text
             .as_ref()
             .map(secrecy::ExposeSecret::expose_secret),

@@ -5,8 +5,8 @@ use anyhow::{bail, Context};
 use base64::Engine;
 use clap::Args;
 use passbroker_wire::{
-    PasswordChangeRequestDto, PasswordChangeResponse, PasswordInfo, PasswordInfoQueryDto,
-    PasswordStatus, TokenResponse,
+    PasswordChangeRequestDto, PasswordChangeResponse, PasswordInfo, PasswordInfoAccount,
+    PasswordInfoQueryDto, PasswordStatus, TokenResponse,
 };
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -158,7 +158,17 @@ fn encrypt(public_key_b64: &str, password: &str, oaep: bool) -> anyhow::Result<S
     Ok(base64::engine::general_purpose::STANDARD.encode(out))
 }
 
-pub async fn set_password(args: &SetPasswordArgs) -> anyhow::Result<ExitCode> {
+/// Where and as whom `set-password` connects, from the flags, the environment and the
+/// credentials file.
+struct Settings {
+    base: String,
+    client_id: String,
+    client_secret: Zeroizing<String>,
+    user: String,
+    source: String,
+}
+
+fn settings(args: &SetPasswordArgs) -> anyhow::Result<Settings> {
     let mut base = args.base_url.clone();
     let mut client_id = args.client_id.clone();
     let mut client_secret = std::env::var("PASSBROKER_CLIENT_SECRET")
@@ -192,6 +202,88 @@ pub async fn set_password(args: &SetPasswordArgs) -> anyhow::Result<ExitCode> {
     if !["v3", "beta", "v2024", "v2025", "v1"].contains(&args.api.as_str()) {
         bail!("--api: use v3, beta, v2024, v2025 or v1");
     }
+    Ok(Settings {
+        base,
+        client_id,
+        client_secret,
+        user,
+        source,
+    })
+}
+
+/// The account to change: the one `--account` names, or the user's only one on the source.
+fn choose_account<'a>(
+    account: Option<&str>,
+    info: &'a PasswordInfo,
+    user: &str,
+    source: &str,
+) -> anyhow::Result<&'a PasswordInfoAccount> {
+    Ok(match (account, info.accounts.as_slice()) {
+        (Some(a), list) => list
+            .iter()
+            .find(|x| x.account_id == a || x.account_name == a)
+            .with_context(|| format!("--account: {user} has no account {a:?} on {source}"))?,
+        (None, [only]) => only,
+        (None, []) => bail!("{user} has no account on {source}"),
+        (None, list) => bail!(
+            "{user} has {} accounts on {source}; choose one with --account: {}",
+            list.len(),
+            list.iter()
+                .map(|a| a.account_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// Polls password-change-status until the request leaves IN_PROGRESS (at most `timeout`
+/// seconds), showing a spinner.
+async fn wait_for_end(api: &Api, id: &str, timeout: u64) -> anyhow::Result<PasswordStatus> {
+    let started = Instant::now();
+    let spinner = ['|', '/', '-', '\\'];
+    let mut n = 0usize;
+    let status = loop {
+        let status: PasswordStatus = check(
+            api.http
+                .get(api.url("password-change-status", &format!("/{id}")))
+                .bearer_auth(&api.token)
+                .send()
+                .await?,
+            "password-change-status",
+        )
+        .await?
+        .json()
+        .await?;
+        if status.state != "IN_PROGRESS" {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(timeout) {
+            eprintln!();
+            bail!(
+                "request {id} is still IN_PROGRESS after {} s; check later with its id",
+                timeout
+            );
+        }
+        eprint!(
+            "\r{} waiting for request {id} ({} s)",
+            spinner[n % 4],
+            started.elapsed().as_secs()
+        );
+        let _ = std::io::stderr().flush();
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    Ok(status)
+}
+
+pub async fn set_password(args: &SetPasswordArgs) -> anyhow::Result<ExitCode> {
+    let Settings {
+        base,
+        client_id,
+        client_secret,
+        user,
+        source,
+    } = settings(args)?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -234,22 +326,7 @@ pub async fn set_password(args: &SetPasswordArgs) -> anyhow::Result<ExitCode> {
     .await?
     .json()
     .await?;
-    let account = match (&args.account, info.accounts.as_slice()) {
-        (Some(a), list) => list
-            .iter()
-            .find(|x| x.account_id == *a || x.account_name == *a)
-            .with_context(|| format!("--account: {user} has no account {a:?} on {source}"))?,
-        (None, [only]) => only,
-        (None, []) => bail!("{user} has no account on {source}"),
-        (None, list) => bail!(
-            "{user} has {} accounts on {source}; choose one with --account: {}",
-            list.len(),
-            list.iter()
-                .map(|a| a.account_id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let account = choose_account(args.account.as_deref(), &info, &user, &source)?;
     eprintln!(
         "Changing the password of {} on {source}.",
         account.account_id
@@ -286,40 +363,7 @@ pub async fn set_password(args: &SetPasswordArgs) -> anyhow::Result<ExitCode> {
     let id = accepted
         .request_id
         .context("the server returned no requestId")?;
-    let started = Instant::now();
-    let spinner = ['|', '/', '-', '\\'];
-    let mut n = 0usize;
-    let status = loop {
-        let status: PasswordStatus = check(
-            api.http
-                .get(api.url("password-change-status", &format!("/{id}")))
-                .bearer_auth(&api.token)
-                .send()
-                .await?,
-            "password-change-status",
-        )
-        .await?
-        .json()
-        .await?;
-        if status.state != "IN_PROGRESS" {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(args.timeout) {
-            eprintln!();
-            bail!(
-                "request {id} is still IN_PROGRESS after {} s; check later with its id",
-                args.timeout
-            );
-        }
-        eprint!(
-            "\r{} waiting for request {id} ({} s)",
-            spinner[n % 4],
-            started.elapsed().as_secs()
-        );
-        let _ = std::io::stderr().flush();
-        n += 1;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let status = wait_for_end(&api, &id, args.timeout).await?;
     eprint!("\r");
     println!("{}  request {id}", status.state);
     for e in &status.errors {

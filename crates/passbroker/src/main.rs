@@ -1,9 +1,9 @@
 //! The `passbroker` command: parses the command line and calls the library.
 
-mod admin;
 mod backup;
 mod breach;
 mod client;
+mod commands;
 mod health;
 mod migrate;
 
@@ -94,25 +94,25 @@ enum Command {
     },
     /// Declarative tenant files.
     #[command(subcommand)]
-    Tenant(admin::TenantCommand),
+    Tenant(commands::TenantCommand),
     /// OAuth API clients (client_credentials).
     #[command(subcommand)]
-    Clients(admin::ClientsCommand),
+    Clients(commands::ClientsCommand),
     /// Personal access tokens.
     #[command(subcommand)]
-    Pats(admin::PatsCommand),
+    Pats(commands::PatsCommand),
     /// The RSA keys clients encrypt passwords with.
     #[command(subcommand)]
-    Keys(admin::KeysCommand),
+    Keys(commands::KeysCommand),
     /// The master key that wraps secrets at rest.
     #[command(subcommand, name = "master-key")]
-    MasterKey(admin::MasterKeyCommand),
+    MasterKey(commands::MasterKeyCommand),
     /// Sources (systems passwords are set on).
     #[command(subcommand)]
-    Sources(admin::SourcesCommand),
+    Sources(commands::SourcesCommand),
     /// The audit trail.
     #[command(subcommand)]
-    Audit(admin::AuditCommand),
+    Audit(commands::AuditCommand),
     /// The breached-password corpus (Pwned Passwords), imported offline.
     #[command(subcommand)]
     Breach(breach::BreachCommand),
@@ -216,7 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tenant(c) => {
             // Applying or importing a tenant may start a new database; reading one may not.
             let config = match c {
-                admin::TenantCommand::Export { .. } => existing_database(&cli)?,
+                commands::TenantCommand::Export { .. } => existing_database(&cli)?,
                 _ => {
                     let config = load_config(&cli, Overrides::default())?;
                     if let Database::Sqlite { path } = config.database() {
@@ -227,23 +227,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config
                 }
             };
-            admin::tenant(config, c).await
+            commands::tenant(config, c).await
         }
-        Command::Clients(c) => admin::clients(existing_database(&cli)?, c).await,
+        Command::Clients(c) => commands::clients(existing_database(&cli)?, c).await,
         Command::Backup { file } => {
             backup::backup(&load_config(&cli, Overrides::default())?, file).await
         }
         Command::Restore { file } => {
             backup::restore(&load_config(&cli, Overrides::default())?, file).await
         }
-        Command::Pats(c) => admin::pats(existing_database(&cli)?, c).await,
-        Command::Keys(c) => admin::keys(existing_database(&cli)?, c).await,
+        Command::Pats(c) => commands::pats(existing_database(&cli)?, c).await,
+        Command::Keys(c) => commands::keys(existing_database(&cli)?, c).await,
         Command::MasterKey(c) => {
-            admin::master_key(load_config(&cli, Overrides::default()).ok(), c).await
+            commands::master_key(load_config(&cli, Overrides::default()).ok(), c).await
         }
-        Command::Sources(c) => admin::sources(existing_database(&cli)?, c).await,
+        Command::Sources(c) => commands::sources(existing_database(&cli)?, c).await,
         Command::Breach(c) => breach::breach(load_config(&cli, Overrides::default())?, c).await,
-        Command::Audit(c) => admin::audit(existing_database(&cli)?, c).await,
+        Command::Audit(c) => commands::audit(existing_database(&cli)?, c).await,
     }
 }
 

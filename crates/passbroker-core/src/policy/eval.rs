@@ -202,9 +202,21 @@ pub fn evaluate(
 ) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut fail = |rule: &'static str, message: String| out.push(Violation { rule, message });
+    shape_rules(policy, password, ctx.strong_auth, &mut fail);
+    content_rules(policy, password, ctx, &mut fail);
+    out
+}
+
+/// Length, character classes and repetition.
+fn shape_rules(
+    policy: &PasswordPolicy,
+    password: &Password,
+    strong_auth: bool,
+    fail: &mut dyn FnMut(&'static str, String),
+) {
     let c = count(password.expose());
 
-    if let Some((n, rule)) = min_length(policy, ctx.strong_auth) {
+    if let Some((n, rule)) = min_length(policy, strong_auth) {
         if c.chars < n {
             fail(
                 rule,
@@ -227,65 +239,7 @@ pub fn evaluate(
         }
     }
     if !policy.nist_profile {
-        let classes: [(&'static str, i64, usize, &str, &str); 5] = [
-            ("minAlpha", policy.min_alpha, c.alpha, "letter", "letters"),
-            (
-                "minLower",
-                policy.min_lower,
-                c.lower,
-                "lowercase letter",
-                "lowercase letters",
-            ),
-            (
-                "minUpper",
-                policy.min_upper,
-                c.upper,
-                "uppercase letter",
-                "uppercase letters",
-            ),
-            (
-                "minNumeric",
-                policy.min_numeric,
-                c.numeric,
-                "digit",
-                "digits",
-            ),
-            (
-                "minSpecial",
-                policy.min_special,
-                c.special,
-                "special character (not a letter or digit)",
-                "special characters (not letters or digits)",
-            ),
-        ];
-        for (rule, value, have, singular, plural) in classes {
-            if let Some(n) = limit(value) {
-                if have < n {
-                    fail(
-                        rule,
-                        format!(
-                            "The password must contain at least {}.",
-                            count_of(n, singular, plural)
-                        ),
-                    );
-                }
-            }
-        }
-        if let Some(n) = limit(policy.min_character_types) {
-            let types = [c.lower, c.upper, c.numeric, c.special]
-                .iter()
-                .filter(|k| **k > 0)
-                .count();
-            if types < n {
-                fail(
-                    "minCharacterTypes",
-                    format!(
-                        "The password must contain at least {n} of these 4 character types: \
-                         lowercase letters, uppercase letters, digits, special characters."
-                    ),
-                );
-            }
-        }
+        class_rules(policy, &c, fail);
     }
     if let Some(n) = limit(policy.max_repeated_chars) {
         if c.longest_run > n {
@@ -298,7 +252,80 @@ pub fn evaluate(
             );
         }
     }
+}
 
+/// The character-class minimums and the count of character types (not under the NIST
+/// profile).
+fn class_rules(policy: &PasswordPolicy, c: &Counts, fail: &mut dyn FnMut(&'static str, String)) {
+    let classes: [(&'static str, i64, usize, &str, &str); 5] = [
+        ("minAlpha", policy.min_alpha, c.alpha, "letter", "letters"),
+        (
+            "minLower",
+            policy.min_lower,
+            c.lower,
+            "lowercase letter",
+            "lowercase letters",
+        ),
+        (
+            "minUpper",
+            policy.min_upper,
+            c.upper,
+            "uppercase letter",
+            "uppercase letters",
+        ),
+        (
+            "minNumeric",
+            policy.min_numeric,
+            c.numeric,
+            "digit",
+            "digits",
+        ),
+        (
+            "minSpecial",
+            policy.min_special,
+            c.special,
+            "special character (not a letter or digit)",
+            "special characters (not letters or digits)",
+        ),
+    ];
+    for (rule, value, have, singular, plural) in classes {
+        if let Some(n) = limit(value) {
+            if have < n {
+                fail(
+                    rule,
+                    format!(
+                        "The password must contain at least {}.",
+                        count_of(n, singular, plural)
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(n) = limit(policy.min_character_types) {
+        let types = [c.lower, c.upper, c.numeric, c.special]
+            .iter()
+            .filter(|k| **k > 0)
+            .count();
+        if types < n {
+            fail(
+                "minCharacterTypes",
+                format!(
+                    "The password must contain at least {n} of these 4 character types: \
+                     lowercase letters, uppercase letters, digits, special characters."
+                ),
+            );
+        }
+    }
+}
+
+/// What the password must not contain: dictionary words, identity and account values, the
+/// account's id and name, common passwords.
+fn content_rules(
+    policy: &PasswordPolicy,
+    password: &Password,
+    ctx: &PolicyContext<'_>,
+    fail: &mut dyn FnMut(&'static str, String),
+) {
     let normalized = Zeroizing::new(normalize(password.expose()));
     let dictionary_rule = if policy.use_dictionary {
         Some("useDictionary")
@@ -369,7 +396,6 @@ pub fn evaluate(
             );
         }
     }
-    out
 }
 
 /// True when the password, normalised, equals an entry of the built-in list of common

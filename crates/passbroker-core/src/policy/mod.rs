@@ -135,6 +135,17 @@ impl PasswordPolicy {
         } else if self.name.chars().count() > 128 {
             errors.push(DomainError::new("name", "must be at most 128 characters"));
         }
+        self.range_errors(&mut errors);
+        self.consistency_errors(&mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Numbers outside what the fields allow.
+    fn range_errors(&self, errors: &mut Vec<DomainError>) {
         let non_negative = [
             ("minLength", self.min_length),
             ("maxLength", self.max_length),
@@ -183,6 +194,10 @@ impl PasswordPolicy {
                 ));
             }
         }
+    }
+
+    /// Values that contradict each other or reject every password.
+    fn consistency_errors(&self, errors: &mut Vec<DomainError>) {
         if self.min_character_types > 4 {
             errors.push(DomainError::new(
                 "minCharacterTypes",
@@ -251,11 +266,6 @@ impl PasswordPolicy {
                     self.history_depth
                 ),
             ));
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
         }
     }
 }

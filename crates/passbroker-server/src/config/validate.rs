@@ -320,7 +320,7 @@ impl Config {
                 format!("must be between 1 and 300, got {}", self.smtp_timeout_secs),
             );
         }
-        if let Err(e) = crate::strong_authn::parse_networks(&self.trusted_networks) {
+        if let Err(e) = crate::http::strong_authn::parse_networks(&self.trusted_networks) {
             return err("trusted_networks", e);
         }
         if !(60..=24 * 3600).contains(&self.reset_code_ttl_secs) {

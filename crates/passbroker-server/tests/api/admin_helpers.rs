@@ -24,7 +24,7 @@ pub async fn user_token(app: &TestApp, login: &str, level: UserLevel, scopes: &[
         .apply(vec![WriteOp::UpsertIdentity(identity.clone())])
         .await
         .unwrap();
-    let (pat, secret) = passbroker_server::admin::new_pat(
+    let (pat, secret) = passbroker_server::ops::credentials::new_pat(
         &identity.id,
         "admin tests",
         scopes.iter().map(|s| (*s).to_owned()).collect(),
@@ -120,7 +120,7 @@ pub async fn without_demo_sync_group(app: &TestApp) {
         .unwrap();
     for g in groups
         .into_iter()
-        .filter(|g| g.name == passbroker_server::demo::DEMO_SYNC_GROUP)
+        .filter(|g| g.name == passbroker_server::ops::demo::DEMO_SYNC_GROUP)
     {
         app.state
             .store

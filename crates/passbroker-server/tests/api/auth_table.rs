@@ -3,10 +3,10 @@
 
 use crate::helpers::*;
 use passbroker_core::identity::UserLevel;
-use passbroker_server::auth::{
+use passbroker_server::http::auth::{
     authorize, Access, ApiAuthority, Operation, Principal, UserPrincipal,
 };
-use passbroker_server::error::ApiError;
+use passbroker_server::http::error::ApiError;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -294,10 +294,10 @@ async fn every_route_for_every_kind_of_caller() {
 /// The route declarations carry the access rules the table expects.
 #[test]
 fn the_operations_declare_their_scopes_and_callers() {
-    use passbroker_server::routes::admin::{ListAuditEvents, ManagePats};
-    use passbroker_server::routes::password::{
+    use passbroker_server::http::routes::password::{
         GetPasswordChangeStatus, QueryPasswordInfo, SetPassword,
     };
+    use passbroker_server::http::routes::pats_audit::{ListAuditEvents, ManagePats};
     assert_eq!(QueryPasswordInfo::ACCESS, Access::AppsOnly);
     assert_eq!(QueryPasswordInfo::SCOPES, Kind::QueryInfo.fine_scopes());
     assert_eq!(SetPassword::ACCESS, Access::AppsAndUsers);

@@ -5,7 +5,7 @@
 use crate::helpers::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use passbroker_server::tokens::{Subject, TokenService};
+use passbroker_server::http::tokens::{Subject, TokenService};
 use serde_json::{json, Value};
 
 fn parts(token: &str) -> (String, String, String) {

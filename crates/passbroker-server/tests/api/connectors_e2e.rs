@@ -15,9 +15,9 @@ const MDB_SVC: (&str, &str) = ("pbsvc", "Svc-Mdb-Secret-4");
 const OLD: &str = "OldPassw0rd!";
 
 async fn apply_yaml(app: &TestApp, yaml: &str) {
-    let file = passbroker_server::tenant::parse(std::path::Path::new("t.yaml"), yaml).unwrap();
+    let file = passbroker_server::ops::tenant::parse(std::path::Path::new("t.yaml"), yaml).unwrap();
     let s = &app.state;
-    passbroker_server::tenant::apply(
+    passbroker_server::ops::tenant::apply(
         s.store.as_ref(),
         &s.secrets,
         &s.config.data_dir,
@@ -184,7 +184,7 @@ async fn a_target_that_is_down_fails_after_the_retries_with_a_reason() {
                 .await,
         )
         .await;
-    let worker = passbroker_server::worker::Worker::new(app.state.clone(), "w");
+    let worker = passbroker_server::pipeline::worker::Worker::new(app.state.clone(), "w");
     worker.try_run_once().await.unwrap();
     app.state.clock.advance(1_000);
     worker.try_run_once().await.unwrap();

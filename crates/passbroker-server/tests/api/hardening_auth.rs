@@ -10,7 +10,7 @@
 use crate::helpers::*;
 use passbroker_core::account::{Account, NativeAccountId};
 use passbroker_core::identity::UserLevel;
-use passbroker_server::routes::{is_public, route_paths, PUBLIC_ROUTES};
+use passbroker_server::http::routes::{is_public, route_paths, PUBLIC_ROUTES};
 use serde_json::json;
 
 fn with_env(pairs: &[(&str, &str)]) -> Options {

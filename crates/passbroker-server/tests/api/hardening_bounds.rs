@@ -381,7 +381,8 @@ const SPEC_EXPERIMENTAL: &[(&str, &str)] = &[
 /// Every operation of this server's own OpenAPI document, with whether it requires the
 /// experimental header.
 fn served_operations() -> Vec<(Method, String, bool)> {
-    let doc: Value = serde_json::from_str(passbroker_server::routes::openapi::DOCUMENT).unwrap();
+    let doc: Value =
+        serde_json::from_str(passbroker_server::http::routes::openapi::DOCUMENT).unwrap();
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

@@ -440,9 +440,9 @@ async fn hardening_log_file_outside_the_data_dir_or_not_regular_is_refused() {
 async fn hardening_a_log_file_swapped_for_a_fifo_fails_its_tasks_and_blocks_nothing() {
     let app = spawn_app().await;
     let yaml = "sources:\n  - name: Logged\n    features: [PASSWORD]\n    connector: simulated\n    config: { logFile: calls.log }\naccounts:\n  - identity: Abby.Smith\n    source: Logged\n    accountId: abby-logged\n";
-    let file = passbroker_server::tenant::parse(std::path::Path::new("t.yaml"), yaml).unwrap();
+    let file = passbroker_server::ops::tenant::parse(std::path::Path::new("t.yaml"), yaml).unwrap();
     let s = &app.state;
-    passbroker_server::tenant::apply(
+    passbroker_server::ops::tenant::apply(
         s.store.as_ref(),
         &s.secrets,
         &s.config.data_dir,

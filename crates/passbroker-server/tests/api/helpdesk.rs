@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use passbroker_core::identity::UserLevel;
-use passbroker_server::demo::DEMO_HELPDESK_USER;
+use passbroker_server::ops::demo::DEMO_HELPDESK_USER;
 use reqwest::header::SET_COOKIE;
 use serde_json::{json, Value};
 

@@ -6,8 +6,8 @@
 use base64::Engine;
 use passbroker_server::app::Application;
 use passbroker_server::config::{Config, Overrides};
-use passbroker_server::demo::DemoCredentials;
-use passbroker_server::state::AppState;
+use passbroker_server::http::state::AppState;
+use passbroker_server::ops::demo::DemoCredentials;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -326,7 +326,7 @@ impl TestApp {
 
     /// A new API client with these scopes and grant types; returns (client_id, secret).
     pub async fn new_client(&self, scopes: &[&str], grant_types: &[&str]) -> (String, String) {
-        let (client, secret) = passbroker_server::admin::new_client(
+        let (client, secret) = passbroker_server::ops::credentials::new_client(
             "test client",
             scopes.iter().map(|s| (*s).to_owned()).collect(),
             grant_types.iter().map(|s| (*s).to_owned()).collect(),
@@ -426,7 +426,7 @@ impl TestApp {
         owner: &passbroker_core::IdentityId,
         scopes: &[&str],
     ) -> (String, String) {
-        let (pat, secret) = passbroker_server::admin::new_pat(
+        let (pat, secret) = passbroker_server::ops::credentials::new_pat(
             owner,
             "test pat",
             scopes.iter().map(|s| (*s).to_owned()).collect(),

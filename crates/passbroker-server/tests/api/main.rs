@@ -31,3 +31,4 @@ mod smtp;
 mod tenant;
 mod tls;
 mod two_node;
+mod worker_step;

@@ -6,7 +6,7 @@
 
 use crate::helpers::*;
 use base64::Engine;
-use passbroker_server::totp;
+use passbroker_server::pipeline::totp;
 use reqwest::header::SET_COOKIE;
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use base64::Engine;
-use passbroker_server::demo::{
+use passbroker_server::ops::demo::{
     DEMO_FAILING_SOURCE, DEMO_FAILURE_MESSAGE, DEMO_MAIL_SOURCE, DEMO_SYNC_GROUP,
 };
 use reqwest::header::{HeaderMap, SET_COOKIE};
@@ -297,7 +297,7 @@ async fn page_sign_in_sets_an_httponly_samesite_cookie_and_checks_guesses() {
     assert!(app
         .state
         .store
-        .get_web_session(&passbroker_server::session::token_hash(token))
+        .get_web_session(&passbroker_server::http::session::token_hash(token))
         .await
         .unwrap()
         .is_some());

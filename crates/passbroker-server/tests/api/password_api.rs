@@ -1,7 +1,7 @@
 //! The Password Management API end to end.
 
 use crate::helpers::*;
-use passbroker_server::worker::{Outcome, Worker};
+use passbroker_server::pipeline::worker::{Outcome, Worker};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -439,9 +439,10 @@ async fn add_simulated_source(app: &TestApp, name: &str, config: &str, delivery:
     let yaml = format!(
         "sources:\n  - name: {name}\n    features: [PASSWORD]\n    connector: simulated\n    config: {config}\n    delivery: {delivery}\naccounts:\n  - identity: Abby.Smith\n    source: {name}\n    accountId: abby-{name}\n"
     );
-    let file = passbroker_server::tenant::parse(std::path::Path::new("t.yaml"), &yaml).unwrap();
+    let file =
+        passbroker_server::ops::tenant::parse(std::path::Path::new("t.yaml"), &yaml).unwrap();
     let s = &app.state;
-    passbroker_server::tenant::apply(
+    passbroker_server::ops::tenant::apply(
         s.store.as_ref(),
         &s.secrets,
         &s.config.data_dir,

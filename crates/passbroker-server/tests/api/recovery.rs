@@ -9,7 +9,7 @@
 use crate::helpers::*;
 use crate::smtp::{code_in, self_signed, smtp_env, Mode, SmtpSink};
 use base64::Engine;
-use passbroker_server::demo::DEMO_SYNC_GROUP;
+use passbroker_server::ops::demo::DEMO_SYNC_GROUP;
 use reqwest::header::SET_COOKIE;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -414,7 +414,7 @@ async fn recovery_mail_is_retried_from_the_queue_until_the_server_answers() {
     app.state.clock.advance(600_000);
     let end = std::time::Instant::now() + Duration::from_secs(30);
     while sink.messages().is_empty() {
-        passbroker_server::mail::send_due(&app.state).await;
+        passbroker_server::http::mail_queue::send_due(&app.state).await;
         assert!(std::time::Instant::now() < end, "the retry did not deliver");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -1,7 +1,7 @@
 //! Declarative tenant files: idempotent, all-or-nothing, errors that name entry and field.
 
 use crate::helpers::*;
-use passbroker_server::tenant::{apply, export, parse};
+use passbroker_server::ops::tenant::{apply, export, parse};
 
 const FILE: &str = r#"
 policies:
