@@ -13,7 +13,8 @@ mod auth;
 mod directory;
 mod intake;
 pub(crate) mod keys;
-mod recovery;
+mod lookups;
+mod recovery_store;
 pub(crate) mod requests;
 mod store_impl;
 
