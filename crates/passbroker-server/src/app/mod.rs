@@ -318,6 +318,17 @@ impl Application {
         } else {
             0
         };
+        if with_workers && worker_count == 0 {
+            let shared = matches!(self.state.config.database(), Database::Postgres { .. });
+            tracing::warn!(
+                "workers = 0: this node accepts and queues password changes but works none{}",
+                if shared {
+                    "; the other nodes on this PostgreSQL database work them"
+                } else {
+                    "; on SQLite nothing else will, so they end only when workers are started"
+                }
+            );
+        }
         let workers = tokio::spawn(crate::pipeline::worker::run(
             self.state.worker_context(),
             worker_count,

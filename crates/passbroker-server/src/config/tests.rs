@@ -142,3 +142,15 @@ fn hardening_http_limits_are_layered_and_checked() {
         .to_string();
     assert!(e.contains("http_header_timeout_secs"), "{e}");
 }
+
+#[test]
+fn zero_workers_make_an_intake_only_node_and_too_many_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("passbroker.toml");
+    std::fs::write(&file, "workers = 0\n").unwrap();
+    let c = Config::load(Some(&file), &[], &Overrides::default()).unwrap();
+    assert_eq!(c.workers, 0);
+    std::fs::write(&file, "workers = 1025\n").unwrap();
+    let err = Config::load(Some(&file), &[], &Overrides::default()).unwrap_err();
+    assert!(err.to_string().contains("workers"), "{err}");
+}

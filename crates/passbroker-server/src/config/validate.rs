@@ -140,7 +140,7 @@ impl Config {
                 1,
                 60,
             ),
-            ("workers", i64::from(self.workers), 1, 1_024),
+            ("workers", i64::from(self.workers), 0, 1_024),
         ];
         for (key, value, lo, hi) in ranges {
             if value < lo || value > hi {
