@@ -616,3 +616,21 @@ pub async fn sign_in_with(
         .await
         .unwrap()
 }
+
+/// RSA-OAEP-256 of `plaintext` to the base64 DER public key, base64: what the page's
+/// WebCrypto sends.
+pub fn oaep(public_key_b64: &str, plaintext: &str) -> String {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(public_key_b64)
+        .unwrap();
+    let key = openssl::pkey::PKey::public_key_from_der(&der).unwrap();
+    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&key).unwrap();
+    ctx.encrypt_init().unwrap();
+    ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP)
+        .unwrap();
+    ctx.set_rsa_oaep_md(openssl::md::Md::sha256()).unwrap();
+    ctx.set_rsa_mgf1_md(openssl::md::Md::sha256()).unwrap();
+    let mut ct = vec![];
+    ctx.encrypt_to_vec(plaintext.as_bytes(), &mut ct).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(&ct)
+}

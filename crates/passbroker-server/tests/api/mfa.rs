@@ -5,7 +5,6 @@
 //! secret is never stored in clear.
 
 use crate::helpers::*;
-use base64::Engine;
 use passbroker_server::pipeline::totp;
 use reqwest::header::SET_COOKIE;
 use serde_json::{json, Value};
@@ -62,22 +61,6 @@ async fn set_policy(app: &TestApp, strong: bool, off_network: bool) {
         .apply(vec![passbroker_store::WriteOp::UpsertPolicy(policy)])
         .await
         .unwrap();
-}
-
-fn oaep(public_key_b64: &str, plaintext: &str) -> String {
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(public_key_b64)
-        .unwrap();
-    let key = openssl::pkey::PKey::public_key_from_der(&der).unwrap();
-    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&key).unwrap();
-    ctx.encrypt_init().unwrap();
-    ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP)
-        .unwrap();
-    ctx.set_rsa_oaep_md(openssl::md::Md::sha256()).unwrap();
-    ctx.set_rsa_mgf1_md(openssl::md::Md::sha256()).unwrap();
-    let mut ct = vec![];
-    ctx.encrypt_to_vec(plaintext.as_bytes(), &mut ct).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(&ct)
 }
 
 /// A page change of Abby's My-AD account; returns the status code.

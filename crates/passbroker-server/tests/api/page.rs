@@ -3,7 +3,6 @@
 //! and a whole change made the way the page makes it (cookie + CSRF token, RSA-OAEP-256).
 
 use crate::helpers::*;
-use base64::Engine;
 use passbroker_server::ops::demo::{
     DEMO_FAILING_SOURCE, DEMO_FAILURE_MESSAGE, DEMO_MAIL_SOURCE, DEMO_SYNC_GROUP,
 };
@@ -70,22 +69,6 @@ async fn me(app: &TestApp, s: &Session) -> Value {
     let r = get_with(app, s, "/passbroker/v1/me").await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
-}
-
-fn oaep(public_key_b64: &str, plaintext: &str) -> String {
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(public_key_b64)
-        .unwrap();
-    let key = openssl::pkey::PKey::public_key_from_der(&der).unwrap();
-    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&key).unwrap();
-    ctx.encrypt_init().unwrap();
-    ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP)
-        .unwrap();
-    ctx.set_rsa_oaep_md(openssl::md::Md::sha256()).unwrap();
-    ctx.set_rsa_mgf1_md(openssl::md::Md::sha256()).unwrap();
-    let mut ct = vec![];
-    ctx.encrypt_to_vec(plaintext.as_bytes(), &mut ct).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(&ct)
 }
 
 /// The set-password body the page sends for `entry` (an element of `/me`'s groups' sources

@@ -8,7 +8,6 @@
 
 use crate::helpers::*;
 use crate::smtp::{code_in, self_signed, smtp_env, Mode, SmtpSink};
-use base64::Engine;
 use passbroker_server::ops::demo::DEMO_SYNC_GROUP;
 use reqwest::header::SET_COOKIE;
 use serde_json::{json, Value};
@@ -59,22 +58,6 @@ async fn error_text(r: reqwest::Response) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
-}
-
-fn oaep(public_key_b64: &str, plaintext: &str) -> String {
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(public_key_b64)
-        .unwrap();
-    let key = openssl::pkey::PKey::public_key_from_der(&der).unwrap();
-    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&key).unwrap();
-    ctx.encrypt_init().unwrap();
-    ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP)
-        .unwrap();
-    ctx.set_rsa_oaep_md(openssl::md::Md::sha256()).unwrap();
-    ctx.set_rsa_mgf1_md(openssl::md::Md::sha256()).unwrap();
-    let mut ct = vec![];
-    ctx.encrypt_to_vec(plaintext.as_bytes(), &mut ct).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(&ct)
 }
 
 /// Sets `password` on the demo sync group (which includes the passbroker login) as the page
