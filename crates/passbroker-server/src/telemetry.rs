@@ -24,7 +24,16 @@ struct RequestContext {
 pub fn current_tracking_id() -> String {
     REQUEST_CONTEXT
         .try_with(|c| c.tracking_id.clone())
-        .unwrap_or_else(|_| passbroker_core::ids::new_isc_id())
+        .unwrap_or_else(|_| new_tracking_id())
+}
+
+/// A tracking id: 32 hex digits like ISC's, from the thread's generator (a name for log
+/// lines, not a secret; the OS generator cost a system call per request).
+fn new_tracking_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// The caller's preferred language (primary subtag of `Accept-Language`), if any.
@@ -68,7 +77,7 @@ fn preferred_language(req: &Request) -> Option<String> {
 
 /// Middleware: tracking id, log line, metrics.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let tracking_id = passbroker_core::ids::new_isc_id();
+    let tracking_id = new_tracking_id();
     let language = preferred_language(&req);
     let route = req
         .extensions()

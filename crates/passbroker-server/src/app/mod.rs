@@ -192,7 +192,7 @@ pub async fn build_state_with(
     breach.refresh_logged().await;
     let (finished, _) = broadcast::channel(1024);
     let mailer = crate::pipeline::mail::Mailer::from_config(&config)?;
-    Ok(AppState {
+    Ok(AppState::new(crate::http::state::Shared {
         recovery: Arc::new(crate::http::recovery_limits::Recovery::new(mailer)),
         rate_limit: limits.per_token,
         client_rate_limit: limits.per_client,
@@ -226,7 +226,7 @@ pub async fn build_state_with(
         work_available: Arc::new(Notify::new()),
         finished,
         backlog: Arc::new(Backlog::new(in_progress)),
-    })
+    }))
 }
 
 impl Application {

@@ -167,7 +167,12 @@ fn bind(stmt: &mut rusqlite::CachedStatement<'_>, args: &[Arg<'_>]) -> StoreResu
 
 /// Runs a statement and collects its rows.
 fn fetch_on(conn: &Connection, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(error)?;
+    let stmt = conn.prepare_cached(sql).map_err(error)?;
+    fetch_stmt(stmt, args)
+}
+
+/// Runs a prepared statement and collects its rows.
+fn fetch_stmt(mut stmt: rusqlite::CachedStatement<'_>, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
     bind(&mut stmt, args)?;
     let names: Arc<[String]> = stmt
         .column_names()
@@ -184,7 +189,10 @@ fn fetch_on(conn: &Connection, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<R
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(n) => Value::Int(n),
                 ValueRef::Real(f) => Value::Real(f),
-                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Text(t) => Value::Text(match std::str::from_utf8(t) {
+                    Ok(text) => text.to_owned(),
+                    Err(_) => String::from_utf8_lossy(t).into_owned(),
+                }),
                 ValueRef::Blob(b) => Value::Blob(b.to_vec()),
             });
         }
@@ -201,11 +209,6 @@ fn exec_on(conn: &Connection, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
     while rows.next().map_err(error)?.is_some() {}
     drop(rows);
     Ok(conn.changes())
-}
-
-/// Whether a statement only reads (so a reader connection may run it).
-fn read_only(conn: &Connection, sql: &str) -> StoreResult<bool> {
-    Ok(conn.prepare_cached(sql).map_err(error)?.readonly())
 }
 
 /// Runs `attempt` on the writer until it is not refused for another process's write lock,
@@ -237,9 +240,11 @@ impl Dialect for Sqlite {
     type Tx = SqliteTx;
 
     async fn fetch(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
+        // A statement that only reads runs on a reader connection (prepared once there).
         let on_reader = self.with_reader(|c| {
-            if read_only(c, sql)? {
-                fetch_on(c, sql, args).map(Some)
+            let stmt = c.prepare_cached(sql).map_err(error)?;
+            if stmt.readonly() {
+                fetch_stmt(stmt, args).map(Some)
             } else {
                 Ok(None)
             }
