@@ -223,28 +223,48 @@ impl BreachIndex {
         self.records
     }
 
-    /// The raw records of one prefix.
-    fn bucket(&self, prefix: usize) -> Result<Vec<u8>, BreachError> {
+    /// Where one prefix's records are: (file offset, length).
+    fn extent(&self, prefix: usize) -> Result<(u64, usize), BreachError> {
         let (Some(&start), Some(&end)) = (self.offsets.get(prefix), self.offsets.get(prefix + 1))
         else {
-            return Ok(Vec::new());
+            return Ok((DATA_START, 0));
         };
         let len = end.saturating_sub(start);
         if len > MAX_BUCKET_BYTES {
             return Err(format_err("damaged index: a prefix holds too many records"));
         }
-        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
-        self.file.read_exact_at(&mut buf, DATA_START + start)?;
+        Ok((DATA_START + start, usize::try_from(len).unwrap_or(0)))
+    }
+
+    /// The raw records of one prefix.
+    fn bucket(&self, prefix: usize) -> Result<Vec<u8>, BreachError> {
+        let (at, len) = self.extent(prefix)?;
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, at)?;
         Ok(buf)
     }
 
-    /// Calls `each(hash_without_first_two_bytes, count)` for every record of a prefix.
-    fn scan(
+    /// The raw records of one prefix if the page cache holds all of them now; `None` when it
+    /// does not (or the system cannot tell without waiting). Never waits for the disk
+    /// (`preadv2` with `RWF_NOWAIT`), so an async thread may call it.
+    fn bucket_now(&self, prefix: usize) -> Option<Result<Vec<u8>, BreachError>> {
+        let (at, len) = match self.extent(prefix) {
+            Ok(e) => e,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut buf = vec![0u8; len];
+        if len == 0 {
+            return Some(Ok(buf));
+        }
+        read_cached(&self.file, &mut buf, at).then_some(Ok(buf))
+    }
+
+    /// Calls `each(hash_without_first_two_bytes, count)` for every record in `buf`.
+    fn scan_records(
         &self,
-        prefix: usize,
+        buf: &[u8],
         mut each: impl FnMut(&[u8], u32) -> bool,
     ) -> Result<(), BreachError> {
-        let buf = self.bucket(prefix)?;
         let rest_len = self.kind.len() - 2;
         let mut at = 0;
         while at + rest_len < buf.len() {
@@ -275,8 +295,27 @@ impl BreachIndex {
         if hash.len() != self.kind.len() {
             return Ok(None);
         }
+        let buf = self.bucket(prefix_of(hash))?;
+        self.find(&buf, hash)
+    }
+
+    /// [`BreachIndex::lookup`] if it can be answered from the page cache without waiting;
+    /// `None` when the disk would have to be read (make the blocking call then, off the
+    /// async threads).
+    pub fn lookup_now(&self, hash: &[u8]) -> Option<Result<Option<u32>, BreachError>> {
+        if hash.len() != self.kind.len() {
+            return Some(Ok(None));
+        }
+        Some(match self.bucket_now(prefix_of(hash))? {
+            Ok(buf) => self.find(&buf, hash),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The count of `hash` among one prefix's records.
+    fn find(&self, buf: &[u8], hash: &[u8]) -> Result<Option<u32>, BreachError> {
         let mut found = None;
-        self.scan(prefix_of(hash), |rest, count| {
+        self.scan_records(buf, |rest, count| {
             match rest.cmp(&hash[2..]) {
                 std::cmp::Ordering::Equal => {
                     found = Some(count);
@@ -293,8 +332,22 @@ impl BreachIndex {
     /// Every record of a prefix, as (the hash's hex after the five prefix digits, upper
     /// case; count), in order.
     pub fn range(&self, prefix: usize) -> Result<Vec<(String, u32)>, BreachError> {
+        let buf = self.bucket(prefix)?;
+        self.entries(&buf)
+    }
+
+    /// [`BreachIndex::range`] if the page cache holds the prefix now; `None` when the disk
+    /// would have to be read.
+    pub fn range_now(&self, prefix: usize) -> Option<Result<Vec<(String, u32)>, BreachError>> {
+        Some(match self.bucket_now(prefix)? {
+            Ok(buf) => self.entries(&buf),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn entries(&self, buf: &[u8]) -> Result<Vec<(String, u32)>, BreachError> {
         let mut out = Vec::new();
-        self.scan(prefix, |rest, count| {
+        self.scan_records(buf, |rest, count| {
             let mut hex = hex::encode_upper(rest);
             hex.remove(0);
             out.push((hex, count));
@@ -302,4 +355,20 @@ impl BreachIndex {
         })?;
         Ok(out)
     }
+}
+
+/// Fills `buf` from `file` at `at` only if the page cache holds every byte now.
+#[cfg(target_os = "linux")]
+fn read_cached(file: &File, buf: &mut [u8], at: u64) -> bool {
+    use rustix::io::{preadv2, ReadWriteFlags};
+    let want = buf.len();
+    let mut slices = [std::io::IoSliceMut::new(buf)];
+    // EAGAIN (not cached), a short read (partly cached) or a kernel without RWF_NOWAIT:
+    // the caller reads the blocking way.
+    matches!(preadv2(file, &mut slices, at, ReadWriteFlags::NOWAIT), Ok(n) if n == want)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_cached(_file: &File, _buf: &mut [u8], _at: u64) -> bool {
+    false
 }

@@ -193,3 +193,43 @@ fn breach_a_reader_keeps_its_index_while_a_new_one_replaces_it() {
     std::fs::write(dir.path().join("junk"), b"hello").unwrap();
     assert!(BreachIndex::open(&dir.path().join("junk")).is_err());
 }
+
+#[test]
+fn breach_reads_from_the_page_cache_answer_like_the_blocking_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let words: Vec<String> = (0..2000).map(|i| format!("word{i}")).collect();
+    let entries: Vec<(&str, u64)> = words.iter().map(|w| (w.as_str(), 7)).collect();
+    let input = corpus(dir.path(), HashKind::Sha1, &entries);
+    import(&input, &dir.path().join("idx"), None, &mut no_progress()).unwrap();
+    let path = index_path(&dir.path().join("idx"), HashKind::Sha1);
+    let index = BreachIndex::open(&path).unwrap();
+    // Read the whole file once, so every page is cached.
+    let _ = std::fs::read(&path).unwrap();
+    let mut answered_now = 0;
+    for probe in ["word5", "word1999", "not in it", "password"] {
+        let hash = HashKind::Sha1.hash(probe);
+        let blocking = index.lookup(&hash).unwrap();
+        if let Some(now) = index.lookup_now(&hash) {
+            assert_eq!(now.unwrap(), blocking, "{probe}");
+            answered_now += 1;
+        }
+        let prefix = prefix_of(&hash);
+        if let Some(now) = index.range_now(prefix) {
+            assert_eq!(now.unwrap(), index.range(prefix).unwrap(), "{probe}");
+            answered_now += 1;
+        }
+    }
+    assert_eq!(
+        index
+            .lookup_now(&HashKind::Sha1.hash("word5"))
+            .map(|r| r.unwrap()),
+        Some(Some(7))
+    );
+    // On Linux a cached file answers without waiting (RWF_NOWAIT, Linux 4.14 and later).
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            answered_now, 8,
+            "a cached index is read on the calling thread"
+        );
+    }
+}

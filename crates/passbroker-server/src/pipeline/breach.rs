@@ -180,11 +180,20 @@ impl Breach {
     pub async fn seen(&self, password: &passbroker_core::Password) -> Result<Seen, Unavailable> {
         let hash = HashKind::Sha1.hash(password.expose());
         if let Some(index) = self.local(HashKind::Sha1) {
-            let looked = tokio::task::spawn_blocking(move || index.lookup(&hash)).await;
+            // From the page cache on this thread when it can be; from the disk off it.
+            let looked = match index.lookup_now(&hash) {
+                Some(looked) => looked,
+                None => tokio::task::spawn_blocking(move || index.lookup(&hash))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(passbroker_breach::BreachError::Format(format!(
+                            "a read failed: {e}"
+                        )))
+                    }),
+            };
             return match looked {
-                Ok(Ok(Some(n))) => Ok(Seen::Times(n)),
-                Ok(Ok(None)) => Ok(Seen::NotSeen),
-                Ok(Err(e)) => Err(self.local_failure(e.to_string())),
+                Ok(Some(n)) => Ok(Seen::Times(n)),
+                Ok(None) => Ok(Seen::NotSeen),
                 Err(e) => Err(self.local_failure(e.to_string())),
             };
         }
@@ -206,10 +215,18 @@ impl Breach {
         prefix: usize,
     ) -> Result<Option<Vec<(String, u32)>>, Unavailable> {
         if let Some(index) = self.local(kind) {
-            let read = tokio::task::spawn_blocking(move || index.range(prefix)).await;
+            let read = match index.range_now(prefix) {
+                Some(read) => read,
+                None => tokio::task::spawn_blocking(move || index.range(prefix))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(passbroker_breach::BreachError::Format(format!(
+                            "a read failed: {e}"
+                        )))
+                    }),
+            };
             return match read {
-                Ok(Ok(entries)) => Ok(Some(entries)),
-                Ok(Err(e)) => Err(self.local_failure(e.to_string())),
+                Ok(entries) => Ok(Some(entries)),
                 Err(e) => Err(self.local_failure(e.to_string())),
             };
         }
