@@ -10,6 +10,7 @@ mod auth_table;
 mod auth_tokens;
 mod bad_input;
 mod breach;
+mod capture;
 mod builtin;
 mod connectors_e2e;
 mod digit_tokens;
