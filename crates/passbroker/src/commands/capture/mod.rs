@@ -99,6 +99,10 @@ pub async fn run(cmd: &CaptureCommand) -> anyhow::Result<ExitCode> {
         } => pam::run(agent, identity_format).await,
         CaptureCommand::Flush { agent } => {
             let a = Agent::new(agent)?;
+            // Keeps the server's current key for changes captured while it is away.
+            if let Err(e) = a.public_key().await {
+                eprintln!("passbroker capture: {e:#}");
+            }
             let outcome = a.deliver(None).await?;
             outcome.report_to_stderr();
             Ok(outcome.flush_code())
