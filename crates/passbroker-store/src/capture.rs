@@ -38,8 +38,7 @@ impl CapturePolicyFailure {
 #[async_trait]
 pub trait CaptureStore: Send + Sync {
     /// Replaces the sources an API client may report captured changes for.
-    async fn set_capture_sources(&self, client_id: &str, sources: &[SourceId])
-        -> StoreResult<()>;
+    async fn set_capture_sources(&self, client_id: &str, sources: &[SourceId]) -> StoreResult<()>;
     async fn capture_sources(&self, client_id: &str) -> StoreResult<Vec<SourceId>>;
     /// Whether any API client may report captured changes for this source (then the
     /// passwords passbroker sets on its accounts are remembered, for loop suppression).
@@ -52,8 +51,10 @@ pub trait CaptureStore: Send + Sync {
         mode: CapturePolicyFailure,
     ) -> StoreResult<()>;
     /// The group's choice (the default, `Hold`, when none was set).
-    async fn capture_policy_failure(&self, group: &SyncGroupId)
-        -> StoreResult<CapturePolicyFailure>;
+    async fn capture_policy_failure(
+        &self,
+        group: &SyncGroupId,
+    ) -> StoreResult<CapturePolicyFailure>;
 
     /// Records that `request` is setting the password whose MAC is `mac` on `account`, and
     /// deletes echo records older than `expired_before`.

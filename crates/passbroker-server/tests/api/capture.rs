@@ -58,7 +58,11 @@ async fn world() -> World {
         id: SyncGroupId::generate(),
         name: "Capture group".into(),
         password_policy_id: policy.id.clone().unwrap(),
-        source_ids: vec![abby.account.source_id.clone(), ldap.id.clone(), db.id.clone()],
+        source_ids: vec![
+            abby.account.source_id.clone(),
+            ldap.id.clone(),
+            db.id.clone(),
+        ],
         created: now,
         modified: now,
     };
@@ -73,7 +77,10 @@ async fn world() -> World {
         .await
         .unwrap();
     let (client, secret) = app
-        .new_client(&["passbroker:password-capture:write"], &["client_credentials"])
+        .new_client(
+            &["passbroker:password-capture:write"],
+            &["client_credentials"],
+        )
         .await;
     store
         .capture()
@@ -161,10 +168,17 @@ async fn capture_reaches_the_other_sources_never_the_origin_and_duplicates_colla
     // The same agent again (a retry), and another domain controller with its own key: the
     // same request.
     let (status, again) = w.report("Captured-Pass-1", "dc1:change-1").await;
-    assert_eq!((status, again["requestId"].as_str()), (202, Some(id.as_str())));
+    assert_eq!(
+        (status, again["requestId"].as_str()),
+        (202, Some(id.as_str()))
+    );
     assert_eq!(again["disposition"], "DUPLICATE");
     let (status, other_dc) = w.report("Captured-Pass-1", "dc2:change-77").await;
-    assert_eq!((status, other_dc["requestId"].as_str()), (202, Some(id.as_str())), "{other_dc}");
+    assert_eq!(
+        (status, other_dc["requestId"].as_str()),
+        (202, Some(id.as_str())),
+        "{other_dc}"
+    );
     assert_eq!(other_dc["disposition"], "DUPLICATE");
 
     // A different password is a new change.
@@ -174,7 +188,10 @@ async fn capture_reaches_the_other_sources_never_the_origin_and_duplicates_colla
     assert_eq!(next["disposition"], "QUEUED");
     let events = w.app.audit_events("PASSWORD_CHANGE_REQUESTED").await;
     assert_eq!(
-        events.iter().filter(|e| e.source_id.as_deref() == Some(w.origin.source_id.as_str())).count(),
+        events
+            .iter()
+            .filter(|e| e.source_id.as_deref() == Some(w.origin.source_id.as_str()))
+            .count(),
         2,
         "two changes, two requests"
     );
@@ -209,8 +226,14 @@ async fn capture_echo_of_passbrokers_own_change_is_dropped_and_audited() {
 
     // A password the user then changes at My-AD is not an echo.
     let (status, real) = w.report("Changed-At-AD-3", "dc1:real").await;
-    assert_eq!((status, real["disposition"].as_str()), (202, Some("QUEUED")));
-    assert_eq!(w.finished(real["requestId"].as_str().unwrap()).await["state"], "FINISHED");
+    assert_eq!(
+        (status, real["disposition"].as_str()),
+        (202, Some("QUEUED"))
+    );
+    assert_eq!(
+        w.finished(real["requestId"].as_str().unwrap()).await["state"],
+        "FINISHED"
+    );
 }
 
 #[tokio::test]
@@ -228,7 +251,11 @@ async fn capture_policy_failure_is_held_by_default_and_propagated_when_the_group
     assert_eq!(events.len(), 1);
     assert!(events[0].detail.contains("capturePolicyFailure = hold"));
     let log = w.app.audit_events("PASSWORD_CHANGE_TARGET_SUCCEEDED").await;
-    assert!(log.iter().all(|e| e.request_id.as_deref() != Some(id.as_str())), "nothing delivered");
+    assert!(
+        log.iter()
+            .all(|e| e.request_id.as_deref() != Some(id.as_str())),
+        "nothing delivered"
+    );
 
     // The group now propagates: the same kind of password goes on, and says why it is odd.
     let admin = crate::admin_helpers::admin_token(&w.app).await;
@@ -246,20 +273,37 @@ async fn capture_policy_failure_is_held_by_default_and_propagated_when_the_group
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["capturePolicyFailure"], "propagate");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["capturePolicyFailure"],
+        "propagate"
+    );
     let (_, sent) = w.report("short2", "dc1:weak-2").await;
     let id = sent["requestId"].as_str().unwrap().to_owned();
     let done = w.finished(&id).await;
     assert_eq!(done["state"], "FINISHED", "{done}");
     let errors = done["errors"].to_string();
-    assert!(errors.contains("propagated anyway") && errors.contains("8"), "{errors}");
+    assert!(
+        errors.contains("propagated anyway") && errors.contains("8"),
+        "{errors}"
+    );
     assert_eq!(w.target_sources(&id).await, sorted(w.others.clone()));
-    let events = w.app.audit_events("PASSWORD_CAPTURE_PROPAGATED_DESPITE_POLICY").await;
+    let events = w
+        .app
+        .audit_events("PASSWORD_CAPTURE_PROPAGATED_DESPITE_POLICY")
+        .await;
     assert_eq!(events.len(), 1);
 
     // An unknown mode is refused.
     group["capturePolicyFailure"] = json!("sometimes");
-    let r = w.app.http.put(w.app.url(&path)).bearer_auth(&admin).json(&group).send().await.unwrap();
+    let r = w
+        .app
+        .http
+        .put(w.app.url(&path))
+        .bearer_auth(&admin)
+        .json(&group)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 }
 
@@ -272,18 +316,36 @@ async fn capture_refusals_name_the_problem() {
     assert_eq!(status, 403, "{body}");
     assert!(body.to_string().contains("capture-source"), "{body}");
     // A client without the scope.
-    let other = w.app.token_with_scopes(&["idn:password-change:manage"]).await;
+    let other = w
+        .app
+        .token_with_scopes(&["idn:password-change:manage"])
+        .await;
     let (status, _) = w.report_as(&other, "Captured-Pass-1", "k1").await;
     assert_eq!(status, 403);
     // Missing fields, all named.
     let r = w.app.post_json(ROUTE, &w.agent, &json!({})).await;
     assert_eq!(r.status(), 400);
     let text = r.text().await.unwrap();
-    for field in ["sourceId", "nativeIdentity", "encryptedPassword", "publicKeyId", "idempotencyKey"] {
+    for field in [
+        "sourceId",
+        "nativeIdentity",
+        "encryptedPassword",
+        "publicKeyId",
+        "idempotencyKey",
+    ] {
         assert!(text.contains(field), "{field} in {text}");
     }
     // An unknown account, a bad time, a ciphertext of the wrong length.
-    let key: Value = w.app.http.get(w.app.url("/passbroker/v1/public-key")).send().await.unwrap().json().await.unwrap();
+    let key: Value = w
+        .app
+        .http
+        .get(w.app.url("/passbroker/v1/public-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let base = json!({
         "sourceId": w.origin.source_id.to_string(),
         "nativeIdentity": "CN=Nobody,DC=example,DC=com",
@@ -304,12 +366,17 @@ async fn capture_refusals_name_the_problem() {
     assert_eq!(w.app.post_json(ROUTE, &w.agent, &bad).await.status(), 400);
     // A payload that does not decrypt to a password is accepted like set-password's, and
     // fails in the worker with the generic message.
-    bad["encryptedPassword"] = json!(crate::helpers::bad_padding_ciphertext(key["publicKey"].as_str().unwrap()));
+    bad["encryptedPassword"] = json!(crate::helpers::bad_padding_ciphertext(
+        key["publicKey"].as_str().unwrap()
+    ));
     bad["encryption"] = Value::Null;
     let r = w.app.post_json(ROUTE, &w.agent, &bad).await;
     assert_eq!(r.status(), 202);
     let v: Value = r.json().await.unwrap();
     let done = w.finished(v["requestId"].as_str().unwrap()).await;
     assert_eq!(done["state"], "FAILED");
-    assert!(done["errors"].to_string().contains("payload is invalid"), "{done}");
+    assert!(
+        done["errors"].to_string().contains("payload is invalid"),
+        "{done}"
+    );
 }

@@ -10,7 +10,7 @@
 
 mod admin;
 mod auth;
-mod capture;
+mod capture_store;
 mod directory;
 mod intake;
 pub(crate) mod keys;

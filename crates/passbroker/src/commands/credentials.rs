@@ -67,8 +67,8 @@ pub async fn clients(config: Config, cmd: &ClientsCommand) -> anyhow::Result<Exi
                     Ok(id) => s.store.get_source(&id).await?,
                     Err(_) => s.store.find_source_by_name(s_ref).await?,
                 };
-                let source =
-                    found.ok_or_else(|| anyhow::anyhow!("--capture-source: no source {s_ref:?}"))?;
+                let source = found
+                    .ok_or_else(|| anyhow::anyhow!("--capture-source: no source {s_ref:?}"))?;
                 capture_sources.push(source.id);
             }
             let (client, secret) = passbroker_server::ops::credentials::new_client(

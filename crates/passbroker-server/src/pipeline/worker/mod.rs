@@ -15,7 +15,7 @@
 //! is away: its writes are retried (and the lease renewed) until the store answers or the
 //! request's deadline passes.
 
-mod capture;
+mod captured;
 mod check;
 mod deliver;
 

@@ -68,7 +68,11 @@ pub struct AgentArgs {
     #[arg(long, env = "PASSBROKER_CAPTURE_SOURCE_ID")]
     source_id: String,
     /// Where undelivered changes (ciphertexts) and the server's public key are kept.
-    #[arg(long, env = "PASSBROKER_CAPTURE_SPOOL", default_value = "/var/spool/passbroker-capture")]
+    #[arg(
+        long,
+        env = "PASSBROKER_CAPTURE_SPOOL",
+        default_value = "/var/spool/passbroker-capture"
+    )]
     spool_dir: PathBuf,
     /// At most this many spooled changes (the oldest make room, and are reported).
     #[arg(long, default_value_t = 1000)]
@@ -133,7 +137,10 @@ impl Outcome {
             .map(|id| format!("delivered: request {id}"))
             .collect();
         if let Some(why) = &self.unreachable {
-            out.push(format!("server unreachable ({why}); {} change(s) spooled", self.waiting));
+            out.push(format!(
+                "server unreachable ({why}); {} change(s) spooled",
+                self.waiting
+            ));
         }
         out.extend(self.dropped.iter().map(|d| format!("DROPPED: {d}")));
         out
@@ -257,13 +264,12 @@ impl Agent {
         if let Ok(s) = std::env::var("PASSBROKER_CLIENT_SECRET") {
             return Ok(Zeroizing::new(s));
         }
-        let path = self
-            .args
-            .client_secret_file
-            .as_ref()
-            .context("a client secret is required: --client-secret-file or PASSBROKER_CLIENT_SECRET")?;
+        let path = self.args.client_secret_file.as_ref().context(
+            "a client secret is required: --client-secret-file or PASSBROKER_CLIENT_SECRET",
+        )?;
         let text = Zeroizing::new(
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
         );
         Ok(Zeroizing::new(text.trim().to_owned()))
     }
@@ -327,10 +333,9 @@ impl Agent {
     /// stays in (or goes to) the spool.
     pub async fn deliver(&self, new: Option<Entry>) -> anyhow::Result<Outcome> {
         let mut out = Outcome::default();
-        let now_ms = i64::try_from(
-            time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000,
-        )
-        .unwrap_or(0);
+        let now_ms =
+            i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+                .unwrap_or(0);
         let mut spooled = self.spool.load(now_ms, &mut out.dropped)?;
         let token = match self.token().await {
             Ok(t) => Some(t),
@@ -356,7 +361,8 @@ impl Agent {
                         kept.push(s);
                     }
                     Posted::Refused(why) => {
-                        out.dropped.push(format!("the server refused {} ({why})", s.entry.describe()));
+                        out.dropped
+                            .push(format!("the server refused {} ({why})", s.entry.describe()));
                         spool::remove(&s.path);
                     }
                 }
@@ -380,7 +386,8 @@ impl Agent {
                     out.new_change_kept = true;
                 }
                 Posted::Refused(why) => {
-                    out.dropped.push(format!("the server refused {} ({why})", entry.describe()));
+                    out.dropped
+                        .push(format!("the server refused {} ({why})", entry.describe()));
                 }
             }
         }

@@ -129,7 +129,13 @@ mod tests {
             Parsed::Change { identity, .. } => assert_eq!(identity, "alice"),
             _ => panic!("a change"),
         }
-        assert!(matches!(parse("dn: CN=x\nsAMAccountName: x\n", "dn"), Parsed::NoPassword));
-        assert!(matches!(parse(ldif, "userPrincipalName"), Parsed::NoIdentity));
+        assert!(matches!(
+            parse("dn: CN=x\nsAMAccountName: x\n", "dn"),
+            Parsed::NoPassword
+        ));
+        assert!(matches!(
+            parse(ldif, "userPrincipalName"),
+            Parsed::NoIdentity
+        ));
     }
 }

@@ -101,14 +101,15 @@ impl Spool {
                 }
                 Some((bytes, entry)) => out.push(Spooled { path, entry, bytes }),
                 None => {
-                    dropped.push(format!("dropped the unreadable spool file {}", path.display()));
+                    dropped.push(format!(
+                        "dropped the unreadable spool file {}",
+                        path.display()
+                    ));
                     remove(&path);
                 }
             }
         }
-        out.sort_by(|a, b| {
-            (a.entry.captured_ms, &a.path).cmp(&(b.entry.captured_ms, &b.path))
-        });
+        out.sort_by(|a, b| (a.entry.captured_ms, &a.path).cmp(&(b.entry.captured_ms, &b.path)));
         Ok(out)
     }
 
@@ -136,7 +137,11 @@ impl Spool {
             ));
             remove(&oldest.path);
         }
-        let name = format!("c-{:016}-{}.json", entry.captured_ms, hex_key(&entry.idempotency_key));
+        let name = format!(
+            "c-{:016}-{}.json",
+            entry.captured_ms,
+            hex_key(&entry.idempotency_key)
+        );
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let mut f = OpenOptions::new()

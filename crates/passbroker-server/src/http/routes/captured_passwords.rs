@@ -121,7 +121,8 @@ async fn check(
         )));
     }
     if let Some(at) = body.captured_at.as_deref() {
-        let parsed = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339);
+        let parsed =
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339);
         if parsed.is_err() {
             causes.push(Cause(
                 "capturedAt: must be an RFC 3339 time, e.g. 2026-12-02T13:00:00Z".into(),
@@ -150,7 +151,12 @@ async fn check(
             "sourceId: this API client may not report captured passwords for source {source_id}; bind it with `passbroker clients create --capture-source {source_id} …`"
         )));
     }
-    if state.store.sync_group_of_source(&source_id).await?.is_none() {
+    if state
+        .store
+        .sync_group_of_source(&source_id)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::bad_request(format!(
             "sourceId: source {source_id} belongs to no password sync group, so a change captured there goes nowhere"
         )));

@@ -32,11 +32,17 @@ impl Worker {
         };
         let (action, verb) = match mode {
             CapturePolicyFailure::Hold => ("PASSWORD_CAPTURE_HELD", "held"),
-            CapturePolicyFailure::Propagate => ("PASSWORD_CAPTURE_PROPAGATED_DESPITE_POLICY", "propagated anyway"),
+            CapturePolicyFailure::Propagate => (
+                "PASSWORD_CAPTURE_PROPAGATED_DESPITE_POLICY",
+                "propagated anyway",
+            ),
         };
         if mode == CapturePolicyFailure::Propagate {
             let notes: Vec<String> = violations.iter().map(|v| propagated_note(v)).collect();
-            store.capture().set_capture_notes(&request.id, &notes).await?;
+            store
+                .capture()
+                .set_capture_notes(&request.id, &notes)
+                .await?;
         }
         let mut event = audit_event(
             &request.requested_by.to_text(),
@@ -88,7 +94,13 @@ impl Worker {
         let mac = echo_mac(self.cx.keys.secrets(), &account.id, password);
         let now = self.cx.clock.now();
         capture
-            .record_echo(&account.id, &mac, &request.id, now, now.plus_millis(-ECHO_WINDOW_MS))
+            .record_echo(
+                &account.id,
+                &mac,
+                &request.id,
+                now,
+                now.plus_millis(-ECHO_WINDOW_MS),
+            )
             .await?;
         Ok(())
     }

@@ -36,7 +36,7 @@ impl<D: Dialect> CaptureStore for SqlStore<D> {
             )
             .await?;
         rows.iter()
-            .map(|r| Ok(parse(SourceId::parse(r.str("source_id")?), "capture source")?))
+            .map(|r| parse(SourceId::parse(r.str("source_id")?), "capture source"))
             .collect()
     }
 
@@ -145,7 +145,7 @@ impl<D: Dialect> CaptureStore for SqlStore<D> {
             )
             .await?;
         first(rows)
-            .map(|r| Ok(parse(RequestId::parse(r.str("request_id")?), "echo request")?))
+            .map(|r| parse(RequestId::parse(r.str("request_id")?), "echo request"))
             .transpose()
     }
 
@@ -163,7 +163,7 @@ impl<D: Dialect> CaptureStore for SqlStore<D> {
             )
             .await?;
         first(rows)
-            .map(|r| Ok(parse(RequestId::parse(r.str("request_id")?), "capture request")?))
+            .map(|r| parse(RequestId::parse(r.str("request_id")?), "capture request"))
             .transpose()
     }
 
