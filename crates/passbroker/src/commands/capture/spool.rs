@@ -80,6 +80,12 @@ impl Spool {
             .with_context(|| format!("cannot read the spool {}", self.dir.display()))?
         {
             let path = item?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with(".c-") && name.ends_with(".tmp") {
+                // A write that never finished (the entry it was for was not acknowledged).
+                remove(&path);
+                continue;
+            }
             let is_entry = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -175,5 +181,70 @@ pub fn remove(path: &Path) {
         if e.kind() != std::io::ErrorKind::NotFound {
             eprintln!("passbroker capture: cannot remove {}: {e}", path.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, captured_ms: i64) -> Entry {
+        Entry {
+            idempotency_key: key.into(),
+            source_id: "s".into(),
+            native_identity: "carol".into(),
+            encrypted_password: "QUJD".into(),
+            public_key_id: "k".into(),
+            encryption: "RSA-OAEP-256".into(),
+            captured_at: "2026-12-02T13:00:00Z".into(),
+            captured_ms,
+        }
+    }
+
+    #[test]
+    fn the_spool_is_bounded_and_drops_the_oldest_and_the_expired_saying_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool {
+            dir: dir.path().join("spool"),
+            max_entries: 2,
+            max_bytes: 1 << 20,
+            ttl_ms: 10_000,
+        };
+        spool.open().unwrap();
+        let mut dropped = Vec::new();
+        let mut held = spool.load(1_000, &mut dropped).unwrap();
+        for (i, key) in ["a", "b", "c"].iter().enumerate() {
+            spool
+                .add(&entry(key, 1_000 + i as i64), &mut held, &mut dropped)
+                .unwrap();
+        }
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        assert!(dropped[0].contains("(key a)") && dropped[0].contains("full"));
+        let keys = |v: &[Spooled]| {
+            v.iter()
+                .map(|s| s.entry.idempotency_key.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&held), ["b", "c"]);
+        let mut dropped = Vec::new();
+        assert_eq!(keys(&spool.load(2_000, &mut dropped).unwrap()), ["b", "c"]);
+        assert!(dropped.is_empty());
+        // Past the TTL: dropped (and its file removed) with a report.
+        let mut dropped = Vec::new();
+        assert!(spool.load(1_002 + 10_001, &mut dropped).unwrap().is_empty());
+        assert_eq!(dropped.len(), 2, "{dropped:?}");
+        assert!(dropped.iter().all(|d| d.contains("TTL")));
+        assert!(spool.load(0, &mut Vec::new()).unwrap().is_empty());
+        // Bytes bound too.
+        let one = serde_json::to_vec(&entry("x", 1)).unwrap().len() as u64;
+        let small = Spool {
+            max_bytes: 2 * one - 1,
+            ..spool
+        };
+        let mut held = Vec::new();
+        let mut dropped = Vec::new();
+        small.add(&entry("x", 1), &mut held, &mut dropped).unwrap();
+        small.add(&entry("y", 2), &mut held, &mut dropped).unwrap();
+        assert_eq!(keys(&held), ["y"], "{dropped:?}");
     }
 }
