@@ -270,7 +270,8 @@ fn delivered(output: &str) -> Vec<String> {
     output
         .lines()
         .filter_map(|l| l.split("delivered: request ").nth(1))
-        .map(|id| id.trim().to_owned())
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -549,8 +550,8 @@ fn unicode_pwd(p: &str) -> Vec<u8> {
 }
 
 /// One pass of `samba-tool user syncpasswords` (every change since the last pass goes to the
-/// agent); returns the request ids the agent reported as delivered.
-fn sync_pass(samba: &fixtures::SambaAd) -> Vec<String> {
+/// agent); returns its output (the agent's replies are in it).
+fn sync_pass(samba: &fixtures::SambaAd) -> String {
     let out = samba
         .samba_tool(&["user", "syncpasswords", "--no-wait"])
         .output()
@@ -561,7 +562,7 @@ fn sync_pass(samba: &fixtures::SambaAd) -> Vec<String> {
         !all.contains("DROPPED") && !all.contains("refused"),
         "{all}"
     );
-    delivered(&all)
+    all
 }
 
 #[tokio::test]
@@ -680,7 +681,7 @@ syncGroups:
     );
 
     // The first pass reports alice's initial password (set by the administrator at the DC).
-    let first = sync_pass(&samba);
+    let first = delivered(&sync_pass(&samba));
     assert!(!first.is_empty(), "the initial password was captured");
     for id in &first {
         assert_eq!(node.wait_terminal(id).await["state"], "FINISHED");
@@ -712,7 +713,7 @@ syncGroups:
         .expect("alice changes her own password");
     }
     assert_eq!(samba.bind_rc(ALICE_AD_DN, new).await, 0);
-    let second = sync_pass(&samba);
+    let second = delivered(&sync_pass(&samba));
     assert!(!second.is_empty(), "the change was captured");
     for id in &second {
         let status = node.wait_terminal(id).await;
@@ -748,4 +749,55 @@ syncGroups:
     let ldap = node.source_id("Corp-LDAP").await;
     assert_eq!(writes(&ldap), first.len() + second.len());
     assert!(spool_files(&spool).is_empty());
+
+    // A change that starts elsewhere (set-password on Corp-LDAP) is written to Samba by
+    // passbroker; syncpasswords reports it too, and passbroker drops its own echo.
+    let elsewhere = "Set-Elsewhere#2026";
+    let token = node.token().await;
+    let http = reqwest::Client::new();
+    let info: Value = http
+        .post(format!("{}/v3/query-password-info", node.base()))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"userName": "alice", "sourceName": "Corp-LDAP"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r: Value = http
+        .post(format!("{}/v3/set-password", node.base()))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "identityId": alice,
+            "encryptedPassword": support::encrypt(info["publicKey"].as_str().unwrap(), elsewhere.as_bytes()),
+            "publicKeyId": info["publicKeyId"],
+            "accountId": fixtures::LDAP_ALICE_DN,
+            "sourceId": ldap,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let set_id = r["requestId"].as_str().unwrap().to_owned();
+    assert_eq!(node.wait_terminal(&set_id).await["state"], "FINISHED");
+    assert_eq!(
+        samba.bind_rc(ALICE_AD_DN, elsewhere).await,
+        0,
+        "passbroker wrote Samba"
+    );
+    let out = sync_pass(&samba);
+    assert_eq!(delivered(&out), vec![set_id.clone()], "{out}");
+    assert!(out.contains(&format!("{set_id} (ECHO)")), "{out}");
+    let events = node.audit_of(&alice).await;
+    assert!(events.iter().any(
+        |e| e["action"] == "PASSWORD_CAPTURE_ECHO_DROPPED" && e["requestId"] == set_id.as_str()
+    ));
+    assert_eq!(
+        requested(&events).len(),
+        first.len() + second.len() + 1,
+        "the echo made no request"
+    );
 }

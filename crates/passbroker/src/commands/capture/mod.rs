@@ -313,7 +313,13 @@ impl Agent {
         let status = r.status();
         let body: serde_json::Value = r.json().await.unwrap_or_default();
         if status.is_success() {
-            return Posted::Taken(body["requestId"].as_str().unwrap_or("?").to_owned());
+            // "ID (QUEUED)", "ID (DUPLICATE)", or for an echo of passbroker's own change
+            // "ID (ECHO)" with the request that made it.
+            return Posted::Taken(format!(
+                "{} ({})",
+                body["requestId"].as_str().unwrap_or("?"),
+                body["disposition"].as_str().unwrap_or("?")
+            ));
         }
         let causes: Vec<&str> = body["causes"]
             .as_array()
