@@ -1,6 +1,6 @@
 //! `CaptureStore`: agents' sources, sync groups' capture setting, echoes, agents' keys.
 
-use super::{args, first, json_list, parse, to_json, Dialect, SqlStore, Transaction};
+use super::{args, detached, first, json_list, parse, to_json, Dialect, SqlStore, Transaction};
 use crate::capture::{CapturePolicyFailure, CaptureStore};
 use crate::StoreResult;
 use async_trait::async_trait;
@@ -10,21 +10,25 @@ use passbroker_core::{AccountRef, RequestId, SourceId, SyncGroupId};
 #[async_trait]
 impl<D: Dialect> CaptureStore for SqlStore<D> {
     async fn set_capture_sources(&self, client_id: &str, sources: &[SourceId]) -> StoreResult<()> {
-        let mut tx = self.d.begin().await?;
-        tx.exec(
-            "DELETE FROM capture_client_sources WHERE client_id = $1",
-            args![client_id],
-        )
-        .await?;
-        for s in sources {
+        let (d, client_id, sources) = (self.d.clone(), client_id.to_owned(), sources.to_vec());
+        detached(async move {
+            let mut tx = d.begin().await?;
             tx.exec(
-                "INSERT INTO capture_client_sources (client_id, source_id) VALUES ($1, $2)
-                 ON CONFLICT (client_id, source_id) DO NOTHING",
-                args![client_id, s.as_str()],
+                "DELETE FROM capture_client_sources WHERE client_id = $1",
+                args![&client_id],
             )
             .await?;
-        }
-        tx.commit().await
+            for s in &sources {
+                tx.exec(
+                    "INSERT INTO capture_client_sources (client_id, source_id) VALUES ($1, $2)
+                     ON CONFLICT (client_id, source_id) DO NOTHING",
+                    args![&client_id, s.as_str()],
+                )
+                .await?;
+            }
+            tx.commit().await
+        })
+        .await
     }
 
     async fn capture_sources(&self, client_id: &str) -> StoreResult<Vec<SourceId>> {
@@ -116,19 +120,28 @@ impl<D: Dialect> CaptureStore for SqlStore<D> {
         now: Millis,
         expired_before: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.d.begin().await?;
-        tx.exec(
-            "DELETE FROM password_echoes WHERE created < $1",
-            args![expired_before],
-        )
-        .await?;
-        tx.exec(
-            "INSERT INTO password_echoes (account_id, mac, request_id, created) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (account_id, mac) DO UPDATE SET request_id = excluded.request_id, created = excluded.created",
-            args![account.as_str(), mac, request.as_str(), now],
-        )
-        .await?;
-        tx.commit().await
+        let (d, account, mac, request) = (
+            self.d.clone(),
+            account.clone(),
+            mac.to_vec(),
+            request.clone(),
+        );
+        detached(async move {
+            let mut tx = d.begin().await?;
+            tx.exec(
+                "DELETE FROM password_echoes WHERE created < $1",
+                args![expired_before],
+            )
+            .await?;
+            tx.exec(
+                "INSERT INTO password_echoes (account_id, mac, request_id, created) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (account_id, mac) DO UPDATE SET request_id = excluded.request_id, created = excluded.created",
+                args![account.as_str(), &mac, request.as_str(), now],
+            )
+            .await?;
+            tx.commit().await
+        })
+        .await
     }
 
     async fn find_echo(
@@ -175,18 +188,27 @@ impl<D: Dialect> CaptureStore for SqlStore<D> {
         now: Millis,
         expired_before: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.d.begin().await?;
-        tx.exec(
-            "DELETE FROM capture_reports WHERE created < $1",
-            args![expired_before],
-        )
-        .await?;
-        tx.exec(
-            "INSERT INTO capture_reports (client_id, agent_key, request_id, created) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (client_id, agent_key) DO UPDATE SET request_id = excluded.request_id, created = excluded.created",
-            args![client_id, agent_key, request.as_str(), now],
-        )
-        .await?;
-        tx.commit().await
+        let (d, client_id, agent_key, request) = (
+            self.d.clone(),
+            client_id.to_owned(),
+            agent_key.to_owned(),
+            request.clone(),
+        );
+        detached(async move {
+            let mut tx = d.begin().await?;
+            tx.exec(
+                "DELETE FROM capture_reports WHERE created < $1",
+                args![expired_before],
+            )
+            .await?;
+            tx.exec(
+                "INSERT INTO capture_reports (client_id, agent_key, request_id, created) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (client_id, agent_key) DO UPDATE SET request_id = excluded.request_id, created = excluded.created",
+                args![&client_id, &agent_key, request.as_str(), now],
+            )
+            .await?;
+            tx.commit().await
+        })
+        .await
     }
 }
