@@ -30,6 +30,8 @@ strip --strip-unneeded -o "$STAGE/usr/bin/passbroker" "$BIN"
 chmod 0755 "$STAGE/usr/bin/passbroker"
 install -D -m 0644 packaging/debian/passbroker.toml "$STAGE/etc/passbroker/passbroker.toml"
 install -D -m 0644 packaging/debian/passbroker.service "$STAGE/lib/systemd/system/passbroker.service"
+# The PAM capture module for pam_python (README: Password capture).
+install -D -m 0644 packaging/pam/passbroker_capture.py "$STAGE/usr/share/passbroker/pam/passbroker_capture.py"
 DOC="$STAGE/usr/share/doc/passbroker"
 install -d "$DOC"
 install -m 0644 README.md CHANGELOG.md SECURITY.md ARCHITECTURE.md passbroker.example.toml "$DOC/"

@@ -7,7 +7,8 @@
 # their system services (and any that did start are stopped), so no service keeps a port.
 #
 #   scripts/install-services.sh            # slapd, ldap-utils, postgresql, mariadb-server,
-#                                          # samba-ad-dc, gnupg, python3-gpg, pamtester, SCIM venv
+#                                          # samba-ad-dc, gnupg, python3-gpg, pamtester,
+#                                          # libpam-python, SCIM venv
 #   (--samba is accepted and changes nothing: Samba is always installed now)
 #
 # Environment: PASSBROKER_SCIM_VENV (default /opt/passbroker-test-venv).
@@ -50,6 +51,8 @@ if [ "$WITH_SAMBA" = 1 ]; then
   /usr/bin/python3 -c 'import gpg' >/dev/null 2>&1 || missing+=(python3-gpg)
 fi
 command -v pamtester >/dev/null 2>&1 || missing+=(pamtester)
+# The PAM capture module runs under pam_python (Debian 12's pam_exec cannot pass it the new password).
+[ -e /lib/security/pam_python.so ] || [ -e /usr/lib/security/pam_python.so ] || missing+=(libpam-python)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing: ${missing[*]}"

@@ -4,8 +4,10 @@
 //! - `capture_spool_*`: the server down while a change is captured (only the ciphertext is
 //!   spooled), started again, the change delivered once; a spooled change past its TTL
 //!   dropped and reported.
-//! - `capture_pam_*`: `pam_exec.so expose_authtok` calling the agent, driven by `pamtester`
-//!   on a PAM service file of the test's own (root; no real account is touched).
+//! - `capture_pam_*`: the agent on a PAM `password` stack, driven by `pamtester` on a PAM
+//!   service file of the test's own (root; no real account is touched): through the
+//!   pam_python module of `packaging/pam/`, and through `pam_exec.so expose_authtok` where
+//!   pam_exec passes the new password on the password stack.
 //! - `capture_samba_*`: a Samba AD DC (the connector tests' fixture, root and 127.0.0.1:389/636),
 //!   `samba-tool user syncpasswords --script` with the agent; the user changes their own
 //!   password over LDAPS (`unicodePwd` delete + add, as Windows does) and then logs in to
@@ -417,23 +419,39 @@ async fn capture_spool_holds_ciphertexts_while_the_server_is_down_delivers_once_
     node.down();
 }
 
-/// Runs `pamtester … chauthtok` on a service file of the test's own; `password_line` is the
-/// stack's first password line. Returns pamtester's output.
-fn chauthtok(dir: &Path, password_line: &str, password: &str) -> Output {
+/// Test scaffolding standing in for pam_unix (no real account is touched): a pam_python
+/// module that asks for the new password and sets it as the stack's PAM_AUTHTOK.
+const SET_TOKEN_MODULE: &str = "\
+def pam_sm_chauthtok(pamh, flags, argv):
+    if flags & pamh.PAM_PRELIM_CHECK:
+        return pamh.PAM_SUCCESS
+    answer = pamh.conversation(pamh.Message(pamh.PAM_PROMPT_ECHO_OFF, 'New password: '))
+    pamh.authtok = answer.resp
+    return pamh.PAM_SUCCESS
+";
+
+/// The repository's pam_python capture module (installed by the Debian package).
+fn capture_module() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/pam/passbroker_capture.py")
+}
+
+/// Runs `pamtester SERVICE carol chauthtok` on a service file of the test's own whose
+/// password stack is the token setter, then `capture_line`; returns pamtester's output.
+fn chauthtok(dir: &Path, capture_line: &str, password: &str) -> Output {
     use std::io::Write;
+    let setter = dir.join("set_token.py");
+    std::fs::write(&setter, SET_TOKEN_MODULE).unwrap();
     let name = format!("pb-capture-test-{}", support::free_port());
-    let _service = {
-        let service = PamService(PathBuf::from("/etc/pam.d").join(&name));
-        std::fs::write(
-            &service.0,
-            format!(
-                "auth     sufficient pam_permit.so\naccount  sufficient pam_permit.so\n\
-                 password required   pam_stress.so rootok\n{password_line}\n"
-            ),
-        )
-        .unwrap();
-        service
-    };
+    let service = PamService(PathBuf::from("/etc/pam.d").join(&name));
+    std::fs::write(
+        &service.0,
+        format!(
+            "auth     sufficient pam_permit.so\naccount  sufficient pam_permit.so\n\
+             password required   pam_python.so {}\n{capture_line}\n",
+            setter.display()
+        ),
+    )
+    .unwrap();
     let mut child = Command::new("pamtester")
         .args([name.as_str(), "carol", "chauthtok"])
         .current_dir(dir)
@@ -442,16 +460,16 @@ fn chauthtok(dir: &Path, password_line: &str, password: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // pam_stress asks for the new password twice, then sets it as the stack's PAM_AUTHTOK.
     let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{password}\n{password}\n").as_bytes())
-        .unwrap();
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
     drop(stdin);
-    child.wait_with_output().unwrap()
+    let out = child.wait_with_output().unwrap();
+    drop(service);
+    out
 }
 
-/// Whether pam_exec hands a command on the password stack the new password.
+/// Whether pam_exec hands a command on the password stack the new password (not in
+/// Linux-PAM 1.5.2, Debian 12's: expose_authtok is for the auth type only there).
 fn pam_exec_exposes_new_passwords(dir: &Path) -> bool {
     let probe = dir.join("probe.sh");
     let seen = dir.join("probe.out");
@@ -475,8 +493,21 @@ impl Drop for PamService {
     }
 }
 
+/// Waits for the next request passbroker creates for `identity` beyond `known`.
+async fn next_request(node: &Node, identity: &str, known: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ids = requested(&node.audit_of(identity).await);
+        if ids.len() > known {
+            return ids[0].clone();
+        }
+        assert!(Instant::now() < deadline, "the agent reported nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
-async fn capture_pam_agent_under_pam_exec_reports_a_chauthtok() {
+async fn capture_pam_agent_reports_a_chauthtok_under_pamtester() {
     if !fixtures::is_root() {
         fixtures::loud("SKIP: the PAM capture test needs root (a service file in /etc/pam.d)");
         return;
@@ -485,23 +516,17 @@ async fn capture_pam_agent_under_pam_exec_reports_a_chauthtok() {
         fixtures::missing("pamtester");
         return;
     }
-    let pam_exec = [
-        "/usr/lib/x86_64-linux-gnu/security/pam_exec.so",
-        "/lib/x86_64-linux-gnu/security/pam_exec.so",
-        "/usr/lib/security/pam_exec.so",
-        "/usr/lib/aarch64-linux-gnu/security/pam_exec.so",
-    ];
-    if !pam_exec.iter().any(|p| Path::new(p).exists()) {
-        fixtures::missing("pam_exec.so (libpam-modules)");
+    if ![
+        "/lib/security/pam_python.so",
+        "/usr/lib/security/pam_python.so",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists())
+    {
+        fixtures::missing("pam_python (libpam-python)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    if !pam_exec_exposes_new_passwords(dir.path()) {
-        // Linux-PAM 1.5.2 (Debian 12) gives expose_authtok to the `auth` type only; the
-        // agent needs a pam_exec that gives it to `password` as well.
-        fixtures::loud("SKIP: this pam_exec does not pass the new password to commands on the password stack (Linux-PAM 1.5.2, Debian 12's, gives expose_authtok to the auth type only); the PAM agent cannot work here");
-        return;
-    }
     let node = Node::start(dir.path()).await;
     node.apply(HOST_TENANT);
     let client = node.agent_client("Host-PAM");
@@ -509,8 +534,41 @@ async fn capture_pam_agent_under_pam_exec_reports_a_chauthtok() {
     let carol = node.identity_id("carol").await;
     let spool = dir.path().join("spool");
     let args = agent_args(&node, &client, &origin, &spool).join(" ");
-    let log = dir.path().join("pam_exec.log").display().to_string();
+    let check = |id: String, password: &'static str| {
+        let node = &node;
+        let origin = origin.clone();
+        let spool = spool.clone();
+        async move {
+            let status = node.wait_terminal(&id).await;
+            assert_eq!(status["state"], "FINISHED", "{status}");
+            assert!(!status["sourceIds"].to_string().contains(&origin));
+            assert_eq!(status["sourceIds"].as_array().unwrap().len(), 2);
+            assert!(spool_files(&spool).is_empty());
+            let log = std::fs::read_to_string(node.dir.join("server.log")).unwrap_or_default();
+            assert!(
+                !log.contains(password),
+                "no trace of the password in the server's log"
+            );
+        }
+    };
+
+    // The pam_python module the package installs (any Linux-PAM).
     let password = "Pam-Changed-Passw0rd-7";
+    let line = format!(
+        "password required   pam_python.so {} {BIN} capture pam {args}",
+        capture_module().display()
+    );
+    let out = chauthtok(dir.path(), &line, password);
+    assert!(out.status.success(), "pamtester: {}", text(&out));
+    check(next_request(&node, &carol, 0).await, password).await;
+
+    // pam_exec expose_authtok, where pam_exec passes the password on the password stack.
+    if !pam_exec_exposes_new_passwords(dir.path()) {
+        fixtures::loud("SKIP (pam_exec part only): this pam_exec gives expose_authtok to the auth type only (Linux-PAM 1.5.2, Debian 12); the pam_python module above is the way there");
+        return;
+    }
+    let log = dir.path().join("pam_exec.log").display().to_string();
+    let password = "Pam-Exec-Passw0rd-8";
     let line = format!(
         "password required   pam_exec.so expose_authtok quiet log={log} {BIN} capture pam {args}"
     );
@@ -521,22 +579,7 @@ async fn capture_pam_agent_under_pam_exec_reports_a_chauthtok() {
         text(&out),
         std::fs::read_to_string(&log).unwrap_or_default()
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let id = loop {
-        if let Some(id) = requested(&node.audit_of(&carol).await).pop() {
-            break id;
-        }
-        assert!(Instant::now() < deadline, "the agent reported nothing");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let status = node.wait_terminal(&id).await;
-    assert_eq!(status["state"], "FINISHED", "{status}");
-    assert!(!status["sourceIds"].to_string().contains(&origin));
-    assert_eq!(status["sourceIds"].as_array().unwrap().len(), 2);
-    assert!(spool_files(&spool).is_empty());
-    // The log holds no trace of the password.
-    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-    assert!(!log.contains(password));
+    check(next_request(&node, &carol, 1).await, password).await;
 }
 
 const ALICE_AD_DN: &str = "CN=alice,CN=Users,DC=test,DC=local";

@@ -4,7 +4,8 @@
 //!
 //! - `capture samba`: the script of Samba's `samba-tool user syncpasswords --script` (one
 //!   changed account per call, as LDIF on standard input; answers `DONE-EXIT: …`).
-//! - `capture pam`: called by `pam_exec.so expose_authtok` in the `password` stack; the new
+//! - `capture pam`: called from a PAM `password` stack (the pam_python module of
+//!   `packaging/pam/`, or `pam_exec.so expose_authtok`); the new
 //!   password on standard input, the user in `PAM_USER`.
 //! - `capture flush`: delivers what is spooled (e.g. from a timer).
 //!
@@ -34,7 +35,8 @@ pub enum CaptureCommand {
         #[arg(long, default_value = "dn")]
         identity_attribute: String,
     },
-    /// Called by `pam_exec.so expose_authtok` on the `password` stack (PAM_USER; the new
+    /// Called from a PAM `password` stack (pam_python with the module in
+    /// /usr/share/passbroker/pam/, or `pam_exec.so expose_authtok`; PAM_USER; the new
     /// password on standard input).
     Pam {
         #[command(flatten)]

@@ -1,9 +1,11 @@
-//! `passbroker capture pam`: called by `pam_exec.so expose_authtok` on the `password` stack
-//! (after the module that really changes the password). pam_exec writes the new password
-//! (then a NUL) to standard input and names the user in `PAM_USER`; `PAM_TYPE` is
-//! `password`. Other calls (another `PAM_TYPE`) do nothing. Exit 0 when the change was
-//! delivered or spooled; put the line in the stack as `optional`, so that a failure here
-//! never blocks the person's change.
+//! `passbroker capture pam`: on a PAM `password` stack, after the module that really changes
+//! the password, called by the pam_python module `packaging/pam/passbroker_capture.py`
+//! (installed in /usr/share/passbroker/pam/) or by `pam_exec.so expose_authtok` where
+//! pam_exec passes the token on the password stack (not Linux-PAM 1.5.2's). Either writes
+//! the new password (then a NUL) to standard input and names the user in `PAM_USER`;
+//! `PAM_TYPE` is `password`. Other calls (another `PAM_TYPE`) do nothing. Exit 0 when the
+//! change was delivered or spooled; put the line in the stack as `optional`, so that a
+//! failure here never blocks the person's change.
 
 use super::{Agent, AgentArgs};
 use anyhow::Context;
@@ -18,7 +20,8 @@ pub async fn run(args: &AgentArgs, identity_format: &str) -> anyhow::Result<Exit
     if std::env::var("PAM_TYPE").as_deref() != Ok("password") {
         return Ok(ExitCode::SUCCESS);
     }
-    let user = std::env::var("PAM_USER").context("PAM_USER is not set (run me from pam_exec)")?;
+    let user =
+        std::env::var("PAM_USER").context("PAM_USER is not set (run me from a PAM stack)")?;
     if user.is_empty() || user.chars().any(char::is_control) {
         anyhow::bail!("PAM_USER is empty or has control characters");
     }
