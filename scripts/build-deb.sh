@@ -6,7 +6,8 @@
 #
 # Writes dist/passbroker_<version>_<arch>.deb and prints its path. The package holds
 # /usr/bin/passbroker (symbols stripped), /etc/passbroker/passbroker.toml (a conffile), the
-# hardened systemd unit /lib/systemd/system/passbroker.service, and the docs; its postinst
+# hardened systemd unit /lib/systemd/system/passbroker.service, the PAM capture module
+# /usr/share/passbroker/pam/passbroker_capture.py (packaging/pam/), and the docs; its postinst
 # makes the `passbroker` system user, /var/lib/passbroker, and /etc/passbroker/master.key on
 # first install. The sources of all of it are in packaging/debian/.
 set -euo pipefail
