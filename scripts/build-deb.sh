@@ -6,7 +6,8 @@
 #
 # Writes dist/passbroker_<version>_<arch>.deb and prints its path. The package holds
 # /usr/bin/passbroker (symbols stripped), /etc/passbroker/passbroker.toml (a conffile), the
-# hardened systemd unit /lib/systemd/system/passbroker.service, and the docs; its postinst
+# hardened systemd unit /lib/systemd/system/passbroker.service, the PAM capture module
+# /usr/share/passbroker/pam/passbroker_capture.py (packaging/pam/), and the docs; its postinst
 # makes the `passbroker` system user, /var/lib/passbroker, and /etc/passbroker/master.key on
 # first install. The sources of all of it are in packaging/debian/.
 set -euo pipefail
@@ -30,6 +31,8 @@ strip --strip-unneeded -o "$STAGE/usr/bin/passbroker" "$BIN"
 chmod 0755 "$STAGE/usr/bin/passbroker"
 install -D -m 0644 packaging/debian/passbroker.toml "$STAGE/etc/passbroker/passbroker.toml"
 install -D -m 0644 packaging/debian/passbroker.service "$STAGE/lib/systemd/system/passbroker.service"
+# The PAM capture module for pam_python (README: Password capture).
+install -D -m 0644 packaging/pam/passbroker_capture.py "$STAGE/usr/share/passbroker/pam/passbroker_capture.py"
 DOC="$STAGE/usr/share/doc/passbroker"
 install -d "$DOC"
 install -m 0644 README.md CHANGELOG.md SECURITY.md ARCHITECTURE.md passbroker.example.toml "$DOC/"

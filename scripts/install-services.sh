@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the target servers that the passbroker-connectors integration tests start on
 # 127.0.0.1 (slapd, PostgreSQL, MariaDB, the scim2-server SCIM server), and the SMTP server
-# the mail tests start (aiosmtpd, in the same venv), only those missing.
+# the mail tests start (aiosmtpd, in the same venv), and the Samba AD DC, GnuPG and pamtester
+# the capture tests use, only those missing.
 # Idempotent: a second run installs nothing. Debian packages are installed without starting
 # their system services (and any that did start are stopped), so no service keeps a port.
 #
-#   scripts/install-services.sh            # slapd, ldap-utils, postgresql, mariadb-server, SCIM venv
-#   scripts/install-services.sh --samba    # also samba-ad-dc + ldb-tools (opt-in AD test)
+#   scripts/install-services.sh            # slapd, ldap-utils, postgresql, mariadb-server,
+#                                          # samba-ad-dc, gnupg, python3-gpg, pamtester,
+#                                          # libpam-python, SCIM venv
+#   (--samba is accepted and changes nothing: Samba is always installed now)
 #
 # Environment: PASSBROKER_SCIM_VENV (default /opt/passbroker-test-venv).
 set -euo pipefail
@@ -14,11 +17,11 @@ set -euo pipefail
 SCIM_VENV=${PASSBROKER_SCIM_VENV:-/opt/passbroker-test-venv}
 SCIM_SERVER_VERSION=0.8.3
 AIOSMTPD_VERSION=1.4.6
-WITH_SAMBA=0
+WITH_SAMBA=1
 for arg in "$@"; do
   case "$arg" in
     --samba) WITH_SAMBA=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -43,7 +46,13 @@ if [ "$WITH_SAMBA" = 1 ]; then
   command -v samba-tool >/dev/null 2>&1 || missing+=(samba-ad-dc)
   [ -d /usr/share/samba/setup/ad-schema ] || missing+=(samba-ad-provision)
   command -v ldbsearch >/dev/null 2>&1 || missing+=(ldb-tools)
+  # samba-tool user syncpasswords --decrypt-samba-gpg (the capture agent's Samba test).
+  command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
+  /usr/bin/python3 -c 'import gpg' >/dev/null 2>&1 || missing+=(python3-gpg)
 fi
+command -v pamtester >/dev/null 2>&1 || missing+=(pamtester)
+# The PAM capture module runs under pam_python (Debian 12's pam_exec cannot pass it the new password).
+[ -e /lib/security/pam_python.so ] || [ -e /usr/lib/security/pam_python.so ] || missing+=(libpam-python)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing: ${missing[*]}"

@@ -1,6 +1,6 @@
 //! The LDAP connector in Active Directory mode against a throwaway Samba AD DC.
-//! Opt-in (PASSBROKER_TEST_SAMBA=1): it needs root and the fixed ports 127.0.0.1:389/636,
-//! so it is a single test (one DC at a time).
+//! It needs root and the fixed ports 127.0.0.1:389/636, so it is a single test, in the
+//! nextest group `samba` (one DC at a time; `.config/nextest.toml`).
 
 mod fixtures;
 

@@ -12,10 +12,14 @@ pub const SCOPE_DEFAULT: &str = "sp:scopes:default";
 /// `idn:password-change:manage` and `idn:identity:manage` reach ordinary users only, so an
 /// API client cannot make itself an administrator.
 pub const SCOPE_ADMINS_MANAGE: &str = "passbroker:admins:manage";
+/// passbroker's own: a capture agent reporting passwords changed at a directory
+/// (`POST /passbroker/v1/captured-passwords`), for the sources its API client is bound to.
+pub const SCOPE_PASSWORD_CAPTURE: &str = "passbroker:password-capture:write";
 pub const KNOWN_SCOPES: &[&str] = &[
     SCOPE_ALL,
     SCOPE_DEFAULT,
     SCOPE_ADMINS_MANAGE,
+    SCOPE_PASSWORD_CAPTURE,
     "idn:password-info:read",
     "idn:password-change:manage",
     "idn:password-change:read",

@@ -6,6 +6,7 @@
 //! conformance suite (`tests/conformance`); [`copy`] moves a tenant from SQLite to PostgreSQL.
 
 mod bulk;
+pub mod capture;
 pub mod copy;
 pub mod postgres;
 pub mod recovery;
@@ -13,6 +14,7 @@ pub mod sql;
 pub mod sqlite;
 mod types;
 
+pub use capture::{CapturePolicyFailure, CaptureStore};
 pub use recovery::{OutboundMail, RecoveryStore, ResetCode, TotpFactor};
 pub use types::*;
 
@@ -111,6 +113,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Password recovery's storage (reset codes, the outbound mail queue).
     fn recovery(&self) -> &dyn RecoveryStore;
+
+    /// Password capture's storage (agents' sources, echoes, agents' keys).
+    fn capture(&self) -> &dyn CaptureStore;
 
     // Meta (small values such as the master-key check).
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;

@@ -459,7 +459,7 @@ mod postgres_store_nodes {
         assert!(counts.iter().all(|c| c.source == c.target));
         // 23 tables, and recovery's 5 (mail queue, reset codes, authenticators, recovery
         // codes, strong sessions).
-        assert_eq!(counts.len(), 28, "every table: {counts:?}");
+        assert_eq!(counts.len(), 33, "every table: {counts:?}");
 
         assert_eq!(
             pg.get_identity(&i.id).await.unwrap(),

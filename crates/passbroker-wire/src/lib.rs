@@ -95,3 +95,33 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
 }
+
+/// `POST /passbroker/v1/captured-passwords` body (passbroker's own API, for capture agents):
+/// a password changed at `sourceId` (the origin directory) on the account `nativeIdentity`,
+/// encrypted to the server's published key like set-password's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapturedPasswordDto {
+    pub source_id: Option<String>,
+    pub native_identity: Option<String>,
+    pub encrypted_password: Option<String>,
+    pub public_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+    /// When the agent captured the change (RFC 3339).
+    pub captured_at: Option<String>,
+    /// The agent's own key for this change; a repost with the same key (by the same API
+    /// client) returns the first request.
+    pub idempotency_key: Option<String>,
+}
+
+/// `captured-passwords` answer: the request that carries the change (`disposition`
+/// `QUEUED` or `DUPLICATE`, 202), or, for the echo of a change passbroker itself made
+/// (`ECHO`, 200), the request that made it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CapturedPasswordResponse {
+    pub request_id: Option<String>,
+    pub state: String,
+    pub disposition: String,
+}

@@ -130,7 +130,7 @@ fn read_password(args: &SetPasswordArgs) -> anyhow::Result<Zeroizing<String>> {
     Ok(line)
 }
 
-fn encrypt(public_key_b64: &str, password: &str, oaep: bool) -> anyhow::Result<String> {
+pub(crate) fn encrypt(public_key_b64: &str, password: &str, oaep: bool) -> anyhow::Result<String> {
     let der = base64::engine::general_purpose::STANDARD
         .decode(public_key_b64)
         .context("publicKey is not base64")?;

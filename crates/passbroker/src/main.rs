@@ -118,6 +118,10 @@ enum Command {
     Breach(breach::BreachCommand),
     /// Change a password through a passbroker (or ISC) server, from this terminal.
     SetPassword(client::SetPasswordArgs),
+    /// Capture agents: report passwords changed at a directory (Samba AD DC, PAM) so they
+    /// reach the rest of the sync group.
+    #[command(subcommand)]
+    Capture(commands::capture::CaptureCommand),
 }
 
 fn main() -> ExitCode {
@@ -213,6 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             health::check(&url, trust, *wait).await
         }
         Command::SetPassword(args) => client::set_password(args).await,
+        Command::Capture(c) => commands::capture::run(c).await,
         Command::Tenant(c) => {
             // Applying or importing a tenant may start a new database; reading one may not.
             let config = match c {

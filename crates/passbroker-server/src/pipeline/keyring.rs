@@ -150,6 +150,11 @@ impl KeyRing {
         Ok(())
     }
 
+    /// The master key's holder (password capture derives its MAC key from it).
+    pub fn secrets(&self) -> &Arc<Secrets> {
+        &self.secrets
+    }
+
     pub fn active(&self) -> Option<ActiveKey> {
         self.ring.read().ok().and_then(|r| r.active.clone())
     }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod breach;
+pub mod capture;
 pub mod clock;
 pub mod connectors;
 pub mod directory;

@@ -41,6 +41,19 @@ impl Secrets {
         Self { master }
     }
 
+    /// A 32-byte key for `label`, derived from the master key (HMAC-SHA256 keyed with the
+    /// master key's text). Changes when the master key is rotated.
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let key = self.master.to_base64();
+        let mut out = Zeroizing::new([0u8; 32]);
+        if let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()) {
+            mac.update(label.as_bytes());
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
     pub fn master_key_id(&self) -> String {
         self.master.key_id()
     }

@@ -11,6 +11,7 @@ mod auth_tokens;
 mod bad_input;
 mod breach;
 mod builtin;
+mod capture;
 mod connectors_e2e;
 mod digit_tokens;
 mod hardening_auth;

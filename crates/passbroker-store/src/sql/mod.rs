@@ -10,6 +10,7 @@
 
 mod admin;
 mod auth;
+mod capture_store;
 mod directory;
 mod intake;
 pub(crate) mod keys;

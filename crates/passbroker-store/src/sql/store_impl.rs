@@ -32,6 +32,10 @@ impl<D: Dialect> Store for SqlStore<D> {
         self
     }
 
+    fn capture(&self) -> &dyn CaptureStore {
+        self
+    }
+
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         keys::get_meta(&self.d, key).await
     }

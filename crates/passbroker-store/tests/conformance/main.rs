@@ -8,6 +8,7 @@ mod fixtures;
 mod postgres_support;
 
 mod admin;
+mod capture_store;
 mod checks;
 mod recovery_store;
 

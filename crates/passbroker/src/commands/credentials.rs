@@ -22,6 +22,10 @@ pub enum ClientsCommand {
         /// Allowed redirect URIs for authorization_code (repeatable).
         #[arg(long)]
         redirect_uri: Vec<String>,
+        /// A source (id or name) this client may report captured passwords for, as a
+        /// capture agent with the scope passbroker:password-capture:write (repeatable).
+        #[arg(long)]
+        capture_source: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -42,6 +46,7 @@ pub async fn clients(config: Config, cmd: &ClientsCommand) -> anyhow::Result<Exi
             scopes,
             grant_types,
             redirect_uri,
+            capture_source,
             json,
         } => {
             let scopes = parse_scopes(scopes)
@@ -56,6 +61,16 @@ pub async fn clients(config: Config, cmd: &ClientsCommand) -> anyhow::Result<Exi
             }) {
                 anyhow::bail!("--grant-types: unknown grant type {g:?}");
             }
+            let mut capture_sources = Vec::new();
+            for s_ref in capture_source {
+                let found = match passbroker_core::SourceId::parse(s_ref) {
+                    Ok(id) => s.store.get_source(&id).await?,
+                    Err(_) => s.store.find_source_by_name(s_ref).await?,
+                };
+                let source = found
+                    .ok_or_else(|| anyhow::anyhow!("--capture-source: no source {s_ref:?}"))?;
+                capture_sources.push(source.id);
+            }
             let (client, secret) = passbroker_server::ops::credentials::new_client(
                 name,
                 scopes,
@@ -67,6 +82,12 @@ pub async fn clients(config: Config, cmd: &ClientsCommand) -> anyhow::Result<Exi
             s.store
                 .apply(vec![WriteOp::UpsertClient(client.clone())])
                 .await?;
+            if !capture_sources.is_empty() {
+                s.store
+                    .capture()
+                    .set_capture_sources(&client.client_id, &capture_sources)
+                    .await?;
+            }
             if *json {
                 println!(
                     "{}",

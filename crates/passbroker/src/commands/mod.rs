@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+pub mod capture;
 mod credentials;
 mod keys;
 mod sources_audit;

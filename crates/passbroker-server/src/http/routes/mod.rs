@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin_support;
+pub mod captured_passwords;
 pub mod custom_instructions;
 pub mod dictionary;
 pub mod digit_tokens;
@@ -117,6 +118,7 @@ fn all_routes() -> Routes {
     }
     api = isc_admin::routes(api);
     api.route("/passbroker/v1/audit-events", get(pats_audit::list_audit))
+        .route(captured_passwords::ROUTE, post(captured_passwords::report))
         .route(crate::http::public::BREACH_RANGE_ROUTE, get(pwned::range))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/jwks", get(oauth::jwks))

@@ -113,7 +113,7 @@ pub(crate) struct Checked {
 
 /// The ciphertext of `encryptedPassword`: base64 (whitespace ignored, padding optional)
 /// of exactly the key's modulus length, for a key this server may still decrypt with.
-async fn ciphertext(
+pub(crate) async fn ciphertext(
     state: &AppState,
     public_key_id: &PublicKeyId,
     encrypted: &str,

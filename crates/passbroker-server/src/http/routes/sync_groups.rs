@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::Json;
 use passbroker_core::sync_group::PasswordSyncGroup;
 use passbroker_core::{PolicyId, SourceId, SyncGroupId};
-use passbroker_store::{Page, WriteOp};
+use passbroker_store::{CapturePolicyFailure, Page, WriteOp};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -43,6 +43,9 @@ pub struct GroupBody {
     name: Option<String>,
     password_policy_id: Option<String>,
     source_ids: Option<Vec<String>>,
+    /// passbroker's own: what a captured password that fails the group's policy does,
+    /// `hold` (the default) or `propagate`.
+    capture_policy_failure: Option<String>,
     #[allow(dead_code)] // read-only: accepted and ignored
     created: Option<Value>,
     #[allow(dead_code)] // read-only: accepted and ignored
@@ -55,6 +58,41 @@ pub fn group_json(g: &PasswordSyncGroup) -> Value {
         "sourceIds": g.source_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "created": rfc3339(g.created), "modified": rfc3339(g.modified),
     })
+}
+
+/// The group's JSON with its capture setting.
+async fn group_doc(state: &AppState, g: &PasswordSyncGroup) -> ApiResult<Value> {
+    let mode = state.store.capture().capture_policy_failure(&g.id).await?;
+    let mut doc = group_json(g);
+    doc["capturePolicyFailure"] = json!(mode.as_str());
+    Ok(doc)
+}
+
+/// The body's capture setting, checked (`None`: not given, keep the current one).
+fn capture_mode(body: &GroupBody) -> ApiResult<Option<CapturePolicyFailure>> {
+    match body.capture_policy_failure.as_deref() {
+        None => Ok(None),
+        Some(m) => CapturePolicyFailure::parse(m).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "capturePolicyFailure: must be \"hold\" or \"propagate\", not {m:?}"
+            ))
+        }),
+    }
+}
+
+async fn save_capture_mode(
+    state: &AppState,
+    group: &PasswordSyncGroup,
+    mode: Option<CapturePolicyFailure>,
+) -> ApiResult<()> {
+    if let Some(mode) = mode {
+        state
+            .store
+            .capture()
+            .set_capture_policy_failure(&group.id, mode)
+            .await?;
+    }
+    Ok(())
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -138,11 +176,11 @@ pub async fn list(
     paging: Paging,
 ) -> ApiResult<Response> {
     let (groups, total) = state.store.list_sync_groups(paging.page()).await?;
-    Ok(paged(
-        &paging,
-        groups.iter().map(group_json).collect(),
-        total,
-    ))
+    let mut docs = Vec::with_capacity(groups.len());
+    for g in &groups {
+        docs.push(group_doc(&state, g).await?);
+    }
+    Ok(paged(&paging, docs, total))
 }
 
 pub async fn get(
@@ -150,7 +188,7 @@ pub async fn get(
     _auth: Authorized<ReadSyncGroups>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(group_json(&load(&state, &id).await?)))
+    Ok(Json(group_doc(&state, &load(&state, &id).await?).await?))
 }
 
 pub async fn create(
@@ -159,6 +197,7 @@ pub async fn create(
     ApiJson(body): ApiJson<GroupBody>,
 ) -> ApiResult<Json<Value>> {
     let (name, password_policy_id, source_ids) = check(&state, &body, None).await?;
+    let mode = capture_mode(&body)?;
     let now = state.clock.now();
     let group = PasswordSyncGroup {
         id: SyncGroupId::generate(),
@@ -172,7 +211,8 @@ pub async fn create(
         .store
         .apply(vec![WriteOp::UpsertSyncGroup(group.clone())])
         .await?;
-    Ok(Json(group_json(&group)))
+    save_capture_mode(&state, &group, mode).await?;
+    Ok(Json(group_doc(&state, &group).await?))
 }
 
 pub async fn update(
@@ -188,6 +228,7 @@ pub async fn update(
         )));
     }
     let (name, password_policy_id, source_ids) = check(&state, &body, Some(&existing.id)).await?;
+    let mode = capture_mode(&body)?;
     let group = PasswordSyncGroup {
         name,
         password_policy_id,
@@ -199,7 +240,8 @@ pub async fn update(
         .store
         .apply(vec![WriteOp::UpsertSyncGroup(group.clone())])
         .await?;
-    Ok(Json(group_json(&group)))
+    save_capture_mode(&state, &group, mode).await?;
+    Ok(Json(group_doc(&state, &group).await?))
 }
 
 pub async fn delete(

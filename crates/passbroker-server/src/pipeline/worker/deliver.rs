@@ -100,6 +100,8 @@ impl Worker {
         // An earlier attempt reached (or may have reached) the target without its outcome
         // being recorded: ask the target before writing again.
         let in_doubt = task.attempt_started.is_some();
+        self.remember_echo(request, target.account, password)
+            .await?;
         task.attempts += 1;
         task.attempt_started = Some(self.cx.clock.now());
         // The mark is durable before the target is called, and only while this worker still

@@ -15,6 +15,7 @@
 //! is away: its writes are retried (and the lease renewed) until the store answers or the
 //! request's deadline passes.
 
+mod captured;
 mod check;
 mod deliver;
 
@@ -231,7 +232,7 @@ impl Worker {
                     return self.retry_later(&request, now, &why).await;
                 }
             };
-            if !violations.is_empty() {
+            if !violations.is_empty() && !self.propagate_despite(&request, &violations).await? {
                 return self.finish(&request, &mut tasks, violations).await;
             }
             self.cx.store.mark_validated(&request.id).await?;
@@ -374,6 +375,7 @@ impl Worker {
                 .await?;
         }
         let state = overall_state(&errors, tasks);
+        let errors = self.with_capture_notes(request, errors).await;
         self.durably(until, "the request's end", || {
             store.finish_request(&request.id, state, &errors, now)
         })
@@ -428,7 +430,7 @@ enum Decrypted {
 
 /// A password must be non-empty and free of control characters to be set anywhere. This
 /// also turns nearly every implicit-rejection output into the generic payload error.
-fn usable(p: &Password) -> bool {
+pub fn usable(p: &Password) -> bool {
     !p.expose().is_empty() && !p.expose().chars().any(char::is_control)
 }
 
