@@ -8,7 +8,8 @@
 # Load generator: wrk (Debian), 2 threads, loopback only, each run bounded to SECONDS_PER_RUN.
 # Usage: benches/http.sh [seconds-per-run]   (default 10)
 # Env: PASSBROKER_SQLITE_SYNCHRONOUS=normal|full, PASSBROKER_WORKERS=N are passed to the server
-# (PASSBROKER_WORKERS=0: an intake-only node, issue 14's intake figure; nothing is drained);
+# (PASSBROKER_WORKERS=0: an intake-only node, issue 14's intake figure; nothing is drained,
+# and PASSBROKER_ADMISSION_MIN_BACKLOG defaults to 10,000,000 so admission does not end the run);
 # ENDPOINTS="set-password ..." selects the endpoints (default: all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,15 @@ cargo build --release -q --manifest-path benches/noop-server/Cargo.toml --target
   || die "building benches/noop-server failed"
 NOOP=target/bench-noop/release/noop-server
 
+# An intake-only node drains nothing itself: without a larger admission floor its backlog
+# cap (admission_min_backlog, 10,000 by default) ends the run in 429s within seconds.
+if [ "${PASSBROKER_WORKERS:-}" = 0 ]; then
+  PASSBROKER_ADMISSION_MIN_BACKLOG="${PASSBROKER_ADMISSION_MIN_BACKLOG:-10000000}"
+fi
 start_passbroker "$BENCH_TMP/data" \
   ${PASSBROKER_SQLITE_SYNCHRONOUS:+PASSBROKER_SQLITE_SYNCHRONOUS=$PASSBROKER_SQLITE_SYNCHRONOUS} \
-  ${PASSBROKER_WORKERS:+PASSBROKER_WORKERS=$PASSBROKER_WORKERS}
+  ${PASSBROKER_WORKERS:+PASSBROKER_WORKERS=$PASSBROKER_WORKERS} \
+  ${PASSBROKER_ADMISSION_MIN_BACKLOG:+PASSBROKER_ADMISSION_MIN_BACKLOG=$PASSBROKER_ADMISSION_MIN_BACKLOG}
 noop_port=$(free_port)
 "$NOOP" "127.0.0.1:$noop_port" 2>/dev/null &
 NOOP_PID=$!; BENCH_PIDS+=("$NOOP_PID")

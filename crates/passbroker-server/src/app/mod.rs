@@ -191,6 +191,7 @@ pub async fn build_state_with(
     let breach = Arc::new(crate::pipeline::breach::Breach::new(&config));
     breach.refresh_logged().await;
     let (finished, _) = broadcast::channel(1024);
+    let min_backlog = config.admission_min_backlog;
     let mailer = crate::pipeline::mail::Mailer::from_config(&config)?;
     Ok(AppState::new(crate::http::state::Shared {
         recovery: Arc::new(crate::http::recovery_limits::Recovery::new(mailer)),
@@ -225,7 +226,7 @@ pub async fn build_state_with(
         clock,
         work_available: Arc::new(Notify::new()),
         finished,
-        backlog: Arc::new(Backlog::new(in_progress)),
+        backlog: Arc::new(Backlog::with_min_capacity(in_progress, min_backlog)),
     }))
 }
 

@@ -82,6 +82,9 @@ pub struct Config {
     pub lease_secs: i64,
     /// Concurrent requests processed by this node.
     pub workers: u32,
+    /// Requests in progress that set-password admits whatever the recent drain rate (past
+    /// this, only as many as drain before the deadline; then 429).
+    pub admission_min_backlog: u32,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Longest `Prefer: wait=N` honoured.
@@ -185,6 +188,7 @@ impl Default for Config {
             idempotency_window_secs: 600,
             lease_secs: 30,
             workers: 16,
+            admission_min_backlog: 10_000,
             max_body_bytes: 64 * 1024,
             max_prefer_wait_secs: 60,
             breach_dir: None,
@@ -252,6 +256,7 @@ const KEYS: &[&str] = &[
     "idempotency_window_secs",
     "lease_secs",
     "workers",
+    "admission_min_backlog",
     "max_body_bytes",
     "max_prefer_wait_secs",
     "breach_dir",

@@ -65,7 +65,7 @@ impl Config {
 
     /// Numeric keys within their ranges.
     fn validate_ranges(&self) -> Result<(), ConfigError> {
-        let ranges: [(&str, i64, i64, i64); 15] = [
+        let ranges: [(&str, i64, i64, i64); 16] = [
             ("token_lifetime_secs", self.token_lifetime_secs, 30, 86_400),
             (
                 "refresh_token_lifetime_secs",
@@ -110,6 +110,12 @@ impl Config {
                 7 * 86_400,
             ),
             ("lease_secs", self.lease_secs, 1, 3_600),
+            (
+                "admission_min_backlog",
+                i64::from(self.admission_min_backlog),
+                1,
+                10_000_000,
+            ),
             (
                 "client_rate_limit_requests",
                 i64::from(self.client_rate_limit_requests),
