@@ -7,12 +7,14 @@
 
 mod bulk;
 pub mod copy;
+pub mod events;
 pub mod postgres;
 pub mod recovery;
 pub mod sql;
 pub mod sqlite;
 mod types;
 
+pub use events::{DeadLetter, EventStore, OutboxEvent, Subscription};
 pub use recovery::{OutboundMail, RecoveryStore, ResetCode, TotpFactor};
 pub use types::*;
 
@@ -111,6 +113,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Password recovery's storage (reset codes, the outbound mail queue).
     fn recovery(&self) -> &dyn RecoveryStore;
+
+    /// Events: the outbox, webhook subscriptions, dead letters.
+    fn events(&self) -> &dyn EventStore;
 
     // Meta (small values such as the master-key check).
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;

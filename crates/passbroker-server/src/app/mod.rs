@@ -346,6 +346,14 @@ impl Application {
             self.state.clone(),
             stop_rx.clone(),
         ));
+        let dispatcher = crate::pipeline::events::dispatch::Dispatcher::new(
+            self.state.store.clone(),
+            self.state.secrets.clone(),
+            self.state.metrics.clone(),
+            self.state.clock.clone(),
+            crate::pipeline::events::dispatch::Settings::from_config(&self.state.config),
+        )?;
+        let events = tokio::spawn(dispatcher.run(stop_rx.clone()));
         let relay = self
             .shared
             .clone()
@@ -369,6 +377,7 @@ impl Application {
             let _ = tls_watch.await;
         }
         let _ = mail.await;
+        let _ = events.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }

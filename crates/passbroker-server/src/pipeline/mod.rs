@@ -7,6 +7,7 @@ pub mod breach;
 pub mod clock;
 pub mod connectors;
 pub mod directory;
+pub mod events;
 pub mod intake;
 pub mod keyring;
 pub mod mail;

@@ -1,0 +1,424 @@
+//! The dispatcher: one task per node delivers the outbox to every enabled subscription.
+//!
+//! A subscription is a cursor over the outbox (`last_seq`). Its events go out one at a time,
+//! oldest first, so each request's events arrive in order; the cursor moves only when the
+//! receiver answered 2xx (or the filter left the event out). A failed attempt is retried
+//! after an exponential backoff with jitter; after `events_max_attempts` the event becomes a
+//! dead letter and the cursor moves on. One node at a time delivers a subscription (a lease
+//! in the store), so several nodes send each event once per subscription. A crash between
+//! delivery and the cursor's move sends the event again, with the same `webhook-id`.
+
+use super::filter::Filter;
+use super::wire::{cloud_event, signature, CONTENT_TYPE};
+use super::{trigger, unwrap_secrets};
+use crate::metrics::Metrics;
+use crate::pipeline::clock::Clock;
+use crate::pipeline::secrets::Secrets;
+use passbroker_core::time::Millis;
+use passbroker_store::{OutboxEvent, Store, Subscription};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Events read per subscription per round.
+const BATCH: u32 = 200;
+/// Longest retry delay.
+const MAX_BACKOFF_MS: u64 = 300_000;
+/// How much of an error text is kept.
+const MAX_ERROR_CHARS: usize = 300;
+
+/// The settings the dispatcher reads from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_attempts: u32,
+    pub timeout: Duration,
+    pub backoff_ms: u64,
+    pub poll: Duration,
+    pub retention_secs: i64,
+    pub source: String,
+}
+
+impl Settings {
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Settings {
+            max_attempts: c.events_max_attempts.max(1),
+            timeout: Duration::from_secs(c.events_timeout_secs.max(1)),
+            backoff_ms: c.events_backoff_ms.max(1),
+            poll: Duration::from_millis(c.events_poll_interval_ms.max(10)),
+            retention_secs: c.events_retention_secs,
+            source: c.events_source.clone(),
+        }
+    }
+}
+
+/// What the subscription's stored `config` holds that delivery needs.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Target {
+    http_config: HttpTarget,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpTarget {
+    url: String,
+    #[serde(default)]
+    http_authentication_type: Option<String>,
+    #[serde(default)]
+    basic_auth_config: Option<BasicUser>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BasicUser {
+    #[serde(default)]
+    user_name: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    secrets: Arc<Secrets>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    settings: Settings,
+    owner: String,
+    client: reqwest::Client,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: Arc<Secrets>,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.timeout)
+            .timeout(settings.timeout)
+            .user_agent(concat!("passbroker/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Dispatcher {
+            store,
+            secrets,
+            metrics,
+            clock,
+            settings,
+            owner: format!("events-{}", passbroker_core::ids::new_isc_id()),
+            client,
+        })
+    }
+
+    /// How long this node holds a subscription between renewals.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.settings.timeout.as_millis())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(3)
+            .max(30_000)
+    }
+
+    /// Delivers until `stop`: after every commit of this node that wrote events, and every
+    /// `events_poll_interval_ms` (other nodes' events, due retries).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let written = self.store.events().written();
+        let mut last_purge = 0i64;
+        loop {
+            let now = self.clock.now().0;
+            if now - last_purge > 60_000 {
+                last_purge = now;
+                let before = Millis(now.saturating_sub(self.settings.retention_secs.saturating_mul(1000)));
+                if let Err(e) = self.store.events().purge_events(before).await {
+                    tracing::warn!(error = %e, "purging old events failed");
+                }
+            }
+            let busy = self.round().await;
+            if *stop.borrow() {
+                break;
+            }
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = written.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        if let Ok(subs) = self.store.events().list_subscriptions().await {
+            for s in subs {
+                let _ = self.store.events().release_subscription(&s.id, &self.owner).await;
+            }
+        }
+    }
+
+    /// One pass over the subscriptions, each on a task of its own (a slow receiver delays
+    /// only its own subscription). True when a full batch suggests more is waiting.
+    pub async fn round(&self) -> bool {
+        let subs = match self.store.events().list_subscriptions().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading event subscriptions failed; will retry");
+                return false;
+            }
+        };
+        let rounds = subs.into_iter().filter(|s| s.enabled).map(|s| {
+            let me = self.clone();
+            tokio::spawn(async move { me.serve(s).await })
+        });
+        let mut busy = false;
+        for r in futures::future::join_all(rounds).await {
+            busy |= r.unwrap_or(false);
+        }
+        busy
+    }
+
+    /// Delivers what is due for one subscription, if this node may.
+    async fn serve(&self, sub: Subscription) -> bool {
+        let events = self.store.events();
+        let now = self.clock.now();
+        let until = Millis(now.0.saturating_add(self.lease_ms()));
+        match events.lease_subscription(&sub.id, &self.owner, now, until).await {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                tracing::warn!(subscription = %sub.id, error = %e, "leasing a subscription failed");
+                return false;
+            }
+        }
+        let leased_at = std::time::Instant::now();
+        let Some(delivery) = self.prepare(&sub) else {
+            return false;
+        };
+        self.replays(&sub, &delivery).await;
+        if sub.next_attempt_at > now {
+            return false;
+        }
+        let kind = trigger(&sub.trigger_id).and_then(|t| t.event_type);
+        let batch = match events.events_after(sub.last_seq, kind, BATCH).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(subscription = %sub.id, error = %e, "reading the outbox failed");
+                return false;
+            }
+        };
+        let full = batch.len() == BATCH as usize;
+        let mut attempts = sub.attempts;
+        for event in batch {
+            if leased_at.elapsed().as_millis() as i64 > self.lease_ms() / 2 {
+                let now = self.clock.now();
+                let until = Millis(now.0.saturating_add(self.lease_ms()));
+                if !matches!(events.lease_subscription(&sub.id, &self.owner, now, until).await, Ok(true)) {
+                    return false;
+                }
+            }
+            let wanted = delivery.filter.as_ref().is_none_or(|f| {
+                serde_json::from_str(&event.data).is_ok_and(|d| f.matches(&d))
+            });
+            let outcome = if wanted {
+                self.send(&delivery, &event).await
+            } else {
+                Ok(())
+            };
+            match outcome {
+                Ok(()) => {
+                    if wanted {
+                        self.delivered(&event);
+                    }
+                    attempts = 0;
+                    if !self.record(events.advance_subscription(&sub.id, &self.owner, event.seq).await) {
+                        return false;
+                    }
+                }
+                Err(error) => {
+                    self.metrics.event_failed();
+                    attempts = attempts.saturating_add(1);
+                    if attempts >= self.settings.max_attempts {
+                        tracing::warn!(subscription = %sub.id, event = %event.id, attempts, error = %error, "event dead-lettered");
+                        self.metrics.event_dead_lettered();
+                        let dead = events
+                            .dead_letter(&sub.id, &self.owner, &event, attempts, &error, self.clock.now())
+                            .await;
+                        attempts = 0;
+                        if !self.record(dead) {
+                            return false;
+                        }
+                    } else {
+                        tracing::info!(subscription = %sub.id, event = %event.id, attempts, error = %error, "event delivery failed; will retry");
+                        let next = self.backoff(attempts);
+                        let _ = self.record(
+                            events
+                                .retry_subscription(&sub.id, &self.owner, attempts, next, &error)
+                                .await,
+                        );
+                        return false;
+                    }
+                }
+            }
+        }
+        full
+    }
+
+    /// Logs a store error; true when the write happened under this node's lease.
+    fn record(&self, r: passbroker_store::StoreResult<bool>) -> bool {
+        match r {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(error = %e, "recording an event delivery failed; it will be sent again");
+                false
+            }
+        }
+    }
+
+    fn delivered(&self, event: &OutboxEvent) {
+        let lag = self.clock.now().0.saturating_sub(event.time.0).max(0);
+        self.metrics
+            .event_delivered(Duration::from_millis(u64::try_from(lag).unwrap_or(0)));
+    }
+
+    /// `events_backoff_ms · 2^(attempts-1)`, at most five minutes, plus up to a quarter more
+    /// at random (receivers that come back are not hit by every sender at once).
+    fn backoff(&self, attempts: u32) -> Millis {
+        let base = self
+            .settings
+            .backoff_ms
+            .saturating_mul(1u64 << attempts.saturating_sub(1).min(20))
+            .min(MAX_BACKOFF_MS);
+        let jitter = u64::from(rand::random::<u16>()) * (base / 4) / u64::from(u16::MAX);
+        let delay = i64::try_from(base + jitter).unwrap_or(i64::MAX);
+        Millis(self.clock.now().0.saturating_add(delay))
+    }
+
+    /// Dead letters an operator asked to replay: one attempt each.
+    async fn replays(&self, sub: &Subscription, delivery: &Delivery) {
+        let events = self.store.events();
+        let Ok(due) = events.replays_due(&sub.id, BATCH).await else {
+            return;
+        };
+        for letter in due {
+            let r = match self.send(delivery, &letter.event).await {
+                Ok(()) => {
+                    self.delivered(&letter.event);
+                    events.delete_dead_letter(&sub.id, letter.event.seq).await
+                }
+                Err(error) => {
+                    self.metrics.event_failed();
+                    events.replay_failed(&sub.id, letter.event.seq, &error).await
+                }
+            };
+            if let Err(e) = r {
+                tracing::warn!(subscription = %sub.id, error = %e, "recording a replay failed");
+            }
+        }
+    }
+
+    /// The subscription's target, credentials and filter, or `None` (logged) when they
+    /// cannot be read.
+    fn prepare(&self, sub: &Subscription) -> Option<Delivery> {
+        let target: Target = match serde_json::from_str(&sub.config) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(subscription = %sub.id, error = %e, "a subscription's stored config does not parse");
+                return None;
+            }
+        };
+        let secrets = match unwrap_secrets(&self.secrets, &sub.wrapped_secrets) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(subscription = %sub.id, error = %e, "a subscription's secrets cannot be unwrapped (master key changed?)");
+                return None;
+            }
+        };
+        let filter = match sub.filter.as_deref().map(Filter::parse).transpose() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(subscription = %sub.id, error = %e, "a subscription's stored filter does not parse");
+                return None;
+            }
+        };
+        let auth = match target.http_config.http_authentication_type.as_deref() {
+            Some("BASIC_AUTH") => Auth::Basic(
+                target
+                    .http_config
+                    .basic_auth_config
+                    .and_then(|b| b.user_name)
+                    .unwrap_or_default(),
+                secrets.basic_password.clone().unwrap_or_default(),
+            ),
+            Some("BEARER_TOKEN") => Auth::Bearer(secrets.bearer_token.clone().unwrap_or_default()),
+            _ => Auth::None,
+        };
+        Some(Delivery {
+            url: target.http_config.url,
+            auth,
+            signing: secrets
+                .live_signing(self.clock.now().0)
+                .into_iter()
+                .map(|s| zeroize::Zeroizing::new(s.to_owned()))
+                .collect(),
+            filter,
+        })
+    }
+
+    /// One attempt: `Ok` when the receiver answered 2xx.
+    async fn send(&self, d: &Delivery, event: &OutboxEvent) -> Result<(), String> {
+        let body = cloud_event(event, &self.settings.source).to_string();
+        let timestamp = self.clock.now().0 / 1000;
+        let keys: Vec<&str> = d.signing.iter().map(|s| s.as_str()).collect();
+        let mut req = self
+            .client
+            .post(&d.url)
+            .header("content-type", CONTENT_TYPE)
+            .header("webhook-id", &event.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                signature(&keys, &event.id, timestamp, body.as_bytes()),
+            )
+            .body(body);
+        req = match &d.auth {
+            Auth::None => req,
+            Auth::Basic(user, password) => req.basic_auth(user, Some(password.as_str())),
+            Auth::Bearer(token) => req.bearer_auth(token.as_str()),
+        };
+        match req.send().await {
+            // The body is not read: the status is the answer.
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("the receiver answered HTTP {}", r.status().as_u16())),
+            Err(e) if e.is_timeout() => Err("the receiver did not answer in time".into()),
+            Err(e) if e.is_connect() => Err("the receiver could not be reached".into()),
+            Err(e) => Err(short(&e.without_url().to_string())),
+        }
+    }
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+enum Auth {
+    None,
+    Basic(String, String),
+    Bearer(String),
+}
+
+impl Drop for Auth {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        match self {
+            Auth::Basic(_, p) => p.zeroize(),
+            Auth::Bearer(t) => t.zeroize(),
+            Auth::None => {}
+        }
+    }
+}
+
+/// Everything one subscription's deliveries need, read once per round.
+struct Delivery {
+    url: String,
+    auth: Auth,
+    signing: Vec<zeroize::Zeroizing<String>>,
+    filter: Option<Filter>,
+}
