@@ -94,19 +94,41 @@ impl Metrics {
     fn render_events(&self, out: &mut String) {
         let e = self.events.lock().unwrap_or_else(|e| e.into_inner());
         for (name, help, v) in [
-            ("passbroker_event_deliveries_total", "Webhook deliveries acknowledged by a receiver.", e.delivered),
-            ("passbroker_event_delivery_failures_total", "Webhook delivery attempts that failed.", e.failed),
-            ("passbroker_event_dead_letters_total", "Events given up on after events_max_attempts.", e.dead_lettered),
+            (
+                "passbroker_event_deliveries_total",
+                "Webhook deliveries acknowledged by a receiver.",
+                e.delivered,
+            ),
+            (
+                "passbroker_event_delivery_failures_total",
+                "Webhook delivery attempts that failed.",
+                e.failed,
+            ),
+            (
+                "passbroker_event_dead_letters_total",
+                "Events given up on after events_max_attempts.",
+                e.dead_lettered,
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         }
         let name = "passbroker_event_delivery_lag_seconds";
-        let _ = writeln!(out, "# HELP {name} From an event's commit to its delivery.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} From an event's commit to its delivery.\n# TYPE {name} histogram"
+        );
         for (i, b) in BUCKETS.iter().enumerate() {
             let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", e.lag.counts[i]);
         }
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", e.lag.count);
-        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", e.lag.sum, e.lag.count);
+        let _ = writeln!(
+            out,
+            "{name}_sum {}\n{name}_count {}",
+            e.lag.sum, e.lag.count
+        );
     }
 
     pub fn set_gauge(&self, name: &str, value: f64) {

@@ -95,8 +95,13 @@ pub trait EventStore: Send + Sync {
     fn written(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// Appends an event outside any other change (the store's own changes push theirs in
     /// their transactions).
-    async fn push_event(&self, kind: &str, subject: Option<&str>, data: &str, now: Millis)
-        -> StoreResult<()>;
+    async fn push_event(
+        &self,
+        kind: &str,
+        subject: Option<&str>,
+        data: &str,
+        now: Millis,
+    ) -> StoreResult<()>;
     /// Events after `after_seq` (of one type, or all), oldest first, at most `limit`; only
     /// events whose transaction every reader can already see, so none commits behind them.
     async fn events_after(

@@ -166,10 +166,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
     async fn get_subscription(&self, id: &str) -> StoreResult<Option<Subscription>> {
         let rows = self
             .d
-            .fetch(
-                "SELECT * FROM event_subscriptions WHERE id = $1",
-                args![id],
-            )
+            .fetch("SELECT * FROM event_subscriptions WHERE id = $1", args![id])
             .await?;
         first(rows).as_ref().map(subscription_from_row).transpose()
     }

@@ -74,7 +74,10 @@ pub(crate) fn task_ended(t: &TargetTask) -> Option<Event<'_>> {
             "attempts": t.attempts,
             "error": t.error,
         }),
-        time: t.finished.or(t.attempt_started).unwrap_or(t.next_attempt_at),
+        time: t
+            .finished
+            .or(t.attempt_started)
+            .unwrap_or(t.next_attempt_at),
     })
 }
 

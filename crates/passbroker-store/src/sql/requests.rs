@@ -6,8 +6,8 @@
 //! once it runs out.
 
 use super::{
-    args, corrupt, first, json_list, outbox, parse, to_json, tx_exec_notifying, Arg, Dialect,
-    Kind, Row, Sql, Transaction,
+    args, corrupt, first, json_list, outbox, parse, to_json, tx_exec_notifying, Arg, Dialect, Kind,
+    Row, Sql, Transaction,
 };
 use crate::{CreateOutcome, LastChange, StoreResult};
 use passbroker_core::request::{
@@ -259,11 +259,15 @@ pub(crate) async fn update_task<D: Dialect>(d: &D, t: &TargetTask) -> StoreResul
     super::detached(async move {
         let mut tx = d.begin().await?;
         let before = first(
-            tx.fetch("SELECT state FROM tasks WHERE id = $1", args![t.id.as_str()])
-                .await?,
+            tx.fetch(
+                "SELECT state FROM tasks WHERE id = $1",
+                args![t.id.as_str()],
+            )
+            .await?,
         );
         tx.exec(UPDATE_TASK, &update_task_args(&t)).await?;
-        let ended = before.is_some_and(|r| r.str("state").ok() == Some(TaskState::Pending.as_str()));
+        let ended =
+            before.is_some_and(|r| r.str("state").ok() == Some(TaskState::Pending.as_str()));
         if ended {
             if let Some(event) = outbox::task_ended(&t) {
                 outbox::push(&mut tx, &event).await?;

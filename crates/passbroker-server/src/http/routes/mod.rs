@@ -169,7 +169,10 @@ fn trigger_routes(mut api: Routes) -> Routes {
             }
         };
         api = api
-            .route(&format!("/{v}/triggers"), gate(get(triggers::list_triggers)))
+            .route(
+                &format!("/{v}/triggers"),
+                gate(get(triggers::list_triggers)),
+            )
             .route(
                 &format!("/{v}/trigger-subscriptions"),
                 gate(get(triggers::list).post(triggers::create)),

@@ -78,7 +78,9 @@ pub fn parse(doc: &Value, existing: Option<&SubscriptionSecrets>) -> ApiResult<P
     if doc.get("eventBridgeConfig").is_some_and(|v| !v.is_null()) {
         p.push("eventBridgeConfig: passbroker delivers HTTP subscriptions only".into());
     }
-    let deadline = text(doc, "responseDeadline", &mut p).unwrap_or("PT1H").to_owned();
+    let deadline = text(doc, "responseDeadline", &mut p)
+        .unwrap_or("PT1H")
+        .to_owned();
     within("responseDeadline", &deadline, 64, &mut p);
     let enabled = match doc.get("enabled") {
         None | Some(Value::Null) => true,
@@ -192,7 +194,10 @@ fn http_config(
 /// The document ISC's API returns: credentials are never shown (`null`).
 pub fn document(s: &Subscription) -> Value {
     let config: Value = serde_json::from_str(&s.config).unwrap_or_else(|_| json!({}));
-    let mut http = config.get("httpConfig").cloned().unwrap_or_else(|| json!({}));
+    let mut http = config
+        .get("httpConfig")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     match http.get("httpAuthenticationType").and_then(Value::as_str) {
         Some("BASIC_AUTH") => {
             http["basicAuthConfig"]["password"] = Value::Null;

@@ -4,7 +4,9 @@
 //! `/passbroker/v1/trigger-subscriptions/{id}/…`: rotate the signing secret, list dead
 //! letters, replay them.
 
-use super::admin_support::{paged, query_filters, query_param, unsupported_filter, ExperimentalGate};
+use super::admin_support::{
+    paged, query_filters, query_param, unsupported_filter, ExperimentalGate,
+};
 use super::extract::{ApiJson, ApiPath, Paging};
 use super::json_patch;
 use super::trigger_doc::{document, parse, Parsed, MAX_SUBSCRIPTIONS};
@@ -28,7 +30,10 @@ operation!(
     ReadTriggers,
     "trigger-subscriptions (read)",
     Access::AppsAndAdmins,
-    ["sp:trigger-service-subscriptions:read", "sp:trigger-service-subscriptions:manage"]
+    [
+        "sp:trigger-service-subscriptions:read",
+        "sp:trigger-service-subscriptions:manage"
+    ]
 );
 operation!(
     ManageTriggers,
@@ -171,7 +176,11 @@ pub async fn list(
         .await?
         .iter()
         .map(document)
-        .filter(|d| terms.iter().all(|(f, v)| d[f.as_str()].as_str() == Some(v.as_str())))
+        .filter(|d| {
+            terms
+                .iter()
+                .all(|(f, v)| d[f.as_str()].as_str() == Some(v.as_str()))
+        })
         .collect();
     if let Some(sorters) = query_param(&uri, "sorters")? {
         for key in sorters.split(',').rev() {
@@ -224,7 +233,10 @@ async fn save(state: &AppState, mut sub: Subscription, doc: Value) -> ApiResult<
     apply(state, &mut sub, parsed, secrets)?;
     sub.modified = state.clock.now();
     if !state.store.events().update_subscription(&sub).await? {
-        return Err(ApiError::not_found(format!("no trigger subscription {}", sub.id)));
+        return Err(ApiError::not_found(format!(
+            "no trigger subscription {}",
+            sub.id
+        )));
     }
     Ok(Json(document(&sub)))
 }
@@ -264,7 +276,9 @@ pub async fn patch(
     let patched =
         json_patch::apply(&doc, &ops).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if patched.get("id") != doc.get("id") {
-        return Err(ApiError::bad_request("id: is read-only and cannot be patched"));
+        return Err(ApiError::bad_request(
+            "id: is read-only and cannot be patched",
+        ));
     }
     save(&state, sub, patched).await
 }

@@ -129,7 +129,8 @@ impl Dispatcher {
             let now = self.clock.now().0;
             if now - last_purge > 60_000 {
                 last_purge = now;
-                let before = Millis(now.saturating_sub(self.settings.retention_secs.saturating_mul(1000)));
+                let before =
+                    Millis(now.saturating_sub(self.settings.retention_secs.saturating_mul(1000)));
                 if let Err(e) = self.store.events().purge_events(before).await {
                     tracing::warn!(error = %e, "purging old events failed");
                 }
@@ -149,7 +150,11 @@ impl Dispatcher {
         }
         if let Ok(subs) = self.store.events().list_subscriptions().await {
             for s in subs {
-                let _ = self.store.events().release_subscription(&s.id, &self.owner).await;
+                let _ = self
+                    .store
+                    .events()
+                    .release_subscription(&s.id, &self.owner)
+                    .await;
             }
         }
     }
@@ -180,7 +185,10 @@ impl Dispatcher {
         let events = self.store.events();
         let now = self.clock.now();
         let until = Millis(now.0.saturating_add(self.lease_ms()));
-        match events.lease_subscription(&sub.id, &self.owner, now, until).await {
+        match events
+            .lease_subscription(&sub.id, &self.owner, now, until)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return false,
             Err(e) => {
@@ -210,13 +218,19 @@ impl Dispatcher {
             if leased_at.elapsed().as_millis() as i64 > self.lease_ms() / 2 {
                 let now = self.clock.now();
                 let until = Millis(now.0.saturating_add(self.lease_ms()));
-                if !matches!(events.lease_subscription(&sub.id, &self.owner, now, until).await, Ok(true)) {
+                if !matches!(
+                    events
+                        .lease_subscription(&sub.id, &self.owner, now, until)
+                        .await,
+                    Ok(true)
+                ) {
                     return false;
                 }
             }
-            let wanted = delivery.filter.as_ref().is_none_or(|f| {
-                serde_json::from_str(&event.data).is_ok_and(|d| f.matches(&d))
-            });
+            let wanted = delivery
+                .filter
+                .as_ref()
+                .is_none_or(|f| serde_json::from_str(&event.data).is_ok_and(|d| f.matches(&d)));
             let outcome = if wanted {
                 self.send(&delivery, &event).await
             } else {
@@ -228,7 +242,11 @@ impl Dispatcher {
                         self.delivered(&event);
                     }
                     attempts = 0;
-                    if !self.record(events.advance_subscription(&sub.id, &self.owner, event.seq).await) {
+                    if !self.record(
+                        events
+                            .advance_subscription(&sub.id, &self.owner, event.seq)
+                            .await,
+                    ) {
                         return false;
                     }
                 }
@@ -239,7 +257,14 @@ impl Dispatcher {
                         tracing::warn!(subscription = %sub.id, event = %event.id, attempts, error = %error, "event dead-lettered");
                         self.metrics.event_dead_lettered();
                         let dead = events
-                            .dead_letter(&sub.id, &self.owner, &event, attempts, &error, self.clock.now())
+                            .dead_letter(
+                                &sub.id,
+                                &self.owner,
+                                &event,
+                                attempts,
+                                &error,
+                                self.clock.now(),
+                            )
                             .await;
                         attempts = 0;
                         if !self.record(dead) {
@@ -305,7 +330,9 @@ impl Dispatcher {
                 }
                 Err(error) => {
                     self.metrics.event_failed();
-                    events.replay_failed(&sub.id, letter.event.seq, &error).await
+                    events
+                        .replay_failed(&sub.id, letter.event.seq, &error)
+                        .await
                 }
             };
             if let Err(e) = r {
@@ -386,7 +413,10 @@ impl Dispatcher {
         match req.send().await {
             // The body is not read: the status is the answer.
             Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!("the receiver answered HTTP {}", r.status().as_u16())),
+            Ok(r) => Err(format!(
+                "the receiver answered HTTP {}",
+                r.status().as_u16()
+            )),
             Err(e) if e.is_timeout() => Err("the receiver did not answer in time".into()),
             Err(e) if e.is_connect() => Err("the receiver could not be reached".into()),
             Err(e) => Err(short(&e.without_url().to_string())),

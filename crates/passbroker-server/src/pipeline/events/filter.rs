@@ -327,12 +327,22 @@ mod tests {
 
     #[test]
     fn events_filter_iscs_examples() {
-        let d = json!({"identityId": "2013", "outcome": "FAILED", "attempts": 3, "nested": {"a": "x"}});
+        let d =
+            json!({"identityId": "2013", "outcome": "FAILED", "attempts": 3, "nested": {"a": "x"}});
         assert!(holds(r#"$[?($.identityId == "2013")]"#, d.clone()));
         assert!(!holds(r#"$[?($.identityId == "2014")]"#, d.clone()));
-        assert!(holds(r#"$[?(@.outcome == 'FAILED' && $.attempts >= 3)]"#, d.clone()));
-        assert!(!holds(r#"$[?($.outcome == "FAILED" && $.attempts > 3)]"#, d.clone()));
-        assert!(holds(r#"$[?($.attempts < 2 || $.nested.a == "x")]"#, d.clone()));
+        assert!(holds(
+            r#"$[?(@.outcome == 'FAILED' && $.attempts >= 3)]"#,
+            d.clone()
+        ));
+        assert!(!holds(
+            r#"$[?($.outcome == "FAILED" && $.attempts > 3)]"#,
+            d.clone()
+        ));
+        assert!(holds(
+            r#"$[?($.attempts < 2 || $.nested.a == "x")]"#,
+            d.clone()
+        ));
         assert!(holds(r#"$[?(!($.outcome != "FAILED"))]"#, d.clone()));
         assert!(holds(r#"$[?($['nested']['a'])]"#, d.clone()));
         assert!(!holds(r#"$[?($.missing)]"#, d.clone()));

@@ -122,7 +122,9 @@ pub fn example_data(event_type: Option<&str>) -> Value {
         Some(types::DIGIT_TOKEN_REDEEMED) => json!({
             "tokenId": "0190a5c4e3f27c1d9a8b7c6d5e4f3a30", "identityId": base["identityId"],
         }),
-        Some(types::KEY_ROTATED) => json!({ "publicKeyId": "0190a5c4e3f27c1d9a8b7c6d5e4f3a31", "state": "ACTIVE" }),
+        Some(types::KEY_ROTATED) => {
+            json!({ "publicKeyId": "0190a5c4e3f27c1d9a8b7c6d5e4f3a31", "state": "ACTIVE" })
+        }
         None => json!({ "requestId": request }),
         Some(_) => json!({
             "requestId": request, "identityId": base["identityId"], "sourceId": base["sourceId"],

@@ -62,7 +62,10 @@ pub fn signature(secrets: &[&str], id: &str, timestamp: i64, body: &[u8]) -> Str
         mac.update(timestamp.to_string().as_bytes());
         mac.update(b".");
         mac.update(body);
-        out.push(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())));
+        out.push(format!(
+            "v1,{}",
+            STANDARD.encode(mac.finalize().into_bytes())
+        ));
     }
     out.join(" ")
 }

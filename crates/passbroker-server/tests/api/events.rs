@@ -1,0 +1,404 @@
+//! Events end to end: subscriptions through ISC's trigger API, deliveries to a real receiver
+//! that verifies each with `standardwebhooks` and parses it with the CloudEvents SDK,
+//! receivers that fail, hang or are down, dead letters and replay.
+
+use crate::admin_helpers::call;
+use crate::helpers::*;
+use crate::webhooks::{types_for, Receiver};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const MANAGE: &str = "sp:trigger-service-subscriptions:manage";
+const STRONG: &str = "Tq7#vLm2@pZx9!Rw";
+
+/// An app whose dispatcher retries fast (tests wait on it by polling, never by sleeping).
+async fn app_with(max_attempts: u32) -> TestApp {
+    spawn_app_with(Options {
+        env: vec![
+            ("PASSBROKER_EVENTS_BACKOFF_MS".into(), "20".into()),
+            ("PASSBROKER_EVENTS_TIMEOUT_SECS".into(), "1".into()),
+            ("PASSBROKER_EVENTS_POLL_INTERVAL_MS".into(), "50".into()),
+            (
+                "PASSBROKER_EVENTS_MAX_ATTEMPTS".into(),
+                max_attempts.to_string(),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await
+}
+
+fn subscription(url: &str) -> Value {
+    json!({
+        "name": "SIEM",
+        "triggerId": "passbroker:all",
+        "type": "HTTP",
+        "httpConfig": {
+            "url": url,
+            "httpDispatchMode": "SYNC",
+            "httpAuthenticationType": "BEARER_TOKEN",
+            "bearerTokenAuthConfig": {"bearerToken": "receiver-token-1"}
+        },
+        "enabled": true
+    })
+}
+
+/// Creates a subscription for the receiver and tells it the signing secret.
+async fn subscribe(app: &TestApp, receiver: &Receiver, token: &str) -> Value {
+    let r = app
+        .post_json(
+            "/beta/trigger-subscriptions",
+            token,
+            &subscription(&receiver.url()),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let created: Value = r.json().await.unwrap();
+    let secret = created["signingSecret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"), "{created}");
+    receiver.set_secret(secret);
+    created
+}
+
+fn assert_in_order(types: &[String], last: &str) {
+    assert_eq!(
+        types.first().map(String::as_str),
+        Some("passbroker.password.change.accepted"),
+        "{types:?}"
+    );
+    assert_eq!(types.last().map(String::as_str), Some(last), "{types:?}");
+    for t in &types[1..types.len() - 1] {
+        assert!(
+            t.starts_with("passbroker.password.change.target.")
+                || t.starts_with("passbroker.password.change.failed")
+                || t == "passbroker.password.policy.rejected",
+            "{types:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn events_are_signed_cloudevents_delivered_in_order_per_request() {
+    let Some(receiver) = Receiver::start().await else {
+        return;
+    };
+    let app = app_with(8).await;
+    let admin = app.token_with_scopes(&[MANAGE]).await;
+    subscribe(&app, &receiver, &admin).await;
+    let token = app.token().await;
+    let ok_body = app.change_body(&token, "Abby.Smith", "My-AD", STRONG).await;
+    let ok = app.set_password(&token, &ok_body).await;
+    let weak_body = app.change_body(&token, "Abby.Smith", "My-AD", "aaaa").await;
+    let weak = app.set_password(&token, &weak_body).await;
+    assert_eq!(app.wait_terminal(&token, &ok).await["state"], "FINISHED");
+    assert_eq!(app.wait_terminal(&token, &weak).await["state"], "FAILED");
+
+    let got = receiver
+        .wait_for(20, |d| {
+            types_for(d, &ok).last().map(String::as_str)
+                == Some("passbroker.password.change.finished")
+                && types_for(d, &weak).contains(&"passbroker.password.policy.rejected".to_owned())
+        })
+        .await;
+    for d in &got {
+        assert_eq!(d["verified"], true, "standardwebhooks refused: {d}");
+        assert_eq!(d["contentType"], "application/cloudevents+json");
+        assert_eq!(d["authorization"], "Bearer receiver-token-1");
+        assert_eq!(d["event"]["specversion"], "1.0");
+        assert_eq!(d["event"]["source"], "/passbroker");
+        assert_eq!(d["event"]["datacontenttype"], "application/json");
+        assert_eq!(d["webhookId"], d["event"]["id"]);
+        assert!(d["event"]["time"].as_str().is_some_and(|t| t.contains('T')));
+    }
+    let ok_types = types_for(&got, &ok);
+    assert_in_order(&ok_types, "passbroker.password.change.finished");
+    assert!(ok_types.contains(&"passbroker.password.change.target.succeeded".to_owned()));
+    let weak_types = types_for(&got, &weak);
+    assert_eq!(
+        weak_types.last().map(String::as_str),
+        Some("passbroker.password.policy.rejected")
+    );
+    assert!(weak_types.contains(&"passbroker.password.change.failed".to_owned()));
+    let failed = got
+        .iter()
+        .find(|d| d["event"]["type"] == "passbroker.password.change.failed")
+        .unwrap();
+    assert!(
+        failed["data"]["errors"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "the failed rules are named: {failed}"
+    );
+    // Ids and outcomes only: neither password nor ciphertext reaches a receiver.
+    let raw = std::fs::read_to_string(receiver.dir.path().join("deliveries.jsonl")).unwrap();
+    for secret in [
+        STRONG,
+        "aaaa\"",
+        ok_body["encryptedPassword"].as_str().unwrap(),
+    ] {
+        assert!(!raw.contains(secret), "{secret} reached the receiver");
+    }
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("passbroker_event_deliveries_total ") && !l.ends_with(" 0")),
+        "{text}"
+    );
+    assert!(text.contains("passbroker_event_delivery_lag_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn events_subscriptions_follow_iscs_trigger_api() {
+    let app = app_with(8).await;
+    let admin = app.token_with_scopes(&[MANAGE]).await;
+    let reader = app
+        .token_with_scopes(&["sp:trigger-service-subscriptions:read"])
+        .await;
+    let (s, triggers) = call(&app, Method::GET, "/beta/triggers", &reader, None).await;
+    assert_eq!(s, 200);
+    let ids: Vec<&str> = triggers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"passbroker:password-change-finished"),
+        "{ids:?}"
+    );
+    assert_eq!(triggers[0]["type"], "FIRE_AND_FORGET");
+    assert!(triggers[0]["inputSchema"].as_str().is_some());
+
+    let body = subscription("http://127.0.0.1:9/hook");
+    let (s, e) = call(
+        &app,
+        Method::POST,
+        "/beta/trigger-subscriptions",
+        &reader,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 403, "{e}");
+    let (s, created) = call(
+        &app,
+        Method::POST,
+        "/beta/trigger-subscriptions",
+        &admin,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 200, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["triggerName"], "Every event");
+    assert_eq!(
+        created["httpConfig"]["bearerTokenAuthConfig"]["bearerToken"],
+        Value::Null,
+        "credentials are never shown"
+    );
+    let path = format!("/beta/trigger-subscriptions/{id}");
+    let (s, got) = call(&app, Method::GET, &path, &reader, None).await;
+    assert_eq!(s, 200);
+    assert!(
+        got.get("signingSecret").is_none(),
+        "the secret is shown once"
+    );
+    let (s, list) = call(
+        &app,
+        Method::GET,
+        "/beta/trigger-subscriptions?filters=triggerId%20eq%20%22passbroker%3Aall%22",
+        &reader,
+        None,
+    )
+    .await;
+    assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(1)));
+
+    let mut put = got.clone();
+    put["name"] = json!("SIEM 2");
+    put["filter"] = json!("$[?($.outcome == \"FAILED\")]");
+    let (s, updated) = call(&app, Method::PUT, &path, &admin, Some(&put)).await;
+    assert_eq!(s, 200, "{updated}");
+    assert_eq!(updated["name"], "SIEM 2");
+    let r = app
+        .http
+        .patch(app.url(&path))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json-patch+json")
+        .body(r#"[{"op":"replace","path":"/enabled","value":false}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["enabled"], false);
+
+    for (bad, why) in [
+        (json!({"filter": "$[?($.outcome == )]"}), "filter"),
+        (json!({"triggerId": "idn:nothing"}), "triggerId"),
+        (
+            json!({"httpConfig": {"url": "ftp://x", "httpDispatchMode": "SYNC"}}),
+            "httpConfig.url",
+        ),
+        (json!({"type": "EVENTBRIDGE"}), "type"),
+    ] {
+        let mut b = subscription("http://127.0.0.1:9/hook");
+        for (k, v) in bad.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        let (s, e) = call(
+            &app,
+            Method::POST,
+            "/beta/trigger-subscriptions",
+            &admin,
+            Some(&b),
+        )
+        .await;
+        assert_eq!(s, 400, "{why}: {e}");
+        assert!(e.to_string().contains(why), "{why}: {e}");
+    }
+    let (s, e) = call(
+        &app,
+        Method::GET,
+        "/v2025/trigger-subscriptions",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "experimental without the header: {e}");
+    let r = app
+        .http
+        .get(app.url("/v2025/trigger-subscriptions"))
+        .bearer_auth(&admin)
+        .header("X-SailPoint-Experimental", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let rotated = format!("/passbroker/v1/trigger-subscriptions/{id}/rotate-secret");
+    let (s, r) = call(&app, Method::POST, &rotated, &admin, None).await;
+    assert_eq!(s, 200, "{r}");
+    assert!(r["signingSecret"].as_str().unwrap().starts_with("whsec_"));
+    assert_ne!(r["signingSecret"], created["signingSecret"]);
+
+    let (s, _) = call(&app, Method::DELETE, &path, &admin, None).await;
+    assert_eq!(s, 204);
+    let (s, _) = call(&app, Method::GET, &path, &admin, None).await;
+    assert_eq!(s, 404);
+}
+
+/// A receiver that answers 500, then hangs, then is down: the events arrive once it
+/// recovers, in order for their request, each with one `webhook-id` however often it was
+/// sent.
+#[tokio::test]
+async fn events_arrive_in_order_after_a_receiver_fails_hangs_and_is_down() {
+    let Some(mut receiver) = Receiver::start().await else {
+        return;
+    };
+    receiver.set_mode("500");
+    let app = app_with(30).await;
+    let admin = app.token_with_scopes(&[MANAGE]).await;
+    subscribe(&app, &receiver, &admin).await;
+    let token = app.token().await;
+    let body = app.change_body(&token, "Abby.Smith", "My-AD", STRONG).await;
+    let id = app.set_password(&token, &body).await;
+    assert_eq!(app.wait_terminal(&token, &id).await["state"], "FINISHED");
+    receiver
+        .wait_for(20, |d| {
+            d.iter().filter(|x| x["answered"] == 500).count() >= 2
+        })
+        .await;
+    receiver.set_mode("hang");
+    receiver
+        .wait_for(20, |d| d.iter().any(|x| x["answered"] == "hang"))
+        .await;
+    receiver.stop().await;
+    let before = receiver.deliveries().len();
+    receiver.set_mode("ok");
+    receiver.restart().await;
+    let got = receiver
+        .wait_for(30, |d| {
+            types_for(d, &id).last().map(String::as_str)
+                == Some("passbroker.password.change.finished")
+        })
+        .await;
+    assert!(got.len() > before);
+    let types = types_for(&got, &id);
+    assert_in_order(&types, "passbroker.password.change.finished");
+    // Nothing after the first event was sent before the first was acknowledged.
+    let first_ok = got.iter().position(|d| d["answered"] == 204).unwrap();
+    let first_id = &got[first_ok]["webhookId"];
+    assert!(got[..first_ok].iter().all(|d| &d["webhookId"] == first_id));
+    assert!(got.iter().all(|d| d["verified"] == true));
+}
+
+#[tokio::test]
+async fn events_dead_lettered_after_the_attempt_limit_are_replayed_on_request() {
+    let Some(receiver) = Receiver::start().await else {
+        return;
+    };
+    receiver.set_mode("500");
+    let app = app_with(2).await;
+    let admin = app.token_with_scopes(&[MANAGE]).await;
+    let created = subscribe(&app, &receiver, &admin).await;
+    let sub = created["id"].as_str().unwrap();
+    let token = app.token().await;
+    let body = app.change_body(&token, "Abby.Smith", "My-AD", STRONG).await;
+    let id = app.set_password(&token, &body).await;
+    assert_eq!(app.wait_terminal(&token, &id).await["state"], "FINISHED");
+    let letters_path = format!("/passbroker/v1/trigger-subscriptions/{sub}/dead-letters");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let letters = loop {
+        let (s, v) = call(&app, Method::GET, &letters_path, &admin, None).await;
+        assert_eq!(s, 200);
+        let dead = v["deadLetters"].as_array().cloned().unwrap_or_default();
+        if dead
+            .iter()
+            .any(|l| l["type"] == "passbroker.password.change.finished")
+        {
+            break dead;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not dead-lettered: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(letters.iter().all(|l| l["attempts"] == 2), "{letters:?}");
+    let tried = receiver.deliveries();
+    assert!(tried.iter().all(|d| d["answered"] == 500));
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("passbroker_event_dead_letters_total ") && !l.ends_with(" 0")));
+
+    receiver.set_mode("ok");
+    let replay = format!("/passbroker/v1/trigger-subscriptions/{sub}/replay");
+    let (s, r) = call(&app, Method::POST, &replay, &admin, None).await;
+    assert_eq!(s, 202, "{r}");
+    assert_eq!(r["replayed"].as_u64(), Some(letters.len() as u64));
+    let got = receiver
+        .wait_for(20, |d| {
+            types_for(d, &id).last().map(String::as_str)
+                == Some("passbroker.password.change.finished")
+        })
+        .await;
+    let replayed: Vec<&Value> = got.iter().filter(|d| d["answered"] == 204).collect();
+    assert_eq!(replayed.len(), letters.len());
+    for d in replayed {
+        assert_eq!(d["verified"], true);
+        assert!(
+            tried.iter().any(|t| t["webhookId"] == d["webhookId"]),
+            "a replay keeps the event's webhook-id"
+        );
+    }
+    let (_, v) = call(&app, Method::GET, &letters_path, &admin, None).await;
+    assert_eq!(v["deadLetters"], json!([]));
+}
