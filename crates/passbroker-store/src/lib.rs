@@ -7,14 +7,14 @@
 
 mod bulk;
 pub mod copy;
-pub mod events;
+pub mod event_store;
 pub mod postgres;
 pub mod recovery;
 pub mod sql;
 pub mod sqlite;
 mod types;
 
-pub use events::{DeadLetter, EventStore, OutboxEvent, Subscription};
+pub use event_store::{DeadLetter, EventStore, OutboxEvent, Subscription};
 pub use recovery::{OutboundMail, RecoveryStore, ResetCode, TotpFactor};
 pub use types::*;
 

@@ -11,7 +11,7 @@
 mod admin;
 mod auth;
 mod directory;
-mod events;
+mod event_queries;
 mod intake;
 pub(crate) mod keys;
 mod lookups;

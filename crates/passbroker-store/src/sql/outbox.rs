@@ -4,7 +4,7 @@
 //! event exists exactly when its change committed. Events carry ids and outcomes only.
 
 use super::{args, first, Transaction};
-use crate::events::{types, BREACH_MESSAGE_PREFIX};
+use crate::event_store::{types, BREACH_MESSAGE_PREFIX};
 use crate::StoreResult;
 use passbroker_core::request::{PasswordChangeRequest, RequestState, TargetTask, TaskState};
 use passbroker_core::time::Millis;

@@ -9,6 +9,7 @@ mod postgres_support;
 
 mod admin;
 mod checks;
+mod events;
 mod recovery_store;
 
 use passbroker_store::postgres::PostgresStore;

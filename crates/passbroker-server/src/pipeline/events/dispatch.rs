@@ -213,6 +213,19 @@ impl Dispatcher {
             }
         };
         let full = batch.len() == BATCH as usize;
+        self.deliver_batch(&sub, &delivery, batch, leased_at).await && full
+    }
+
+    /// Sends a batch in order, stopping at the first event that must wait for a retry.
+    /// False when this node stopped early (a retry is due later, or the lease was lost).
+    async fn deliver_batch(
+        &self,
+        sub: &Subscription,
+        delivery: &Delivery,
+        batch: Vec<OutboxEvent>,
+        mut leased_at: std::time::Instant,
+    ) -> bool {
+        let events = self.store.events();
         let mut attempts = sub.attempts;
         for event in batch {
             if leased_at.elapsed().as_millis() as i64 > self.lease_ms() / 2 {
@@ -226,13 +239,14 @@ impl Dispatcher {
                 ) {
                     return false;
                 }
+                leased_at = std::time::Instant::now();
             }
             let wanted = delivery
                 .filter
                 .as_ref()
                 .is_none_or(|f| serde_json::from_str(&event.data).is_ok_and(|d| f.matches(&d)));
             let outcome = if wanted {
-                self.send(&delivery, &event).await
+                self.send(delivery, &event).await
             } else {
                 Ok(())
             };
@@ -283,7 +297,7 @@ impl Dispatcher {
                 }
             }
         }
-        full
+        true
     }
 
     /// Logs a store error; true when the write happened under this node's lease.

@@ -6,7 +6,7 @@ pub mod dispatch;
 pub mod filter;
 pub mod wire;
 
-use passbroker_store::events::types;
+use passbroker_store::event_store::types;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -226,4 +226,17 @@ pub fn unwrap_secrets(
         .unwrap(passbroker_store::WrappedKind::EventSubscription, wrapped)
         .map_err(|e| e.to_string())?;
     serde_json::from_slice(&plain).map_err(|_| "stored subscription secrets are not JSON".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use passbroker_store::event_store::BREACH_MESSAGE_PREFIX;
+
+    /// The store recognises the breach rule's message by its start.
+    #[test]
+    fn events_breach_refusal_is_recognised_by_its_message() {
+        for n in [0, 5, 2_000_000] {
+            assert!(crate::pipeline::breach::seen_message(n).starts_with(BREACH_MESSAGE_PREFIX));
+        }
+    }
 }

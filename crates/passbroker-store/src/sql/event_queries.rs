@@ -3,7 +3,7 @@
 
 use super::outbox::{push, Event};
 use super::{args, detached, first, Dialect, Kind, Row, SqlStore, Transaction};
-use crate::events::{DeadLetter, EventStore, OutboxEvent, Subscription};
+use crate::event_store::{DeadLetter, EventStore, OutboxEvent, Subscription};
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
 use passbroker_core::time::Millis;
