@@ -112,12 +112,13 @@ impl Dispatcher {
         })
     }
 
-    /// How long this node holds a subscription between renewals.
+    /// How long this node holds a subscription between renewals: two delivery timeouts
+    /// and three seconds (renewed at half; a crashed node's subscriptions wait that long).
     fn lease_ms(&self) -> i64 {
         i64::try_from(self.settings.timeout.as_millis())
             .unwrap_or(i64::MAX)
-            .saturating_mul(3)
-            .max(30_000)
+            .saturating_mul(2)
+            .saturating_add(3_000)
     }
 
     /// Delivers until `stop`: after every commit of this node that wrote events, and every
