@@ -52,7 +52,7 @@ async fn subscribe(app: &TestApp, receiver: &Receiver, token: &str) -> Value {
             &subscription(&receiver.url()),
         )
         .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
     let secret = created["signingSecret"].as_str().unwrap();
     assert!(secret.starts_with("whsec_"), "{created}");
@@ -188,7 +188,7 @@ async fn events_subscriptions_follow_iscs_trigger_api() {
         Some(&body),
     )
     .await;
-    assert_eq!(s, 200, "{created}");
+    assert_eq!(s, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["triggerName"], "Every event");
     assert_eq!(
@@ -401,4 +401,42 @@ async fn events_dead_lettered_after_the_attempt_limit_are_replayed_on_request() 
     }
     let (_, v) = call(&app, Method::GET, &letters_path, &admin, None).await;
     assert_eq!(v["deadLetters"], json!([]));
+}
+
+/// The official SailPoint Python SDK (1.x, its beta `TriggersApi`, unmodified) creates,
+/// lists, updates and deletes a subscription (`conformance/triggers_sdk_py.py`). The SDK's
+/// venv is made by `scripts/conformance.sh` (`CONF_SETUP_ONLY=1 CONF_SUITES=py1`).
+#[tokio::test]
+async fn events_the_sailpoint_python_sdk_manages_trigger_subscriptions() {
+    let python = std::path::Path::new("/opt/passbroker-venvs/sdk1/bin/python");
+    let has_sdk = std::process::Command::new(python)
+        .args(["-c", "import sailpoint.beta.api.triggers_api"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        let msg = "SKIP: no SailPoint Python SDK in /opt/passbroker-venvs/sdk1 (run CONF_SETUP_ONLY=1 CONF_SUITES=py1 scripts/conformance.sh)";
+        assert!(
+            std::env::var("PASSBROKER_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "{msg}"
+        );
+        eprintln!("\n*** {msg} ***\n");
+        return;
+    }
+    let app = app_with(8).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../conformance/triggers_sdk_py.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .env("SAIL_BASE_URL", &app.address)
+        .env("SAIL_CLIENT_ID", &app.demo.client_id)
+        .env("SAIL_CLIENT_SECRET", &app.demo.client_secret)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("4 passed, 0 failed"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -117,7 +117,7 @@ pub async fn create(
     _auth: Authorized<ManageTriggers>,
     _gate: ExperimentalGate,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let parsed = parse(&body, None)?;
     let events = state.store.events();
     if events.list_subscriptions().await?.len() >= MAX_SUBSCRIPTIONS {
@@ -152,7 +152,8 @@ pub async fn create(
     tracing::info!(subscription = %sub.id, trigger = %sub.trigger_id, "trigger subscription created");
     let mut doc = document(&sub);
     doc["signingSecret"] = Value::String(secret);
-    Ok(Json(doc))
+    // ISC's published API answers 201 with the Subscription.
+    Ok((StatusCode::CREATED, Json(doc)))
 }
 
 pub async fn list(
