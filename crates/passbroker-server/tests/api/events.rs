@@ -440,3 +440,69 @@ async fn events_the_sailpoint_python_sdk_manages_trigger_subscriptions() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Two nodes on one PostgreSQL database, both dispatching: every event reaches the receiver
+/// exactly once (in this run nothing fails, so nothing is repeated), in order per request,
+/// whichever node accepted the change.
+#[tokio::test]
+async fn events_two_nodes_on_postgresql_deliver_each_event_once() {
+    let Some(url) = crate::two_node::pg::fresh_database().await else {
+        return;
+    };
+    let Some(receiver) = Receiver::start().await else {
+        return;
+    };
+    let key = passbroker_crypto::MasterKey::generate()
+        .to_base64()
+        .to_string();
+    let env: Vec<(String, String)> = vec![
+        ("PASSBROKER_DATABASE_URL".into(), url),
+        ("PASSBROKER_MASTER_KEY".into(), key),
+        ("PASSBROKER_DATABASE_MAX_CONNECTIONS".into(), "8".into()),
+        ("PASSBROKER_EVENTS_POLL_INTERVAL_MS".into(), "50".into()),
+        ("PASSBROKER_EVENTS_BACKOFF_MS".into(), "20".into()),
+    ];
+    let a = spawn_app_with(Options {
+        env: env.clone(),
+        ..Default::default()
+    })
+    .await;
+    let b = spawn_app_with(Options {
+        env,
+        ..Default::default()
+    })
+    .await;
+    let admin = a.token_with_scopes(&[MANAGE]).await;
+    subscribe(&a, &receiver, &admin).await;
+    let token = a.token().await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let body = node
+            .change_body(&token, "Abby.Smith", "My-AD", STRONG)
+            .await;
+        ids.push(node.set_password(&token, &body).await);
+    }
+    for id in &ids {
+        assert_eq!(a.wait_terminal(&token, id).await["state"], "FINISHED");
+    }
+    let got = receiver
+        .wait_for(30, |d| {
+            ids.iter().all(|id| {
+                types_for(d, id).last().map(String::as_str)
+                    == Some("passbroker.password.change.finished")
+            })
+        })
+        .await;
+    let mut seen = std::collections::HashSet::new();
+    for d in &got {
+        assert_eq!(d["verified"], true);
+        assert!(
+            seen.insert(d["webhookId"].as_str().unwrap().to_owned()),
+            "delivered twice: {d}"
+        );
+    }
+    for id in &ids {
+        assert_in_order(&types_for(&got, id), "passbroker.password.change.finished");
+    }
+}
