@@ -14,15 +14,20 @@ use super::{trigger, unwrap_secrets};
 use crate::metrics::Metrics;
 use crate::pipeline::clock::Clock;
 use crate::pipeline::secrets::Secrets;
+use futures::StreamExt;
 use passbroker_core::time::Millis;
 use passbroker_store::{OutboxEvent, Store, Subscription};
 use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// Events read per subscription per round.
 const BATCH: u32 = 200;
+/// Deliveries of one subscription in flight at once (each of a different request).
+const IN_FLIGHT: usize = 16;
 /// Longest retry delay.
 const MAX_BACKOFF_MS: u64 = 300_000;
 /// How much of an error text is kept.
@@ -217,88 +222,154 @@ impl Dispatcher {
         self.deliver_batch(&sub, &delivery, batch, leased_at).await && full
     }
 
-    /// Sends a batch in order, stopping at the first event that must wait for a retry.
-    /// False when this node stopped early (a retry is due later, or the lease was lost).
+    /// Sends a batch. Events of different requests (subjects) go out concurrently, each
+    /// request's in order, one at a time; the cursor then moves past the longest prefix of
+    /// the batch that was acknowledged (or filtered out). The first failure stops new sends;
+    /// events after it that were acknowledged are sent again later under the same
+    /// `webhook-id` (at least once). While the event after the cursor is being retried, only
+    /// it is sent. True when more may be due at once.
     async fn deliver_batch(
         &self,
         sub: &Subscription,
         delivery: &Delivery,
         batch: Vec<OutboxEvent>,
-        mut leased_at: std::time::Instant,
+        leased_at: std::time::Instant,
     ) -> bool {
-        let events = self.store.events();
-        let mut attempts = sub.attempts;
-        for event in batch {
-            if leased_at.elapsed().as_millis() as i64 > self.lease_ms() / 2 {
-                let now = self.clock.now();
-                let until = Millis(now.0.saturating_add(self.lease_ms()));
-                if !matches!(
-                    events
-                        .lease_subscription(&sub.id, &self.owner, now, until)
+        let Some(head) = batch.first() else {
+            return false;
+        };
+        if sub.attempts > 0 {
+            return match self.attempt(delivery, head).await {
+                Ok(()) => self.record(
+                    self.store
+                        .events()
+                        .advance_subscription(&sub.id, &self.owner, head.seq)
                         .await,
-                    Ok(true)
-                ) {
-                    return false;
-                }
-                leased_at = std::time::Instant::now();
-            }
-            let wanted = delivery
-                .filter
-                .as_ref()
-                .is_none_or(|f| serde_json::from_str(&event.data).is_ok_and(|d| f.matches(&d)));
-            let outcome = if wanted {
-                self.send(delivery, &event).await
-            } else {
-                Ok(())
+                ),
+                Err(error) => self.failed(sub, head, sub.attempts + 1, &error).await,
             };
-            match outcome {
-                Ok(()) => {
-                    if wanted {
-                        self.delivered(&event);
-                    }
-                    attempts = 0;
-                    if !self.record(
-                        events
-                            .advance_subscription(&sub.id, &self.owner, event.seq)
-                            .await,
-                    ) {
-                        return false;
-                    }
-                }
-                Err(error) => {
-                    self.metrics.event_failed();
-                    attempts = attempts.saturating_add(1);
-                    if attempts >= self.settings.max_attempts {
-                        tracing::warn!(subscription = %sub.id, event = %event.id, attempts, error = %error, "event dead-lettered");
-                        self.metrics.event_dead_lettered();
-                        let dead = events
-                            .dead_letter(
-                                &sub.id,
-                                &self.owner,
-                                &event,
-                                attempts,
-                                &error,
-                                self.clock.now(),
-                            )
-                            .await;
-                        attempts = 0;
-                        if !self.record(dead) {
-                            return false;
+        }
+        let mut groups: Vec<Vec<OutboxEvent>> = Vec::new();
+        let mut by_subject: HashMap<Option<&str>, usize> = HashMap::new();
+        for e in &batch {
+            let g = *by_subject.entry(e.subject.as_deref()).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(e.clone());
+        }
+        let stop = AtomicBool::new(false);
+        let outcomes: Vec<(i64, Result<(), String>)> = futures::stream::iter(groups)
+            .map(|group| {
+                let stop = &stop;
+                async move {
+                    let mut out = Vec::with_capacity(group.len());
+                    for e in group {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
                         }
-                    } else {
-                        tracing::info!(subscription = %sub.id, event = %event.id, attempts, error = %error, "event delivery failed; will retry");
-                        let next = self.backoff(attempts);
-                        let _ = self.record(
-                            events
-                                .retry_subscription(&sub.id, &self.owner, attempts, next, &error)
-                                .await,
-                        );
-                        return false;
+                        let r = self.attempt(delivery, &e).await;
+                        let failed = r.is_err();
+                        out.push((e.seq, r));
+                        if failed {
+                            stop.store(true, Ordering::Relaxed);
+                            break;
+                        }
                     }
+                    out
                 }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await
+            .concat();
+        let done: HashSet<i64> = outcomes
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(seq, _)| *seq)
+            .collect();
+        let prefix = batch.iter().take_while(|e| done.contains(&e.seq)).count();
+        if prefix > 0 {
+            let last = batch[prefix - 1].seq;
+            let moved = self
+                .store
+                .events()
+                .advance_subscription(&sub.id, &self.owner, last)
+                .await;
+            if !self.record(moved) {
+                return false;
             }
         }
-        true
+        let Some(next) = batch.get(prefix) else {
+            return true;
+        };
+        let error = outcomes
+            .iter()
+            .filter_map(|(seq, r)| r.as_ref().err().map(|e| (*seq, e)))
+            .min_by_key(|(seq, _)| *seq)
+            .map(|(_, e)| e.clone())
+            .unwrap_or_else(|| "stopped after another event failed".into());
+        if leased_at.elapsed().as_millis() as i64 > self.lease_ms() {
+            return false;
+        }
+        self.failed(sub, next, 1, &error).await
+    }
+
+    /// One attempt at an event: `Ok` when acknowledged or left out by the filter.
+    async fn attempt(&self, delivery: &Delivery, event: &OutboxEvent) -> Result<(), String> {
+        let wanted = delivery
+            .filter
+            .as_ref()
+            .is_none_or(|f| serde_json::from_str(&event.data).is_ok_and(|d| f.matches(&d)));
+        if !wanted {
+            return Ok(());
+        }
+        match self.send(delivery, event).await {
+            Ok(()) => {
+                self.delivered(event);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.event_failed();
+                Err(e)
+            }
+        }
+    }
+
+    /// Records the `attempts`-th failure of the event after the cursor: a retry after the
+    /// backoff, or, at `events_max_attempts`, a dead letter (the cursor moves past it). True
+    /// when delivery may go on at once.
+    async fn failed(
+        &self,
+        sub: &Subscription,
+        event: &OutboxEvent,
+        attempts: u32,
+        error: &str,
+    ) -> bool {
+        let events = self.store.events();
+        if attempts >= self.settings.max_attempts {
+            tracing::warn!(subscription = %sub.id, event = %event.id, attempts, error = %error, "event dead-lettered");
+            self.metrics.event_dead_lettered();
+            let dead = events
+                .dead_letter(
+                    &sub.id,
+                    &self.owner,
+                    event,
+                    attempts,
+                    error,
+                    self.clock.now(),
+                )
+                .await;
+            return self.record(dead);
+        }
+        tracing::info!(subscription = %sub.id, event = %event.id, attempts, error = %error, "event delivery failed; will retry");
+        let next = self.backoff(attempts);
+        let _ = self.record(
+            events
+                .retry_subscription(&sub.id, &self.owner, attempts, next, error)
+                .await,
+        );
+        false
     }
 
     /// Logs a store error; true when the write happened under this node's lease.
