@@ -1,6 +1,6 @@
 //! Events to webhooks: the trigger catalogue, a subscription's secrets, Standard Webhooks
 //! signing and CloudEvents bodies (`wire.rs`), ISC's JSONPath filters (`filter.rs`), and the
-//! dispatcher (`dispatch.rs`) that delivers the outbox to every subscription.
+//! dispatcher (`dispatch/`) that delivers the outbox to every subscription.
 
 pub mod dispatch;
 pub mod filter;

@@ -8,20 +8,20 @@
 //! in the store), so several nodes send each event once per subscription. A crash between
 //! delivery and the cursor's move sends the event again, with the same `webhook-id`.
 
-use super::filter::Filter;
-use super::wire::{cloud_event, signature, CONTENT_TYPE};
-use super::{trigger, unwrap_secrets};
+mod target;
+
+use super::trigger;
 use crate::metrics::Metrics;
 use crate::pipeline::clock::Clock;
 use crate::pipeline::secrets::Secrets;
 use futures::StreamExt;
 use passbroker_core::time::Millis;
 use passbroker_store::{OutboxEvent, Store, Subscription};
-use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use target::Delivery;
 use tokio::sync::watch;
 
 /// Events read per subscription per round.
@@ -30,8 +30,6 @@ const BATCH: u32 = 200;
 const IN_FLIGHT: usize = 16;
 /// Longest retry delay.
 const MAX_BACKOFF_MS: u64 = 300_000;
-/// How much of an error text is kept.
-const MAX_ERROR_CHARS: usize = 300;
 
 /// The settings the dispatcher reads from the configuration.
 #[derive(Debug, Clone)]
@@ -55,30 +53,6 @@ impl Settings {
             source: c.events_source.clone(),
         }
     }
-}
-
-/// What the subscription's stored `config` holds that delivery needs.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Target {
-    http_config: HttpTarget,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HttpTarget {
-    url: String,
-    #[serde(default)]
-    http_authentication_type: Option<String>,
-    #[serde(default)]
-    basic_auth_config: Option<BasicUser>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BasicUser {
-    #[serde(default)]
-    user_name: Option<String>,
 }
 
 #[derive(Clone)]
@@ -426,115 +400,4 @@ impl Dispatcher {
             }
         }
     }
-
-    /// The subscription's target, credentials and filter, or `None` (logged) when they
-    /// cannot be read.
-    fn prepare(&self, sub: &Subscription) -> Option<Delivery> {
-        let target: Target = match serde_json::from_str(&sub.config) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(subscription = %sub.id, error = %e, "a subscription's stored config does not parse");
-                return None;
-            }
-        };
-        let secrets = match unwrap_secrets(&self.secrets, &sub.wrapped_secrets) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(subscription = %sub.id, error = %e, "a subscription's secrets cannot be unwrapped (master key changed?)");
-                return None;
-            }
-        };
-        let filter = match sub.filter.as_deref().map(Filter::parse).transpose() {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(subscription = %sub.id, error = %e, "a subscription's stored filter does not parse");
-                return None;
-            }
-        };
-        let auth = match target.http_config.http_authentication_type.as_deref() {
-            Some("BASIC_AUTH") => Auth::Basic(
-                target
-                    .http_config
-                    .basic_auth_config
-                    .and_then(|b| b.user_name)
-                    .unwrap_or_default(),
-                secrets.basic_password.clone().unwrap_or_default(),
-            ),
-            Some("BEARER_TOKEN") => Auth::Bearer(secrets.bearer_token.clone().unwrap_or_default()),
-            _ => Auth::None,
-        };
-        Some(Delivery {
-            url: target.http_config.url,
-            auth,
-            signing: secrets
-                .live_signing(self.clock.now().0)
-                .into_iter()
-                .map(|s| zeroize::Zeroizing::new(s.to_owned()))
-                .collect(),
-            filter,
-        })
-    }
-
-    /// One attempt: `Ok` when the receiver answered 2xx.
-    async fn send(&self, d: &Delivery, event: &OutboxEvent) -> Result<(), String> {
-        let body = cloud_event(event, &self.settings.source).to_string();
-        let timestamp = self.clock.now().0 / 1000;
-        let keys: Vec<&str> = d.signing.iter().map(|s| s.as_str()).collect();
-        let mut req = self
-            .client
-            .post(&d.url)
-            .header("content-type", CONTENT_TYPE)
-            .header("webhook-id", &event.id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header(
-                "webhook-signature",
-                signature(&keys, &event.id, timestamp, body.as_bytes()),
-            )
-            .body(body);
-        req = match &d.auth {
-            Auth::None => req,
-            Auth::Basic(user, password) => req.basic_auth(user, Some(password.as_str())),
-            Auth::Bearer(token) => req.bearer_auth(token.as_str()),
-        };
-        match req.send().await {
-            // The body is not read: the status is the answer.
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!(
-                "the receiver answered HTTP {}",
-                r.status().as_u16()
-            )),
-            Err(e) if e.is_timeout() => Err("the receiver did not answer in time".into()),
-            Err(e) if e.is_connect() => Err("the receiver could not be reached".into()),
-            Err(e) => Err(short(&e.without_url().to_string())),
-        }
-    }
-}
-
-fn short(text: &str) -> String {
-    text.chars().take(MAX_ERROR_CHARS).collect()
-}
-
-enum Auth {
-    None,
-    Basic(String, String),
-    Bearer(String),
-}
-
-impl Drop for Auth {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        match self {
-            Auth::Basic(_, p) => p.zeroize(),
-            Auth::Bearer(t) => t.zeroize(),
-            Auth::None => {}
-        }
-    }
-}
-
-/// Everything one subscription's deliveries need, read once per round.
-struct Delivery {
-    url: String,
-    auth: Auth,
-    signing: Vec<zeroize::Zeroizing<String>>,
-    filter: Option<Filter>,
 }
