@@ -110,7 +110,7 @@ pub trait EventStore: Send + Sync {
         kind: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<OutboxEvent>>;
-    /// Deletes events older than `before`; returns how many.
+    /// Deletes events, and dead letters, older than `before`; returns how many.
     async fn purge_events(&self, before: Millis) -> StoreResult<u64>;
 
     /// Inserts a subscription; its cursor starts after the newest event (it receives what

@@ -506,3 +506,56 @@ async fn events_two_nodes_on_postgresql_deliver_each_event_once() {
         assert_in_order(&types_for(&got, id), "passbroker.password.change.finished");
     }
 }
+
+/// After a rotation the new secret signs, and the old one too (a second signature) for a
+/// day, so a receiver still holding the old secret keeps verifying while it switches.
+#[tokio::test]
+async fn events_a_rotated_secret_signs_alongside_the_old_one() {
+    let Some(receiver) = Receiver::start().await else {
+        return;
+    };
+    let app = app_with(8).await;
+    let admin = app.token_with_scopes(&[MANAGE]).await;
+    let created = subscribe(&app, &receiver, &admin).await;
+    let old = created["signingSecret"].as_str().unwrap().to_owned();
+    let rotate = format!(
+        "/passbroker/v1/trigger-subscriptions/{}/rotate-secret",
+        created["id"].as_str().unwrap()
+    );
+    let (s, r) = call(&app, Method::POST, &rotate, &admin, None).await;
+    assert_eq!(s, 200);
+    let new = r["signingSecret"].as_str().unwrap().to_owned();
+    let token = app.token().await;
+    for secret in [&old, &new] {
+        receiver.set_secret(secret);
+        let body = app.change_body(&token, "Abby.Smith", "My-AD", STRONG).await;
+        let id = app.set_password(&token, &body).await;
+        let got = receiver
+            .wait_for(20, |d| {
+                types_for(d, &id).last().map(String::as_str)
+                    == Some("passbroker.password.change.finished")
+            })
+            .await;
+        let mine: Vec<&Value> = got
+            .iter()
+            .filter(|d| d["event"]["subject"] == id.as_str())
+            .collect();
+        assert!(
+            mine.iter().all(|d| d["verified"] == true),
+            "a receiver with the {} secret verifies: {mine:?}",
+            if secret == &old { "old" } else { "new" }
+        );
+    }
+    receiver.set_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let body = app.change_body(&token, "Abby.Smith", "My-AD", STRONG).await;
+    let id = app.set_password(&token, &body).await;
+    let got = receiver
+        .wait_for(20, |d| !types_for(d, &id).is_empty())
+        .await;
+    assert!(
+        got.iter()
+            .filter(|d| d["event"]["subject"] == id.as_str())
+            .all(|d| d["verified"] == false),
+        "another secret does not verify"
+    );
+}

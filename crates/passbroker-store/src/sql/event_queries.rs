@@ -135,9 +135,18 @@ impl<D: Dialect> EventStore for SqlStore<D> {
     }
 
     async fn purge_events(&self, before: Millis) -> StoreResult<u64> {
-        self.d
+        let events = self
+            .d
             .exec("DELETE FROM event_outbox WHERE time < $1", args![before])
-            .await
+            .await?;
+        let letters = self
+            .d
+            .exec(
+                "DELETE FROM event_dead_letters WHERE dead_at < $1",
+                args![before],
+            )
+            .await?;
+        Ok(events + letters)
     }
 
     async fn create_subscription(&self, s: &Subscription) -> StoreResult<()> {
