@@ -157,7 +157,7 @@ pub struct Config {
     /// How often the dispatcher looks for events committed by other nodes (its own commits
     /// wake it at once).
     pub events_poll_interval_ms: u64,
-    /// Events are deleted from the outbox this long after they happened.
+    /// Events (and dead letters) are deleted this long after they happened.
     pub events_retention_secs: i64,
     /// The CloudEvents `source` of every event.
     pub events_source: String,
