@@ -312,6 +312,14 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
         with_workers: bool,
     ) -> anyhow::Result<()> {
+        // Built first: nothing else has started if it cannot be.
+        let dispatcher = crate::pipeline::events::dispatch::Dispatcher::new(
+            self.state.store.clone(),
+            self.state.secrets.clone(),
+            self.state.metrics.clone(),
+            self.state.clock.clone(),
+            crate::pipeline::events::dispatch::Settings::from_config(&self.state.config),
+        )?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker_count = if with_workers {
             self.state.config.workers
@@ -346,13 +354,6 @@ impl Application {
             self.state.clone(),
             stop_rx.clone(),
         ));
-        let dispatcher = crate::pipeline::events::dispatch::Dispatcher::new(
-            self.state.store.clone(),
-            self.state.secrets.clone(),
-            self.state.metrics.clone(),
-            self.state.clock.clone(),
-            crate::pipeline::events::dispatch::Settings::from_config(&self.state.config),
-        )?;
         let events = tokio::spawn(dispatcher.run(stop_rx.clone()));
         let relay = self
             .shared
