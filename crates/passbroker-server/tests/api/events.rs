@@ -2,7 +2,7 @@
 //! that verifies each with `standardwebhooks` and parses it with the CloudEvents SDK,
 //! receivers that fail, hang or are down, dead letters and replay.
 
-use crate::admin_helpers::call;
+use crate::admin_helpers::{call, cause_texts};
 use crate::helpers::*;
 use crate::webhooks::{types_for, Receiver};
 use reqwest::Method;
@@ -558,4 +558,138 @@ async fn events_a_rotated_secret_signs_alongside_the_old_one() {
             .all(|d| d["verified"] == false),
         "another secret does not verify"
     );
+}
+
+/// A subscription's JSONPath filter decides which events it receives.
+#[tokio::test]
+async fn events_a_subscription_filter_selects_what_is_delivered() {
+    let Some(receiver) = Receiver::start().await else {
+        return;
+    };
+    let app = app_with(8).await;
+    let admin = app.token_with_scopes(&[MANAGE]).await;
+    let mut body = subscription(&receiver.url());
+    body["filter"] = json!("$[?($.outcome == \"FAILED\")]");
+    let (s, created) = call(
+        &app,
+        Method::POST,
+        "/beta/trigger-subscriptions",
+        &admin,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    receiver.set_secret(created["signingSecret"].as_str().unwrap());
+    let token = app.token().await;
+    let mut ids = Vec::new();
+    for password in [STRONG, "aaaa", "bbbb"] {
+        let b = app
+            .change_body(&token, "Abby.Smith", "My-AD", password)
+            .await;
+        let id = app.set_password(&token, &b).await;
+        app.wait_terminal(&token, &id).await;
+        let expected = password != STRONG;
+        if expected {
+            receiver
+                .wait_for(20, |d| {
+                    types_for(d, &id).contains(&"passbroker.password.policy.rejected".to_owned())
+                })
+                .await;
+        }
+        ids.push(id);
+    }
+    let got = receiver.deliveries();
+    assert!(
+        types_for(&got, &ids[0]).is_empty(),
+        "a FINISHED change is filtered out"
+    );
+    for id in &ids[1..] {
+        assert_eq!(
+            types_for(&got, id),
+            [
+                "passbroker.password.change.target.failed",
+                "passbroker.password.change.failed",
+                "passbroker.password.policy.rejected"
+            ],
+            "only the events whose data has outcome FAILED"
+        );
+    }
+}
+
+/// Malformed subscription bodies are 400 (or 415) with a cause, never a 500.
+#[tokio::test]
+async fn events_malformed_subscription_bodies_are_refused_with_400() {
+    let app = app_with(8).await;
+    let admin = app.token_with_scopes(&[MANAGE]).await;
+    let (_, created) = call(
+        &app,
+        Method::POST,
+        "/beta/trigger-subscriptions",
+        &admin,
+        Some(&subscription("http://127.0.0.1:9/hook")),
+    )
+    .await;
+    let path = format!(
+        "/beta/trigger-subscriptions/{}",
+        created["id"].as_str().unwrap()
+    );
+    let long = "x".repeat(5000);
+    for bad in [
+        json!([1, 2]),
+        json!("text"),
+        json!({"name": 5, "triggerId": "passbroker:all", "type": "HTTP"}),
+        json!({"name": "n", "triggerId": "passbroker:all", "type": "HTTP", "httpConfig": "x"}),
+        json!({"name": "n", "triggerId": "passbroker:all", "type": "HTTP", "enabled": "yes",
+               "httpConfig": {"url": "http://127.0.0.1:9/", "httpDispatchMode": "SYNC"}}),
+        json!({"name": long, "triggerId": "passbroker:all", "type": "HTTP",
+               "httpConfig": {"url": "http://127.0.0.1:9/", "httpDispatchMode": "SYNC"}}),
+        json!({"name": "n", "triggerId": "passbroker:all", "type": "HTTP",
+               "httpConfig": {"url": "http://127.0.0.1:9/", "httpDispatchMode": "SYNC",
+                              "httpAuthenticationType": "BASIC_AUTH"}}),
+        json!({"name": "n", "triggerId": "passbroker:all", "type": "HTTP",
+               "httpConfig": {"url": "http://127.0.0.1:9/", "httpDispatchMode": "LATER"}}),
+    ] {
+        for (method, at) in [
+            (Method::POST, "/beta/trigger-subscriptions"),
+            (Method::PUT, path.as_str()),
+        ] {
+            let (s, e) = call(&app, method.clone(), at, &admin, Some(&bad)).await;
+            assert_eq!(s, 400, "{method} {bad}: {e}");
+            assert!(!cause_texts(&e).is_empty(), "{e}");
+        }
+    }
+    let r = app
+        .http
+        .post(app.url("/beta/trigger-subscriptions"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/plain")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let (s, e) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &admin,
+        Some(&json!({"op": "x"})),
+    )
+    .await;
+    assert_eq!(s, 400, "a patch that is not a list of operations: {e}");
+    let replay = format!(
+        "/passbroker/v1/trigger-subscriptions/{}/replay?seq=abc",
+        created["id"].as_str().unwrap()
+    );
+    let (s, _) = call(&app, Method::POST, &replay, &admin, None).await;
+    assert_eq!(s, 400);
+    let (s, _) = call(
+        &app,
+        Method::GET,
+        "/beta/trigger-subscriptions?sorters=name",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
 }
