@@ -17,6 +17,9 @@ set -euo pipefail
 SCIM_VENV=${PASSBROKER_SCIM_VENV:-/opt/passbroker-test-venv}
 SCIM_SERVER_VERSION=0.8.3
 AIOSMTPD_VERSION=1.4.6
+# The webhook receiver of the event tests (tests/webhooks/receiver.py).
+STANDARDWEBHOOKS_VERSION=1.1.0
+CLOUDEVENTS_VERSION=2.2.0
 WITH_SAMBA=1
 for arg in "$@"; do
   case "$arg" in
@@ -126,10 +129,22 @@ else
   "${SUDO[@]}" "$SCIM_VENV/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
 fi
 
+# The event tests' webhook receiver checks signatures with standardwebhooks and parses
+# bodies with the CloudEvents SDK, in the same venv.
+if "$SCIM_VENV/bin/pip" show standardwebhooks 2>/dev/null | grep -qx "Version: $STANDARDWEBHOOKS_VERSION" \
+  && "$SCIM_VENV/bin/pip" show cloudevents 2>/dev/null | grep -qx "Version: $CLOUDEVENTS_VERSION"; then
+  echo "== webhook receiver: standardwebhooks $STANDARDWEBHOOKS_VERSION, cloudevents $CLOUDEVENTS_VERSION present in $SCIM_VENV"
+else
+  echo "== webhook receiver: installing standardwebhooks $STANDARDWEBHOOKS_VERSION, cloudevents $CLOUDEVENTS_VERSION into $SCIM_VENV"
+  "${SUDO[@]}" "$SCIM_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "standardwebhooks==$STANDARDWEBHOOKS_VERSION" "cloudevents==$CLOUDEVENTS_VERSION"
+fi
+
 echo "== ready:"
 echo "   slapd:    $(command -v slapd || echo /usr/sbin/slapd)"
 echo "   postgres: $(compgen -G '/usr/lib/postgresql/*/bin/postgres' | head -1)"
 echo "   mariadbd: /usr/sbin/mariadbd"
 echo "   scim:     $SCIM_VENV/bin/scim2-server"
 echo "   smtp:     $SCIM_VENV/bin/python (aiosmtpd $AIOSMTPD_VERSION)"
+echo "   webhooks: $SCIM_VENV/bin/python (standardwebhooks $STANDARDWEBHOOKS_VERSION, cloudevents $CLOUDEVENTS_VERSION)"
 if [ "$WITH_SAMBA" = 1 ]; then echo "   samba:    $(command -v samba-tool)"; fi

@@ -202,6 +202,8 @@ for path, item in doc["paths"].items():
         oid = op.get("operationId", "")
         if (op.get("x-passbroker-access") in ("admins-only", "users-only")) != (half == "admin"):
             continue
+        if op.get("x-passbroker-no-fuzz"):
+            continue  # e.g. webhook target URLs: generated ones would send traffic off this machine
         for prefix, (where, ex) in examples.items():
             if oid.startswith(prefix):
                 if where == "body":

@@ -1,7 +1,8 @@
 //! A do-nothing HTTP server answering passbroker's three Password Management routes with
 //! fixed bodies (same status codes, similar body sizes). It reads the request body and
 //! ignores it: no auth, no parsing, no storage. Used as the same-run baseline by
-//! benches/http.sh. Usage: noop-server 127.0.0.1:PORT
+//! benches/http.sh, and as the webhook receiver that answers at once (`POST /hook`, 204) by
+//! benches/events.sh. Usage: noop-server 127.0.0.1:PORT
 
 use axum::body::Bytes;
 use axum::extract::Path;
@@ -29,6 +30,10 @@ async fn set_password(_body: Bytes) -> impl IntoResponse {
     (StatusCode::ACCEPTED, JSON, ACCEPTED)
 }
 
+async fn hook(_body: Bytes) -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
 async fn password_change_status(Path(_id): Path<String>) -> impl IntoResponse {
     (StatusCode::OK, JSON, STATUS)
 }
@@ -39,7 +44,8 @@ async fn main() {
     let app = Router::new()
         .route("/v3/query-password-info", post(query_password_info))
         .route("/v3/set-password", post(set_password))
-        .route("/v3/password-change-status/{id}", get(password_change_status));
+        .route("/v3/password-change-status/{id}", get(password_change_status))
+        .route("/hook", post(hook));
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     eprintln!("noop-server listening on {addr}");
     axum::serve(listener, app).await.expect("serve");

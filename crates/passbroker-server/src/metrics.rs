@@ -22,6 +22,16 @@ pub struct Metrics {
     http: Mutex<BTreeMap<(String, String, u16), Histogram>>,
     outcomes: Mutex<BTreeMap<(String, String), u64>>,
     gauges: Mutex<BTreeMap<String, f64>>,
+    events: Mutex<EventCounts>,
+}
+
+/// Webhook deliveries: counters and the lag from an event's commit to its delivery.
+#[derive(Default)]
+struct EventCounts {
+    delivered: u64,
+    failed: u64,
+    dead_lettered: u64,
+    lag: Histogram,
 }
 
 impl Metrics {
@@ -52,6 +62,73 @@ impl Metrics {
         let mut o = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
         *o.entry((source.to_owned(), outcome.to_owned()))
             .or_default() += 1;
+    }
+
+    /// An event delivered, `lag` after its change committed.
+    pub fn event_delivered(&self, lag: Duration) {
+        let mut e = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        e.delivered += 1;
+        let secs = lag.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                e.lag.counts[i] += 1;
+            }
+        }
+        e.lag.count += 1;
+        e.lag.sum += secs;
+    }
+
+    /// A delivery attempt failed.
+    pub fn event_failed(&self) {
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).failed += 1;
+    }
+
+    /// An event was given up on (dead-lettered).
+    pub fn event_dead_lettered(&self) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .dead_lettered += 1;
+    }
+
+    fn render_events(&self, out: &mut String) {
+        let e = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, help, v) in [
+            (
+                "passbroker_event_deliveries_total",
+                "Webhook deliveries acknowledged by a receiver.",
+                e.delivered,
+            ),
+            (
+                "passbroker_event_delivery_failures_total",
+                "Webhook delivery attempts that failed.",
+                e.failed,
+            ),
+            (
+                "passbroker_event_dead_letters_total",
+                "Events given up on after events_max_attempts.",
+                e.dead_lettered,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        }
+        let name = "passbroker_event_delivery_lag_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} From an event's commit to its delivery.\n# TYPE {name} histogram"
+        );
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", e.lag.counts[i]);
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", e.lag.count);
+        let _ = writeln!(
+            out,
+            "{name}_sum {}\n{name}_count {}",
+            e.lag.sum, e.lag.count
+        );
     }
 
     pub fn set_gauge(&self, name: &str, value: f64) {
@@ -128,6 +205,7 @@ impl Metrics {
         for (name, v) in self.gauges.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");
         }
+        self.render_events(&mut out);
         out
     }
 }

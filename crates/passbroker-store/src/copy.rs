@@ -40,6 +40,9 @@ const ORDER: &[&str] = &[
     "digit_tokens",
     "custom_password_instructions",
     "web_sessions",
+    "event_outbox",
+    "event_subscriptions",
+    "event_dead_letters",
 ];
 
 /// PostgreSQL tables that hold node-shared scratch state, not tenant data.

@@ -8,6 +8,7 @@
 mod bulk;
 pub mod capture;
 pub mod copy;
+pub mod event_store;
 pub mod postgres;
 pub mod recovery;
 pub mod sql;
@@ -15,6 +16,7 @@ pub mod sqlite;
 mod types;
 
 pub use capture::{CapturePolicyFailure, CaptureStore};
+pub use event_store::{DeadLetter, EventStore, OutboxEvent, Subscription};
 pub use recovery::{OutboundMail, RecoveryStore, ResetCode, TotpFactor};
 pub use types::*;
 
@@ -116,6 +118,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Password capture's storage (agents' sources, echoes, agents' keys).
     fn capture(&self) -> &dyn CaptureStore;
+    /// Events: the outbox, webhook subscriptions, dead letters.
+    fn events(&self) -> &dyn EventStore;
 
     // Meta (small values such as the master-key check).
     async fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;

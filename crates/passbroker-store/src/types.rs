@@ -54,6 +54,8 @@ pub enum WrappedKind {
     OutboundMail,
     /// A person's TOTP secret.
     TotpSecret,
+    /// A webhook subscription's signing secrets and receiver credentials.
+    EventSubscription,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -457,9 +457,11 @@ mod postgres_store_nodes {
         assert_eq!(of("password_history"), Some((3, 3)));
         assert_eq!(of("web_sessions"), Some((1, 1)));
         assert!(counts.iter().all(|c| c.source == c.target));
-        // 23 tables, and recovery's 5 (mail queue, reset codes, authenticators, recovery
-        // codes, strong sessions).
-        assert_eq!(counts.len(), 33, "every table: {counts:?}");
+        // 23 tables, recovery's 5 (mail queue, reset codes, authenticators, recovery
+        // codes, strong sessions), capture's 5 and events' 3 (outbox, subscriptions, dead
+        // letters).
+        assert_eq!(of("event_outbox"), Some((2, 2)), "the request's events");
+        assert_eq!(counts.len(), 36, "every table: {counts:?}");
 
         assert_eq!(
             pg.get_identity(&i.id).await.unwrap(),

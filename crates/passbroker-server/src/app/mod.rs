@@ -313,6 +313,14 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
         with_workers: bool,
     ) -> anyhow::Result<()> {
+        // Built first: nothing else has started if it cannot be.
+        let dispatcher = crate::pipeline::events::dispatch::Dispatcher::new(
+            self.state.store.clone(),
+            self.state.secrets.clone(),
+            self.state.metrics.clone(),
+            self.state.clock.clone(),
+            crate::pipeline::events::dispatch::Settings::from_config(&self.state.config),
+        )?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker_count = if with_workers {
             self.state.config.workers
@@ -347,6 +355,7 @@ impl Application {
             self.state.clone(),
             stop_rx.clone(),
         ));
+        let events = tokio::spawn(dispatcher.run(stop_rx.clone()));
         let relay = self
             .shared
             .clone()
@@ -370,6 +379,7 @@ impl Application {
             let _ = tls_watch.await;
         }
         let _ = mail.await;
+        let _ = events.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }

@@ -151,6 +151,19 @@ pub struct Config {
     pub trusted_networks: String,
     /// Email the identity after each accepted password change (when mail is on).
     pub notify_password_changes: bool,
+    /// Webhook deliveries: attempts at one event before it is dead-lettered.
+    pub events_max_attempts: u32,
+    /// Connect and total timeout of one webhook delivery.
+    pub events_timeout_secs: u64,
+    /// The first retry's delay; each further one doubles it (with jitter), up to 5 minutes.
+    pub events_backoff_ms: u64,
+    /// How often the dispatcher looks for events committed by other nodes (its own commits
+    /// wake it at once).
+    pub events_poll_interval_ms: u64,
+    /// Events (and dead letters) are deleted this long after they happened.
+    pub events_retention_secs: i64,
+    /// The CloudEvents `source` of every event.
+    pub events_source: String,
 }
 
 impl Default for Config {
@@ -218,12 +231,24 @@ impl Default for Config {
             reset_code_ttl_secs: 15 * 60,
             trusted_networks: String::new(),
             notify_password_changes: true,
+            events_max_attempts: 8,
+            events_timeout_secs: 10,
+            events_backoff_ms: 1_000,
+            events_poll_interval_ms: 1_000,
+            events_retention_secs: 7 * 24 * 3600,
+            events_source: "/passbroker".into(),
         }
     }
 }
 
 /// Keys that may be given in the environment as `PASSBROKER_<KEY>` (upper case).
 const KEYS: &[&str] = &[
+    "events_max_attempts",
+    "events_timeout_secs",
+    "events_backoff_ms",
+    "events_poll_interval_ms",
+    "events_retention_secs",
+    "events_source",
     "listen",
     "data_dir",
     "database_url",

@@ -17,7 +17,56 @@ impl Config {
         self.validate_tls()?;
         self.validate_sessions()?;
         self.validate_smtp()?;
+        self.validate_events()?;
         self.validate_master_key()?;
+        Ok(())
+    }
+
+    /// The webhook dispatcher's bounds.
+    fn validate_events(&self) -> Result<(), ConfigError> {
+        let ranges: [(&str, i64, i64, i64); 5] = [
+            (
+                "events_max_attempts",
+                i64::from(self.events_max_attempts),
+                1,
+                100,
+            ),
+            (
+                "events_timeout_secs",
+                i64::try_from(self.events_timeout_secs).unwrap_or(i64::MAX),
+                1,
+                120,
+            ),
+            (
+                "events_backoff_ms",
+                i64::try_from(self.events_backoff_ms).unwrap_or(i64::MAX),
+                10,
+                300_000,
+            ),
+            (
+                "events_poll_interval_ms",
+                i64::try_from(self.events_poll_interval_ms).unwrap_or(i64::MAX),
+                10,
+                60_000,
+            ),
+            (
+                "events_retention_secs",
+                self.events_retention_secs,
+                60,
+                365 * 24 * 3600,
+            ),
+        ];
+        for (key, v, lo, hi) in ranges {
+            if !(lo..=hi).contains(&v) {
+                return err(key, format!("must be between {lo} and {hi}, got {v}"));
+            }
+        }
+        if self.events_source.trim().is_empty() || self.events_source.len() > 200 {
+            return err(
+                "events_source",
+                "must be a non-empty URI reference of at most 200 characters".into(),
+            );
+        }
         Ok(())
     }
 

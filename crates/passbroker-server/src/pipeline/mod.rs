@@ -8,6 +8,7 @@ pub mod capture;
 pub mod clock;
 pub mod connectors;
 pub mod directory;
+pub mod events;
 pub mod intake;
 pub mod keyring;
 pub mod mail;

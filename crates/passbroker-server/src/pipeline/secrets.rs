@@ -20,6 +20,7 @@ pub fn aad(kind: WrappedKind) -> &'static [u8] {
         WrappedKind::Meta => b"passbroker/meta/v1",
         WrappedKind::OutboundMail => b"passbroker/outbound-mail/v1",
         WrappedKind::TotpSecret => b"passbroker/totp-secret/v1",
+        WrappedKind::EventSubscription => b"passbroker/event-subscription/v1",
     }
 }
 

@@ -376,6 +376,21 @@ const SPEC_EXPERIMENTAL: &[(&str, &str)] = &[
     ("GET", "/custom-password-instructions/v1/{pageId}"),
     ("DELETE", "/custom-password-instructions/v1/{pageId}"),
     ("POST", "/generate-password-reset-token/v1/digit"),
+    // ISC's Triggers API is experimental in /v2024 and /v2025.
+    ("GET", "/v2024/triggers"),
+    ("GET", "/v2024/trigger-subscriptions"),
+    ("POST", "/v2024/trigger-subscriptions"),
+    ("GET", "/v2024/trigger-subscriptions/{id}"),
+    ("PUT", "/v2024/trigger-subscriptions/{id}"),
+    ("PATCH", "/v2024/trigger-subscriptions/{id}"),
+    ("DELETE", "/v2024/trigger-subscriptions/{id}"),
+    ("GET", "/v2025/triggers"),
+    ("GET", "/v2025/trigger-subscriptions"),
+    ("POST", "/v2025/trigger-subscriptions"),
+    ("GET", "/v2025/trigger-subscriptions/{id}"),
+    ("PUT", "/v2025/trigger-subscriptions/{id}"),
+    ("PATCH", "/v2025/trigger-subscriptions/{id}"),
+    ("DELETE", "/v2025/trigger-subscriptions/{id}"),
 ];
 
 /// Every operation of this server's own OpenAPI document, with whether it requires the

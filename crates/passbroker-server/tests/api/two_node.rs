@@ -11,7 +11,7 @@
 //! PASSBROKER_REQUIRE_SERVICES=1.
 
 #[path = "../../../passbroker-store/tests/support/postgres.rs"]
-mod pg;
+pub(crate) mod pg;
 
 use crate::helpers::*;
 use passbroker_core::time::Millis;

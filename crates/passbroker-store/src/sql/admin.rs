@@ -2,7 +2,9 @@
 //! the audit trail.
 
 use super::directory::{account_from_row, identity_from_row, source_from_row};
-use super::{args, corrupt, first, page_args, parse, Arg, Dialect, Kind, Row, Sql};
+use super::{
+    args, corrupt, first, outbox, page_args, parse, Arg, Dialect, Kind, Row, Sql, Transaction,
+};
 use crate::{
     AccountFilter, AuditFilter, CustomInstruction, DigitToken, IdentityFilter, Match, Page,
     SourceFilter, StoreResult,
@@ -176,23 +178,29 @@ pub(crate) async fn search_sources<D: Dialect>(
 // ---- digit tokens ----
 
 pub(crate) async fn insert_digit_token<D: Dialect>(d: &D, t: &DigitToken) -> StoreResult<()> {
-    d.exec(
-        "INSERT INTO digit_tokens (id, identity_id, salt, hash, created, expires, used, failed_attempts, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        args![
-            &t.id,
-            t.identity_id.as_str(),
-            &t.salt,
-            &t.hash,
-            t.created,
-            t.expires,
-            t.used,
-            t.failed_attempts,
-            &t.created_by
-        ],
-    )
-    .await?;
-    Ok(())
+    let (d, t) = (d.clone(), t.clone());
+    super::detached(async move {
+        let mut tx = d.begin().await?;
+        tx.exec(
+            "INSERT INTO digit_tokens (id, identity_id, salt, hash, created, expires, used, failed_attempts, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            args![
+                &t.id,
+                t.identity_id.as_str(),
+                &t.salt,
+                &t.hash,
+                t.created,
+                t.expires,
+                t.used,
+                t.failed_attempts,
+                &t.created_by
+            ],
+        )
+        .await?;
+        outbox::push(&mut tx, &outbox::digit_token_issued(&t)).await?;
+        tx.commit().await
+    })
+    .await
 }
 
 pub(crate) fn digit_token_from_row(r: &Row) -> StoreResult<DigitToken> {
@@ -234,13 +242,24 @@ pub(crate) async fn consume_digit_token<D: Dialect>(
     id: &str,
     now: Millis,
 ) -> StoreResult<bool> {
-    let n = d
-        .exec(
-            "UPDATE digit_tokens SET used = $2 WHERE id = $1 AND used IS NULL AND expires > $2",
-            args![id, now],
-        )
-        .await?;
-    Ok(n == 1)
+    let (d, id) = (d.clone(), id.to_owned());
+    super::detached(async move {
+        let mut tx = d.begin().await?;
+        let used = first(
+            tx.fetch(
+                "UPDATE digit_tokens SET used = $2 WHERE id = $1 AND used IS NULL AND expires > $2
+                 RETURNING identity_id",
+                args![&id, now],
+            )
+            .await?,
+        );
+        let Some(row) = used else { return Ok(false) };
+        let identity = row.text("identity_id")?;
+        outbox::push(&mut tx, &outbox::digit_token_redeemed(&id, &identity, now)).await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+    .await
 }
 
 pub(crate) async fn record_digit_token_failure<D: Dialect>(

@@ -7,7 +7,7 @@
 //! While a group commits, the next one gathers, so the commit cost is shared by everyone who
 //! arrived meanwhile; a lone request waits for nobody.
 
-use super::{admin, requests, Dialect, Transaction};
+use super::{admin, outbox, requests, Dialect, Transaction};
 use crate::{CreateOutcome, StoreError, StoreResult};
 use passbroker_core::audit::AuditEvent;
 use passbroker_core::request::{PasswordChangeRequest, TargetTask};
@@ -105,6 +105,9 @@ async fn insert<D: Dialect>(tx: &mut D::Tx, job: &Job) -> StoreResult<CreateOutc
         requests::insert_request::<D>(tx, &job.request, &job.tasks, job.idempotency_since).await?;
     if let (CreateOutcome::Created, Some(event)) = (&outcome, &job.event) {
         admin::insert_audit(tx, std::slice::from_ref(event)).await?;
+    }
+    if outcome == CreateOutcome::Created {
+        outbox::push(tx, &outbox::accepted(&job.request, &job.tasks)).await?;
     }
     Ok(outcome)
 }

@@ -118,6 +118,7 @@ pub(crate) async fn rotate_rsa<D: Dialect>(
     )
     .await?;
     upsert_rsa::<D>(&mut tx, &new_key).await?;
+    super::outbox::push(&mut tx, &super::outbox::key_rotated(&new_key, now)).await?;
     tx.commit().await
 }
 
@@ -152,10 +153,10 @@ pub(crate) async fn rewrap_all<D: Dialect>(d: &D, rewrap: &RewrapFn<'_>) -> Stor
     let mut tx = d.begin().await?;
     lock_tables::<D>(
         &mut tx,
-        "rsa_keys, signing_keys, sources, meta, totp_factors, outbound_mail",
+        "rsa_keys, signing_keys, sources, meta, totp_factors, outbound_mail, event_subscriptions",
     )
     .await?;
-    let targets: [(&str, &str, &str, WrappedKind); 6] = [
+    let targets: [(&str, &str, &str, WrappedKind); 7] = [
         ("rsa_keys", "id", "wrapped_private", WrappedKind::RsaKey),
         (
             "signing_keys",
@@ -177,6 +178,12 @@ pub(crate) async fn rewrap_all<D: Dialect>(d: &D, rewrap: &RewrapFn<'_>) -> Stor
             WrappedKind::TotpSecret,
         ),
         ("outbound_mail", "id", "wrapped", WrappedKind::OutboundMail),
+        (
+            "event_subscriptions",
+            "id",
+            "wrapped_secrets",
+            WrappedKind::EventSubscription,
+        ),
     ];
     let mut count = 0usize;
     for (table, key_col, col, kind) in targets {

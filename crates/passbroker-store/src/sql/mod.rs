@@ -12,9 +12,11 @@ mod admin;
 mod auth;
 mod capture_store;
 mod directory;
+mod event_queries;
 mod intake;
 pub(crate) mod keys;
 mod lookups;
+pub(crate) mod outbox;
 mod recovery_store;
 pub(crate) mod requests;
 mod store_impl;
@@ -127,21 +129,8 @@ impl Sql {
     }
 }
 
-/// Runs `statement` (ending in `RETURNING id`) with [`Sql::notifying`]; returns how many
-/// rows it changed.
-pub(crate) async fn exec_notifying<D: Dialect>(
-    d: &D,
-    statement: &str,
-    channel: &str,
-    args: &[Arg<'_>],
-) -> StoreResult<u64> {
-    let rows = d
-        .fetch(&Sql::notifying(D::KIND, statement, channel), args)
-        .await?;
-    Ok(rows.len() as u64)
-}
-
-/// The same inside a transaction.
+/// Runs `statement` (ending in `RETURNING id`) with [`Sql::notifying`] inside a
+/// transaction; returns how many rows it changed.
 pub(crate) async fn tx_exec_notifying<D: Dialect>(
     tx: &mut D::Tx,
     statement: &str,
@@ -455,6 +444,8 @@ pub(crate) fn page_args(page: crate::Page) -> (i64, i64) {
 pub struct SqlStore<D> {
     pub(crate) d: D,
     intake: intake::Intake,
+    /// Notified after this process commits events (wakes the event dispatcher).
+    events: Arc<tokio::sync::Notify>,
 }
 
 impl<D> std::fmt::Debug for SqlStore<D> {
@@ -468,7 +459,13 @@ impl<D: Dialect> SqlStore<D> {
         SqlStore {
             d,
             intake: intake::Intake::default(),
+            events: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Wakes the event dispatcher after a commit that wrote events.
+    pub(crate) fn events_written(&self) {
+        self.events.notify_one();
     }
 }
 

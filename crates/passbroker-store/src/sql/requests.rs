@@ -6,8 +6,8 @@
 //! once it runs out.
 
 use super::{
-    args, corrupt, exec_notifying, first, json_list, parse, to_json, tx_exec_notifying, Arg,
-    Dialect, Kind, Row, Sql, Transaction,
+    args, corrupt, first, json_list, outbox, parse, to_json, tx_exec_notifying, Arg, Dialect, Kind,
+    Row, Sql, Transaction,
 };
 use crate::{CreateOutcome, LastChange, StoreResult};
 use passbroker_core::request::{
@@ -231,22 +231,52 @@ pub(crate) async fn renew_lease<D: Dialect>(
     Ok(n > 0)
 }
 
-pub(crate) async fn update_task<D: Dialect>(d: &D, t: &TargetTask) -> StoreResult<()> {
-    d.exec(
-        "UPDATE tasks SET state = $2, attempts = $3, next_attempt_at = $4, error = $5, finished = $6,
-           attempt_started = $7 WHERE id = $1",
-        args![
-            t.id.as_str(),
-            t.state.as_str(),
-            t.attempts,
-            t.next_attempt_at,
-            &t.error,
-            t.finished,
-            t.attempt_started
-        ],
-    )
-    .await?;
-    Ok(())
+const UPDATE_TASK: &str =
+    "UPDATE tasks SET state = $2, attempts = $3, next_attempt_at = $4, error = $5, finished = $6,
+       attempt_started = $7 WHERE id = $1";
+
+fn update_task_args(t: &TargetTask) -> Vec<Arg<'_>> {
+    args![
+        t.id.as_str(),
+        t.state.as_str(),
+        t.attempts,
+        t.next_attempt_at,
+        &t.error,
+        t.finished,
+        t.attempt_started
+    ]
+    .to_vec()
+}
+
+/// Stores a task. A task reaching its end also reports it (target succeeded / failed) in
+/// the same transaction, once: only when it was pending before.
+pub(crate) async fn update_task<D: Dialect>(d: &D, t: &TargetTask) -> StoreResult<bool> {
+    if t.state == TaskState::Pending {
+        d.exec(UPDATE_TASK, &update_task_args(t)).await?;
+        return Ok(false);
+    }
+    let (d, t) = (d.clone(), t.clone());
+    super::detached(async move {
+        let mut tx = d.begin().await?;
+        let before = first(
+            tx.fetch(
+                "SELECT state FROM tasks WHERE id = $1",
+                args![t.id.as_str()],
+            )
+            .await?,
+        );
+        tx.exec(UPDATE_TASK, &update_task_args(&t)).await?;
+        let ended =
+            before.is_some_and(|r| r.str("state").ok() == Some(TaskState::Pending.as_str()));
+        if ended {
+            if let Some(event) = outbox::task_ended(&t) {
+                outbox::push(&mut tx, &event).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(ended)
+    })
+    .await
 }
 
 pub(crate) async fn start_attempt<D: Dialect>(
@@ -289,7 +319,9 @@ pub(crate) async fn release<D: Dialect>(
     Ok(())
 }
 
-/// Ends a request; the ciphertext is erased in the same statement.
+/// Ends a request; the ciphertext is erased in the same statement, and its events (finished
+/// or failed, policy rejected, breached password refused) are written in the same
+/// transaction.
 pub(crate) async fn finish<D: Dialect>(
     d: &D,
     id: &RequestId,
@@ -297,16 +329,22 @@ pub(crate) async fn finish<D: Dialect>(
     errors: &[String],
     now: Millis,
 ) -> StoreResult<()> {
-    exec_notifying(
-        d,
-        "UPDATE requests SET state = $2, errors = $3, finished = $4, ciphertext = NULL,
-           lease_owner = NULL, lease_until = 0
-         WHERE id = $1 RETURNING id",
-        FINISHED,
-        args![id.as_str(), state.as_str(), to_json(&errors), now],
-    )
-    .await?;
-    Ok(())
+    let (d, id, errors) = (d.clone(), id.to_string(), errors.to_vec());
+    super::detached(async move {
+        let mut tx = d.begin().await?;
+        outbox::push_request_ended(&mut tx, &id, state, &errors, now).await?;
+        tx_exec_notifying::<D>(
+            &mut tx,
+            "UPDATE requests SET state = $2, errors = $3, finished = $4, ciphertext = NULL,
+               lease_owner = NULL, lease_until = 0
+             WHERE id = $1 RETURNING id",
+            FINISHED,
+            args![id.as_str(), state.as_str(), to_json(&errors), now],
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await
 }
 
 pub(crate) async fn count<D: Dialect>(d: &D, state: Option<RequestState>) -> StoreResult<u64> {

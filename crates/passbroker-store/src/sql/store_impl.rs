@@ -31,6 +31,9 @@ impl<D: Dialect> Store for SqlStore<D> {
     fn recovery(&self) -> &dyn RecoveryStore {
         self
     }
+    fn events(&self) -> &dyn EventStore {
+        self
+    }
 
     fn capture(&self) -> &dyn CaptureStore {
         self
@@ -241,7 +244,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         keys::list_rsa(&self.d).await
     }
     async fn rotate_rsa_key(&self, new_key: &StoredRsaKey, now: Millis) -> StoreResult<()> {
-        detached(keys::rotate_rsa(self.d.clone(), new_key.clone(), now)).await
+        detached(keys::rotate_rsa(self.d.clone(), new_key.clone(), now)).await?;
+        self.events_written();
+        Ok(())
     }
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> StoreResult<()> {
         keys::put_signing(&self.d, key).await
@@ -269,7 +274,11 @@ impl<D: Dialect> Store for SqlStore<D> {
             event: None,
             reply: tokio::sync::oneshot::channel().0,
         };
-        self.intake.submit(&self.d, job).await
+        let outcome = self.intake.submit(&self.d, job).await?;
+        if outcome == CreateOutcome::Created {
+            self.events_written();
+        }
+        Ok(outcome)
     }
     async fn create_request_audited(
         &self,
@@ -285,7 +294,11 @@ impl<D: Dialect> Store for SqlStore<D> {
             event: Some(event.clone()),
             reply: tokio::sync::oneshot::channel().0,
         };
-        self.intake.submit(&self.d, job).await
+        let outcome = self.intake.submit(&self.d, job).await?;
+        if outcome == CreateOutcome::Created {
+            self.events_written();
+        }
+        Ok(outcome)
     }
     async fn get_request(&self, id: &RequestId) -> StoreResult<Option<PasswordChangeRequest>> {
         requests::get_request(&self.d, id).await
@@ -311,7 +324,10 @@ impl<D: Dialect> Store for SqlStore<D> {
         requests::renew_lease(&self.d, id, owner, until).await
     }
     async fn update_task(&self, task: &TargetTask) -> StoreResult<()> {
-        requests::update_task(&self.d, task).await
+        if requests::update_task(&self.d, task).await? {
+            self.events_written();
+        }
+        Ok(())
     }
     async fn start_attempt(&self, task: &TargetTask, owner: &str) -> StoreResult<bool> {
         requests::start_attempt(&self.d, task, owner).await
@@ -334,7 +350,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         errors: &[String],
         now: Millis,
     ) -> StoreResult<()> {
-        requests::finish(&self.d, id, state, errors, now).await
+        requests::finish(&self.d, id, state, errors, now).await?;
+        self.events_written();
+        Ok(())
     }
     async fn count_in_progress(&self) -> StoreResult<u64> {
         requests::count(&self.d, Some(RequestState::InProgress)).await
@@ -366,7 +384,9 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn insert_digit_token(&self, token: &DigitToken) -> StoreResult<()> {
-        admin::insert_digit_token(&self.d, token).await
+        admin::insert_digit_token(&self.d, token).await?;
+        self.events_written();
+        Ok(())
     }
     async fn live_digit_tokens(
         &self,
@@ -377,7 +397,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         admin::live_digit_tokens(&self.d, identity_id, now, max_failures).await
     }
     async fn consume_digit_token(&self, id: &str, now: Millis) -> StoreResult<bool> {
-        admin::consume_digit_token(&self.d, id, now).await
+        let used = admin::consume_digit_token(&self.d, id, now).await?;
+        if used {
+            self.events_written();
+        }
+        Ok(used)
     }
     async fn record_digit_token_failure(
         &self,

@@ -10,6 +10,7 @@ mod postgres_support;
 mod admin;
 mod capture_store;
 mod checks;
+mod events;
 mod recovery_store;
 
 use passbroker_store::postgres::PostgresStore;

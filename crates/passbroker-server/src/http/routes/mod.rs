@@ -29,6 +29,8 @@ pub mod sign_in;
 pub mod source_doc;
 pub mod sources;
 pub mod sync_groups;
+pub mod trigger_doc;
+pub mod triggers;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
@@ -117,6 +119,7 @@ fn all_routes() -> Routes {
             );
     }
     api = isc_admin::routes(api);
+    api = trigger_routes(api);
     api.route("/passbroker/v1/audit-events", get(pats_audit::list_audit))
         .route(captured_passwords::ROUTE, post(captured_passwords::report))
         .route(crate::http::public::BREACH_RANGE_ROUTE, get(pwned::range))
@@ -153,6 +156,51 @@ fn all_routes() -> Routes {
             "/passbroker/v1/me/password-changes/{id}",
             get(me::password_change),
         )
+}
+
+/// Events: ISC's Triggers API on `/beta` and, experimental, on `/v2024` and `/v2025`;
+/// passbroker's secret rotation, dead letters and replay.
+fn trigger_routes(mut api: Routes) -> Routes {
+    use axum::Extension;
+    for v in ["beta", "v2024", "v2025"] {
+        let gate = |r: MethodRouter<AppState>| {
+            if v == "beta" {
+                r
+            } else {
+                r.layer(Extension(admin_support::ExperimentalRoute))
+            }
+        };
+        api = api
+            .route(
+                &format!("/{v}/triggers"),
+                gate(get(triggers::list_triggers)),
+            )
+            .route(
+                &format!("/{v}/trigger-subscriptions"),
+                gate(get(triggers::list).post(triggers::create)),
+            )
+            .route(
+                &format!("/{v}/trigger-subscriptions/{{id}}"),
+                gate(
+                    get(triggers::get)
+                        .put(triggers::update)
+                        .patch(triggers::patch)
+                        .delete(triggers::delete),
+                ),
+            );
+    }
+    api.route(
+        "/passbroker/v1/trigger-subscriptions/{id}/rotate-secret",
+        post(triggers::rotate_secret),
+    )
+    .route(
+        "/passbroker/v1/trigger-subscriptions/{id}/dead-letters",
+        get(triggers::dead_letters),
+    )
+    .route(
+        "/passbroker/v1/trigger-subscriptions/{id}/replay",
+        post(triggers::replay),
+    )
 }
 
 /// The path of every route the router serves, in every path form (for the test that proves
