@@ -85,14 +85,34 @@ pub trait CaptureStore: Send + Sync {
     async fn set_capture_notes(&self, request: &RequestId, notes: &[String]) -> StoreResult<()>;
     async fn capture_notes(&self, request: &RequestId) -> StoreResult<Vec<String>>;
 
-    /// Records an agent's key for a request (replacing an older use of the key), and deletes
-    /// records older than `expired_before`.
+    /// Records an agent's key for a request (replacing an older use of the key), deletes
+    /// records older than `expired_before`, and writes the `capture.received` event, in one
+    /// transaction.
     async fn record_capture_report(
         &self,
-        client_id: &str,
-        agent_key: &str,
-        request: &RequestId,
+        report: &CaptureReport<'_>,
         now: Millis,
         expired_before: Millis,
     ) -> StoreResult<()>;
+    /// Writes the `capture.echo_dropped` event: an agent reported the password passbroker set
+    /// itself (by request `report.request`).
+    async fn record_capture_echo(&self, report: &CaptureReport<'_>, now: Millis)
+        -> StoreResult<()>;
+}
+
+/// An agent's report, as its events describe it (ids only).
+#[derive(Debug, Clone, Copy)]
+pub struct CaptureReport<'a> {
+    /// The API client of the agent.
+    pub client_id: &'a str,
+    /// The agent's key for the change.
+    pub agent_key: &'a str,
+    /// The request that carries the change (for an echo: the request that set it).
+    pub request: &'a RequestId,
+    /// The origin account.
+    pub account: &'a AccountRef,
+    pub source: &'a SourceId,
+    pub identity: &'a passbroker_core::IdentityId,
+    /// `QUEUED`, `DUPLICATE` or `ECHO`.
+    pub disposition: &'a str,
 }

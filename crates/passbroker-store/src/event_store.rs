@@ -20,6 +20,8 @@ pub mod types {
     pub const DIGIT_TOKEN_ISSUED: &str = "passbroker.digit_token.issued";
     pub const DIGIT_TOKEN_REDEEMED: &str = "passbroker.digit_token.redeemed";
     pub const KEY_ROTATED: &str = "passbroker.key.rotated";
+    pub const CAPTURE_RECEIVED: &str = "passbroker.password.capture.received";
+    pub const CAPTURE_ECHO_DROPPED: &str = "passbroker.password.capture.echo_dropped";
 
     /// Every type the store writes.
     pub const ALL: &[&str] = &[
@@ -33,6 +35,8 @@ pub mod types {
         DIGIT_TOKEN_ISSUED,
         DIGIT_TOKEN_REDEEMED,
         KEY_ROTATED,
+        CAPTURE_RECEIVED,
+        CAPTURE_ECHO_DROPPED,
     ];
 }
 

@@ -15,7 +15,7 @@ pub mod sql;
 pub mod sqlite;
 mod types;
 
-pub use capture::{CapturePolicyFailure, CaptureStore};
+pub use capture::{CapturePolicyFailure, CaptureReport, CaptureStore};
 pub use event_store::{DeadLetter, EventStore, OutboxEvent, Subscription};
 pub use recovery::{OutboundMail, RecoveryStore, ResetCode, TotpFactor};
 pub use types::*;

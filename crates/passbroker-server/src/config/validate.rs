@@ -114,7 +114,7 @@ impl Config {
 
     /// Numeric keys within their ranges.
     fn validate_ranges(&self) -> Result<(), ConfigError> {
-        let ranges: [(&str, i64, i64, i64); 16] = [
+        let ranges: [(&str, i64, i64, i64); 11] = [
             ("token_lifetime_secs", self.token_lifetime_secs, 30, 86_400),
             (
                 "refresh_token_lifetime_secs",
@@ -147,25 +147,6 @@ impl Config {
                 3_650,
             ),
             (
-                "request_deadline_secs",
-                self.request_deadline_secs,
-                1,
-                86_400,
-            ),
-            (
-                "idempotency_window_secs",
-                self.idempotency_window_secs,
-                0,
-                7 * 86_400,
-            ),
-            ("lease_secs", self.lease_secs, 1, 3_600),
-            (
-                "admission_min_backlog",
-                i64::from(self.admission_min_backlog),
-                1,
-                10_000_000,
-            ),
-            (
                 "client_rate_limit_requests",
                 i64::from(self.client_rate_limit_requests),
                 1,
@@ -195,13 +176,9 @@ impl Config {
                 1,
                 60,
             ),
-            ("workers", i64::from(self.workers), 0, 1_024),
         ];
-        for (key, value, lo, hi) in ranges {
-            if value < lo || value > hi {
-                return err(key, format!("must be between {lo} and {hi}, got {value}"));
-            }
-        }
+        in_ranges(&ranges)?;
+        self.validate_request_ranges()?;
         if ![2048, 3072, 4096].contains(&self.rsa_key_bits) {
             return err(
                 "rsa_key_bits",
@@ -218,6 +195,32 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The keys of the request pipeline within their ranges.
+    fn validate_request_ranges(&self) -> Result<(), ConfigError> {
+        in_ranges(&[
+            (
+                "request_deadline_secs",
+                self.request_deadline_secs,
+                1,
+                86_400,
+            ),
+            (
+                "idempotency_window_secs",
+                self.idempotency_window_secs,
+                0,
+                7 * 86_400,
+            ),
+            ("lease_secs", self.lease_secs, 1, 3_600),
+            (
+                "admission_min_backlog",
+                i64::from(self.admission_min_backlog),
+                1,
+                10_000_000,
+            ),
+            ("workers", i64::from(self.workers), 0, 1_024),
+        ])
     }
 
     /// The breach corpus keys.
@@ -400,4 +403,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Each (key, value, lowest, highest) within its range.
+fn in_ranges(ranges: &[(&str, i64, i64, i64)]) -> Result<(), ConfigError> {
+    for &(key, value, lo, hi) in ranges {
+        if value < lo || value > hi {
+            return err(key, format!("must be between {lo} and {hi}, got {value}"));
+        }
+    }
+    Ok(())
 }

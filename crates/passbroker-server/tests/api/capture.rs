@@ -19,6 +19,8 @@ const ROUTE: &str = "/passbroker/v1/captured-passwords";
 struct World {
     app: TestApp,
     agent: String,
+    /// The agent's API client.
+    client: String,
     group_id: String,
     origin: Account,
     others: Vec<SourceId>,
@@ -91,6 +93,7 @@ async fn world() -> World {
     World {
         app,
         agent,
+        client,
         group_id: group.id.to_string(),
         origin: abby.account,
         others: vec![ldap.id, db.id],
@@ -234,6 +237,29 @@ async fn capture_echo_of_passbrokers_own_change_is_dropped_and_audited() {
         w.finished(real["requestId"].as_str().unwrap()).await["state"],
         "FINISHED"
     );
+
+    // Both reports are events (ids and dispositions, never the password).
+    let events = w.app.state.store.events();
+    let echoes = events
+        .events_after(0, Some("passbroker.password.capture.echo_dropped"), 10)
+        .await
+        .unwrap();
+    assert_eq!(echoes.len(), 1, "{echoes:?}");
+    assert_eq!(echoes[0].subject.as_deref(), Some(first.as_str()));
+    let received = events
+        .events_after(0, Some("passbroker.password.capture.received"), 10)
+        .await
+        .unwrap();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].subject.as_deref(), real["requestId"].as_str());
+    for e in echoes.iter().chain(&received) {
+        let data: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+        assert_eq!(data["accountId"], w.origin.id.to_string(), "{data}");
+        assert_eq!(data["clientId"], w.client, "{data}");
+        assert!(!e.data.contains("Elsewhere-Pass-9") && !e.data.contains("Changed-At-AD-3"));
+    }
+    let data: serde_json::Value = serde_json::from_str(&echoes[0].data).unwrap();
+    assert_eq!(data["disposition"], "ECHO");
 }
 
 #[tokio::test]

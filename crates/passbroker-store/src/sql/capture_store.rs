@@ -1,7 +1,10 @@
 //! `CaptureStore`: agents' sources, sync groups' capture setting, echoes, agents' keys.
 
-use super::{args, detached, first, json_list, parse, to_json, Dialect, SqlStore, Transaction};
-use crate::capture::{CapturePolicyFailure, CaptureStore};
+use super::{
+    args, detached, first, json_list, outbox, parse, to_json, Dialect, SqlStore, Transaction,
+};
+use crate::capture::{CapturePolicyFailure, CaptureReport, CaptureStore};
+use crate::event_store::types;
 use crate::StoreResult;
 use async_trait::async_trait;
 use passbroker_core::time::Millis;
@@ -182,18 +185,13 @@ impl<D: Dialect> CaptureStore for SqlStore<D> {
 
     async fn record_capture_report(
         &self,
-        client_id: &str,
-        agent_key: &str,
-        request: &RequestId,
+        report: &CaptureReport<'_>,
         now: Millis,
         expired_before: Millis,
     ) -> StoreResult<()> {
-        let (d, client_id, agent_key, request) = (
-            self.d.clone(),
-            client_id.to_owned(),
-            agent_key.to_owned(),
-            request.clone(),
-        );
+        let d = self.d.clone();
+        let (client_id, agent_key) = (report.client_id.to_owned(), report.agent_key.to_owned());
+        let event = outbox::capture(report, types::CAPTURE_RECEIVED, now);
         detached(async move {
             let mut tx = d.begin().await?;
             tx.exec(
@@ -204,9 +202,25 @@ impl<D: Dialect> CaptureStore for SqlStore<D> {
             tx.exec(
                 "INSERT INTO capture_reports (client_id, agent_key, request_id, created) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (client_id, agent_key) DO UPDATE SET request_id = excluded.request_id, created = excluded.created",
-                args![&client_id, &agent_key, request.as_str(), now],
+                args![&client_id, &agent_key, event.subject.as_deref(), now],
             )
             .await?;
+            outbox::push(&mut tx, &event.borrowed()).await?;
+            tx.commit().await
+        })
+        .await
+    }
+
+    async fn record_capture_echo(
+        &self,
+        report: &CaptureReport<'_>,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let d = self.d.clone();
+        let event = outbox::capture(report, types::CAPTURE_ECHO_DROPPED, now);
+        detached(async move {
+            let mut tx = d.begin().await?;
+            outbox::push(&mut tx, &event.borrowed()).await?;
             tx.commit().await
         })
         .await

@@ -18,6 +18,46 @@ pub(crate) struct Event<'a> {
     pub time: Millis,
 }
 
+/// An event that owns its parts (to move into a detached transaction).
+pub(crate) struct OwnedEvent {
+    pub kind: &'static str,
+    pub subject: Option<String>,
+    pub data: Value,
+    pub time: Millis,
+}
+
+impl OwnedEvent {
+    pub fn borrowed(&self) -> Event<'_> {
+        Event {
+            kind: self.kind,
+            subject: self.subject.as_deref(),
+            data: self.data.clone(),
+            time: self.time,
+        }
+    }
+}
+
+/// A capture agent's report (`capture.received`, `capture.echo_dropped`).
+pub(crate) fn capture(
+    r: &crate::capture::CaptureReport<'_>,
+    kind: &'static str,
+    time: Millis,
+) -> OwnedEvent {
+    OwnedEvent {
+        kind,
+        subject: Some(r.request.as_str().to_owned()),
+        data: json!({
+            "requestId": r.request.as_str(),
+            "identityId": r.identity.as_str(),
+            "sourceId": r.source.as_str(),
+            "accountId": r.account.as_str(),
+            "clientId": r.client_id,
+            "disposition": r.disposition,
+        }),
+        time,
+    }
+}
+
 /// Appends `event` to the outbox in `tx`.
 pub(crate) async fn push<T: Transaction>(tx: &mut T, event: &Event<'_>) -> StoreResult<()> {
     tx.exec(

@@ -70,13 +70,34 @@ crate::check! {
         assert_eq!(c.find_echo(&account.id, &[1, 2, 4], Millis(500)).await.unwrap(), None);
         assert_eq!(c.find_echo(&account.id, &[1, 2, 3], Millis(1_001)).await.unwrap(), None);
         c.record_echo(&account.id, &[1, 2, 3], &r2, Millis(2_000), Millis(1_500)).await.unwrap();
-        assert_eq!(c.find_echo(&account.id, &[1, 2, 3], Millis(0)).await.unwrap(), Some(r2));
+        assert_eq!(c.find_echo(&account.id, &[1, 2, 3], Millis(0)).await.unwrap(), Some(r2.clone()));
 
         // Agents' keys: per client, within the window.
-        c.record_capture_report("agent-1", "dc1:7", &r1, Millis(1_000), Millis(0)).await.unwrap();
+        let report = |agent_key, request, disposition| passbroker_store::CaptureReport {
+            client_id: "agent-1",
+            agent_key,
+            request,
+            account: &account.id,
+            source: &origin.id,
+            identity: &identity.id,
+            disposition,
+        };
+        c.record_capture_report(&report("dc1:7", &r1, "QUEUED"), Millis(1_000), Millis(0)).await.unwrap();
         assert_eq!(c.find_capture_report("agent-1", "dc1:7", Millis(0)).await.unwrap(), Some(r1.clone()));
         assert_eq!(c.find_capture_report("agent-2", "dc1:7", Millis(0)).await.unwrap(), None);
         assert_eq!(c.find_capture_report("agent-1", "dc1:7", Millis(1_001)).await.unwrap(), None);
+        // Each report and each echo is an event, in the same transaction.
+        c.record_capture_echo(&report("dc2:8", &r2, "ECHO"), Millis(1_100)).await.unwrap();
+        let events = store.events().events_after(0, None, 100).await.unwrap();
+        let kinds: Vec<(&str, Option<&str>)> =
+            events.iter().map(|e| (e.kind.as_str(), e.subject.as_deref())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("passbroker.password.capture.received", Some(r1.as_str())),
+                ("passbroker.password.capture.echo_dropped", Some(r2.as_str())),
+            ]
+        );
 
         // A propagated change's notes live with its request.
         let (req, tasks) = request(&identity, &account, None, 10);

@@ -28,6 +28,7 @@ use passbroker_core::account::Account;
 use passbroker_core::request::{Encryption, PasswordChangeRequest, RequestState};
 use passbroker_core::time::Millis;
 use passbroker_core::{Password, PublicKeyId, RequestId, SourceId};
+use passbroker_store::CaptureReport;
 use passbroker_wire::{CapturedPasswordDto, CapturedPasswordResponse};
 
 operation!(
@@ -91,16 +92,41 @@ pub async fn report(
             .await?
         {
             audit_echo(&state, &auth.principal, &report.account, &origin, now).await;
+            capture
+                .record_capture_echo(&described(&app.client_id, &report, &origin, "ECHO"), now)
+                .await?;
             return answer(&state, StatusCode::OK, origin, "ECHO").await;
         }
     }
     let (id, created) = enqueue(&state, &auth.principal, &report, now).await?;
     let keep_after = Millis(now.0 - state.config.idempotency_window_secs * 1000);
-    capture
-        .record_capture_report(&app.client_id, &report.agent_key, &id, now, keep_after)
-        .await?;
     let disposition = if created { "QUEUED" } else { "DUPLICATE" };
+    capture
+        .record_capture_report(
+            &described(&app.client_id, &report, &id, disposition),
+            now,
+            keep_after,
+        )
+        .await?;
     answer(&state, StatusCode::ACCEPTED, id, disposition).await
+}
+
+/// The report as the store records it (and its events describe it: ids only).
+fn described<'a>(
+    client_id: &'a str,
+    report: &'a Report,
+    request: &'a RequestId,
+    disposition: &'a str,
+) -> CaptureReport<'a> {
+    CaptureReport {
+        client_id,
+        agent_key: &report.agent_key,
+        request,
+        account: &report.account.id,
+        source: &report.account.source_id,
+        identity: &report.account.identity_id,
+        disposition,
+    }
 }
 
 async fn check(

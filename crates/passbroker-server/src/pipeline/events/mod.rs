@@ -83,6 +83,18 @@ pub const TRIGGERS: &[Trigger] = &[
         description: "A digit token was used.",
     },
     Trigger {
+        id: "passbroker:password-capture-received",
+        name: "Password capture received",
+        event_type: Some(types::CAPTURE_RECEIVED),
+        description: "A capture agent reported a password changed at a directory (QUEUED: a new request for the rest of the sync group; DUPLICATE: the same change again).",
+    },
+    Trigger {
+        id: "passbroker:password-capture-echo-dropped",
+        name: "Captured password dropped as an echo",
+        event_type: Some(types::CAPTURE_ECHO_DROPPED),
+        description: "A capture agent reported the password passbroker itself had just set there; it was not sent on again.",
+    },
+    Trigger {
         id: "passbroker:key-rotated",
         name: "Encryption key rotated",
         event_type: Some(types::KEY_ROTATED),
@@ -121,6 +133,11 @@ pub fn example_data(event_type: Option<&str>) -> Value {
         }),
         Some(types::DIGIT_TOKEN_REDEEMED) => json!({
             "tokenId": "0190a5c4e3f27c1d9a8b7c6d5e4f3a30", "identityId": base["identityId"],
+        }),
+        Some(types::CAPTURE_RECEIVED | types::CAPTURE_ECHO_DROPPED) => json!({
+            "requestId": request, "identityId": base["identityId"], "sourceId": base["sourceId"],
+            "accountId": "0190a5c4e3f27c1d9a8b7c6d5e4f3a2e", "clientId": "0190a5c4e3f27c1d9a8b7c6d5e4f3a32",
+            "disposition": if event_type == Some(types::CAPTURE_RECEIVED) { "QUEUED" } else { "ECHO" },
         }),
         Some(types::KEY_ROTATED) => {
             json!({ "publicKeyId": "0190a5c4e3f27c1d9a8b7c6d5e4f3a31", "state": "ACTIVE" })
