@@ -50,6 +50,16 @@ pub trait Dialect: Clone + Send + Sync + 'static {
     async fn fetch_scan(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
         self.fetch(sql, args).await
     }
+    /// Runs read-only statements as one snapshot and returns each one's rows. SQLite runs
+    /// them in one read transaction on one reader connection: one file lock instead of one
+    /// per statement (the lock was the largest part of a status read's cost).
+    async fn fetch_together(&self, reads: &[(&str, &[Arg<'_>])]) -> StoreResult<Vec<Vec<Row>>> {
+        let mut out = Vec::with_capacity(reads.len());
+        for (sql, args) in reads {
+            out.push(self.fetch(sql, args).await?);
+        }
+        Ok(out)
+    }
     async fn begin(&self) -> StoreResult<Self::Tx>;
     /// Returns the connections (SQLite first checkpoints its write-ahead log).
     async fn close(&self);

@@ -81,6 +81,35 @@ pub(crate) async fn tasks_of_request<D: Dialect>(
     rows.iter().map(task_from_row).collect()
 }
 
+/// A request and its tasks, read as one snapshot.
+pub(crate) async fn request_with_tasks<D: Dialect>(
+    d: &D,
+    id: &RequestId,
+) -> StoreResult<Option<(PasswordChangeRequest, Vec<TargetTask>)>> {
+    let a = args![id.as_str()];
+    let mut rows = d
+        .fetch_together(&[
+            ("SELECT * FROM requests WHERE id = $1", a),
+            (
+                "SELECT * FROM tasks WHERE request_id = $1 ORDER BY position",
+                a,
+            ),
+        ])
+        .await?
+        .into_iter();
+    let (Some(request), Some(tasks)) = (rows.next(), rows.next()) else {
+        return Err(super::corrupt("a snapshot read returned too few results"));
+    };
+    let Some(request) = first(request).as_ref().map(request_from_row).transpose()? else {
+        return Ok(None);
+    };
+    let tasks = tasks
+        .iter()
+        .map(task_from_row)
+        .collect::<StoreResult<_>>()?;
+    Ok(Some((request, tasks)))
+}
+
 /// Inserts a request and its tasks in `tx`, honouring the idempotency key (see
 /// [`crate::Store::create_request`]).
 pub(crate) async fn insert_request<D: Dialect>(

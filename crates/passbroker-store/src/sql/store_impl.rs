@@ -306,6 +306,12 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn tasks_of_request(&self, id: &RequestId) -> StoreResult<Vec<TargetTask>> {
         requests::tasks_of_request(&self.d, id).await
     }
+    async fn request_with_tasks(
+        &self,
+        id: &RequestId,
+    ) -> StoreResult<Option<(PasswordChangeRequest, Vec<TargetTask>)>> {
+        requests::request_with_tasks(&self.d, id).await
+    }
     async fn last_change_of_account(
         &self,
         account_ref: &AccountRef,

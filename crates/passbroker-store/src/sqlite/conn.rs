@@ -233,6 +233,20 @@ fn fetch_stmt(mut stmt: rusqlite::CachedStatement<'_>, args: &[Arg<'_>]) -> Stor
     Ok(out)
 }
 
+/// Runs `f` in one read transaction on `conn` (one snapshot, one file lock).
+fn in_read_transaction<T>(conn: &Connection, f: impl FnOnce() -> StoreResult<T>) -> StoreResult<T> {
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(error)
+    };
+    run("BEGIN")?;
+    let result = f();
+    // A read transaction has nothing to keep: ROLLBACK ends it either way.
+    run("ROLLBACK")?;
+    result
+}
+
 /// Runs a statement; returns how many rows it changed.
 fn exec_on(conn: &Connection, sql: &str, args: &[Arg<'_>]) -> StoreResult<u64> {
     let mut stmt = prepare(conn, sql)?;
@@ -286,6 +300,25 @@ impl Dialect for Sqlite {
         }
         let writer = self.writer().await?;
         retry_busy(writer, |c| fetch_on(c, sql, args)).await.1
+    }
+
+    async fn fetch_together(&self, reads: &[(&str, &[Arg<'_>])]) -> StoreResult<Vec<Vec<Row>>> {
+        self.with_reader(|c| {
+            in_read_transaction(c, || {
+                reads
+                    .iter()
+                    .map(|(sql, args)| {
+                        let stmt = prepare(c, sql)?;
+                        if !stmt.readonly() {
+                            return Err(StoreError::Database(
+                                "fetch_together runs reads only".into(),
+                            ));
+                        }
+                        fetch_stmt(stmt, args)
+                    })
+                    .collect()
+            })
+        })
     }
 
     async fn fetch_scan(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {
