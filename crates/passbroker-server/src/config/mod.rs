@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod database;
+mod env;
 mod validate;
 
 pub use database::{is_postgres_url, redact_url, Database};
@@ -241,78 +242,6 @@ impl Default for Config {
     }
 }
 
-/// Keys that may be given in the environment as `PASSBROKER_<KEY>` (upper case).
-const KEYS: &[&str] = &[
-    "events_max_attempts",
-    "events_timeout_secs",
-    "events_backoff_ms",
-    "events_poll_interval_ms",
-    "events_retention_secs",
-    "events_source",
-    "listen",
-    "data_dir",
-    "database_url",
-    "database_password_file",
-    "database_max_connections",
-    "sqlite_synchronous",
-    "public_url",
-    "master_key",
-    "master_key_file",
-    "log_format",
-    "log_level",
-    "demo",
-    "token_lifetime_secs",
-    "refresh_token_lifetime_secs",
-    "token_issuer",
-    "token_audience",
-    "rate_limit_requests",
-    "rate_limit_window_secs",
-    "token_rate_limit_requests",
-    "client_rate_limit_requests",
-    "auth_failures_per_ip",
-    "login_attempts_per_user",
-    "login_brake_failures_per_user",
-    "key_sync_interval_secs",
-    "rsa_key_bits",
-    "key_grace_period_secs",
-    "key_rotate_after_days",
-    "allow_pkcs1v15",
-    "request_deadline_secs",
-    "idempotency_window_secs",
-    "lease_secs",
-    "workers",
-    "admission_min_backlog",
-    "max_body_bytes",
-    "max_prefer_wait_secs",
-    "breach_dir",
-    "breach_range_public",
-    "breach_range_requests_per_ip",
-    "breach_upstream_url",
-    "breach_upstream_timeout_ms",
-    "breach_upstream_failure",
-    "breach_upstream_cache_secs",
-    "http_max_connections",
-    "http_header_timeout_secs",
-    "http_idle_timeout_secs",
-    "http_request_timeout_secs",
-    "tls_cert_file",
-    "tls_key_file",
-    "session_lifetime_secs",
-    "session_idle_timeout_secs",
-    "smtp_host",
-    "smtp_port",
-    "smtp_tls",
-    "smtp_username",
-    "smtp_password",
-    "smtp_password_file",
-    "smtp_from",
-    "smtp_ca_file",
-    "smtp_timeout_secs",
-    "reset_code_ttl_secs",
-    "trusted_networks",
-    "notify_password_changes",
-];
-
 /// Values given on the command line; they win over everything else.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -350,8 +279,8 @@ impl Config {
             else {
                 continue;
             };
-            if KEYS.contains(&key.as_str()) {
-                table.insert(key, typed_env_value(value));
+            if env::KEYS.contains(&key.as_str()) {
+                table.insert(key, env::typed_env_value(value));
             }
         }
         if let Some(v) = &overrides.listen {
@@ -481,19 +410,6 @@ impl Config {
             return Ok(Some(SecretString::from(text.trim().to_owned())));
         }
         Ok(None)
-    }
-}
-
-/// Environment values are text; read numbers and booleans as such so the typed fields
-/// accept them, and leave everything else a string.
-fn typed_env_value(v: &str) -> toml::Value {
-    if let Ok(n) = v.parse::<i64>() {
-        return toml::Value::Integer(n);
-    }
-    match v.to_ascii_lowercase().as_str() {
-        "true" => toml::Value::Boolean(true),
-        "false" => toml::Value::Boolean(false),
-        _ => toml::Value::String(v.to_owned()),
     }
 }
 
