@@ -11,7 +11,7 @@
 //! retries) is one request. The worker decrypts it again, like any other request.
 
 use super::extract::ApiJson;
-use super::password::ciphertext;
+use super::password::{ciphertext, required};
 use crate::http::auth::{Access, Authorized, Principal};
 use crate::http::error::{ApiError, ApiResult, Cause};
 use crate::http::state::AppState;
@@ -52,16 +52,6 @@ struct Report {
     /// The password when the payload decrypts to a usable one.
     password: Option<Password>,
     agent_key: String,
-}
-
-fn required<'a>(value: &'a Option<String>, field: &str, causes: &mut Vec<Cause>) -> &'a str {
-    match value.as_deref() {
-        Some(v) if !v.is_empty() => v,
-        _ => {
-            causes.push(Cause(format!("{field}: is required")));
-            ""
-        }
-    }
 }
 
 pub async fn report(

@@ -46,7 +46,12 @@ operation!(
     ["idn:password-change:read", "idn:password-change:manage"]
 );
 
-fn required<'a>(value: &'a Option<String>, field: &str, causes: &mut Vec<Cause>) -> &'a str {
+/// The field's text, or a cause saying it is required (absent or empty).
+pub(crate) fn required<'a>(
+    value: &'a Option<String>,
+    field: &str,
+    causes: &mut Vec<Cause>,
+) -> &'a str {
     match value.as_deref() {
         Some(v) if !v.is_empty() => v,
         _ => {
