@@ -27,6 +27,7 @@ mod outage;
 mod page;
 mod password_api;
 mod pats;
+mod python;
 mod rate_limit;
 mod recovery;
 mod smtp;

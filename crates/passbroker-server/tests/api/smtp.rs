@@ -3,41 +3,14 @@
 //! as a file the test reads. Without Python's aiosmtpd the test skips loudly, and fails under
 //! `PASSBROKER_REQUIRE_SERVICES=1`.
 
+use crate::python::{missing, python_with};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 
-const VENV_PYTHON: &str = "/opt/passbroker-test-venv/bin/python";
-
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/smtp_sink.py")
-}
-
-/// A Python that has aiosmtpd: `PASSBROKER_TEST_PYTHON`, the test venv's, or `python3`.
-fn python() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var_os("PASSBROKER_TEST_PYTHON")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from(VENV_PYTHON), PathBuf::from("python3")])
-        .collect();
-    candidates.into_iter().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
-fn missing(what: &str) {
-    let msg = format!("SKIP: {what} (run scripts/install-services.sh)");
-    if std::env::var("PASSBROKER_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("{msg}");
-    }
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
 }
 
 pub enum Mode {
@@ -61,7 +34,7 @@ impl SmtpSink {
     }
 
     pub async fn start_on(port: u16, mode: Mode, auth: Option<(&str, &str)>) -> Option<SmtpSink> {
-        let Some(python) = python() else {
+        let Some(python) = python_with("aiosmtpd") else {
             missing("no Python with aiosmtpd for the test SMTP server");
             return None;
         };

@@ -6,43 +6,15 @@
 
 #![allow(dead_code)]
 
+use crate::python::{missing, python_with};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
 
-const VENV_PYTHON: &str = "/opt/passbroker-test-venv/bin/python";
-
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/webhooks/receiver.py")
-}
-
-/// A Python with standardwebhooks and cloudevents: `PASSBROKER_TEST_PYTHON`, the test
-/// venv's, or `python3`.
-fn python() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var_os("PASSBROKER_TEST_PYTHON")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from(VENV_PYTHON), PathBuf::from("python3")])
-        .collect();
-    candidates.into_iter().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import standardwebhooks, cloudevents.v1.http"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
-fn missing(what: &str) {
-    let msg = format!("SKIP: {what} (run scripts/install-services.sh)");
-    if std::env::var("PASSBROKER_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("{msg}");
-    }
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
 }
 
 pub struct Receiver {
@@ -54,7 +26,7 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver; `None` (after a loud skip) without the Python libraries.
     pub async fn start() -> Option<Receiver> {
-        let Some(python) = python() else {
+        let Some(python) = python_with("standardwebhooks, cloudevents.v1.http") else {
             missing("no Python with standardwebhooks and cloudevents for the webhook receiver");
             return None;
         };
@@ -90,7 +62,7 @@ impl Receiver {
 
     /// Starts it again on the same port.
     pub async fn restart(&mut self) {
-        let python = python().expect("python");
+        let python = python_with("standardwebhooks, cloudevents.v1.http").expect("python");
         let (_, child) = spawn(&python, self.dir.path(), self.port).await;
         self.child = Some(child);
     }
