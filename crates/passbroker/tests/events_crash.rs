@@ -3,6 +3,8 @@
 //! The receiver is `tests/webhooks/receiver.py` (standardwebhooks verifies each delivery,
 //! the CloudEvents SDK parses it).
 
+#[path = "../../passbroker-server/tests/api/python.rs"]
+mod python;
 mod support;
 #[path = "../../passbroker-server/tests/api/webhooks.rs"]
 mod webhooks;
