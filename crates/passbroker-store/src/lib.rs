@@ -319,7 +319,32 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         now: Millis,
         lease_ms: i64,
-    ) -> StoreResult<Option<PasswordChangeRequest>>;
+    ) -> StoreResult<Option<PasswordChangeRequest>> {
+        let claimed = self.claim_requests(owner, now, lease_ms, 1).await?;
+        Ok(claimed.into_iter().next().map(|c| c.request))
+    }
+    /// Leases up to `limit` due in-progress requests whose lease has expired (oldest due
+    /// first), with their tasks. Committed with other writes of the moment (group commit).
+    async fn claim_requests(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Claimed>>;
+    /// Marks the attempts of `tasks` as started (as [`Store::start_attempt`] does for one)
+    /// and, with `validated`, that the request passed its policy: all only while `owner`
+    /// holds the lease; false (nothing written) when it does not. Group-committed.
+    async fn start_attempts(
+        &self,
+        request_id: &RequestId,
+        owner: &str,
+        validated: bool,
+        tasks: &[TargetTask],
+    ) -> StoreResult<bool>;
+    /// Records what a worker's step did in one transaction, group-committed: its tasks, its
+    /// audit events, and the request released or ended (see [`StepRecord`]).
+    async fn record_step(&self, step: StepRecord) -> StoreResult<()>;
     /// Extends a lease this owner holds; false if the lease was lost.
     async fn renew_lease(&self, id: &RequestId, owner: &str, until: Millis) -> StoreResult<bool>;
     async fn update_task(&self, task: &TargetTask) -> StoreResult<()>;

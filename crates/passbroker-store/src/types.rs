@@ -170,3 +170,36 @@ pub struct LastChange {
     pub task: passbroker_core::request::TargetTask,
     pub requested: Millis,
 }
+
+/// A request a worker claimed, with its tasks (see [`crate::Store::claim_requests`]).
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub request: passbroker_core::request::PasswordChangeRequest,
+    pub tasks: Vec<passbroker_core::request::TargetTask>,
+}
+
+/// How a worker's step leaves its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepEnd {
+    /// Given back (by its lease holder), due again at this time.
+    Release { next_attempt_at: Millis },
+    /// Ended; the ciphertext is erased in the same statement.
+    Finish {
+        state: passbroker_core::request::RequestState,
+        errors: Vec<String>,
+        now: Millis,
+    },
+}
+
+/// What a worker's step did, recorded in one transaction (see [`crate::Store::record_step`]).
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub request_id: RequestId,
+    /// The lease holder (a release by anyone else changes nothing).
+    pub owner: String,
+    /// The tasks the step changed. A task that ends is stored (and reports its end) only if
+    /// it was still pending: an end is never recorded twice.
+    pub tasks: Vec<passbroker_core::request::TargetTask>,
+    pub audit: Vec<passbroker_core::audit::AuditEvent>,
+    pub end: StepEnd,
+}

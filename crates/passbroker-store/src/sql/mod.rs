@@ -13,12 +13,13 @@ mod auth;
 mod capture_store;
 mod directory;
 mod event_queries;
-mod intake;
+mod group;
 pub(crate) mod keys;
 mod lookups;
 pub(crate) mod outbox;
 mod recovery_store;
 pub(crate) mod requests;
+mod steps;
 mod store_impl;
 
 use crate::{StoreError, StoreResult};
@@ -453,7 +454,7 @@ pub(crate) fn page_args(page: crate::Page) -> (i64, i64) {
 #[derive(Clone)]
 pub struct SqlStore<D> {
     pub(crate) d: D,
-    intake: intake::Intake,
+    group: group::Group,
     /// Notified after this process commits events (wakes the event dispatcher).
     events: Arc<tokio::sync::Notify>,
 }
@@ -468,7 +469,7 @@ impl<D: Dialect> SqlStore<D> {
     pub(crate) fn new(d: D) -> Self {
         SqlStore {
             d,
-            intake: intake::Intake::default(),
+            group: group::Group::default(),
             events: Arc::new(tokio::sync::Notify::new()),
         }
     }

@@ -7,7 +7,7 @@
 
 use super::{
     args, corrupt, first, json_list, outbox, parse, to_json, tx_exec_notifying, Arg, Dialect, Kind,
-    Row, Sql, Transaction,
+    Row, Transaction,
 };
 use crate::{CreateOutcome, LastChange, StoreResult};
 use passbroker_core::request::{
@@ -222,29 +222,6 @@ async fn insert_tasks<T: Transaction>(tx: &mut T, tasks: &[TargetTask]) -> Store
     Ok(())
 }
 
-/// Leases the oldest due in-progress request whose lease has expired. One statement picks
-/// and leases, so two workers can never hold the same request.
-pub(crate) async fn claim<D: Dialect>(
-    d: &D,
-    owner: &str,
-    now: Millis,
-    lease_ms: i64,
-) -> StoreResult<Option<PasswordChangeRequest>> {
-    let sql = format!(
-        "UPDATE requests SET lease_owner = $1, lease_until = $2
-         WHERE id = (SELECT id FROM requests
-                     WHERE state = 'IN_PROGRESS' AND next_attempt_at <= $3 AND lease_until <= $3
-                     ORDER BY next_attempt_at, created LIMIT 1{})
-           AND lease_until <= $3
-         RETURNING *",
-        Sql::skip_locked(D::KIND)
-    );
-    let rows = d
-        .fetch(&sql, args![owner, now.0.saturating_add(lease_ms), now])
-        .await?;
-    first(rows).as_ref().map(request_from_row).transpose()
-}
-
 pub(crate) async fn renew_lease<D: Dialect>(
     d: &D,
     id: &RequestId,
@@ -361,16 +338,7 @@ pub(crate) async fn finish<D: Dialect>(
     let (d, id, errors) = (d.clone(), id.to_string(), errors.to_vec());
     super::detached(async move {
         let mut tx = d.begin().await?;
-        outbox::push_request_ended(&mut tx, &id, state, &errors, now).await?;
-        tx_exec_notifying::<D>(
-            &mut tx,
-            "UPDATE requests SET state = $2, errors = $3, finished = $4, ciphertext = NULL,
-               lease_owner = NULL, lease_until = 0
-             WHERE id = $1 RETURNING id",
-            FINISHED,
-            args![id.as_str(), state.as_str(), to_json(&errors), now],
-        )
-        .await?;
+        super::steps::finish_in::<D>(&mut tx, &id, state, &errors, now).await?;
         tx.commit().await
     })
     .await

@@ -2,7 +2,7 @@
 //! Write transactions run [`detached`] so that a cancelled caller never leaves one half-way.
 
 use super::{
-    admin, auth, detached, directory as dir, intake, keys, requests, Dialect, SqlStore, Transaction,
+    admin, auth, detached, directory as dir, group, keys, requests, Dialect, SqlStore, Transaction,
 };
 use crate::*;
 use async_trait::async_trait;
@@ -267,18 +267,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         tasks: &[TargetTask],
         idempotency_since: Millis,
     ) -> StoreResult<CreateOutcome> {
-        let job = intake::Job {
-            request: request.clone(),
-            tasks: tasks.to_vec(),
-            idempotency_since,
-            event: None,
-            reply: tokio::sync::oneshot::channel().0,
-        };
-        let outcome = self.intake.submit(&self.d, job).await?;
-        if outcome == CreateOutcome::Created {
-            self.events_written();
-        }
-        Ok(outcome)
+        self.create(request, tasks, idempotency_since, None).await
     }
     async fn create_request_audited(
         &self,
@@ -287,18 +276,8 @@ impl<D: Dialect> Store for SqlStore<D> {
         idempotency_since: Millis,
         event: &AuditEvent,
     ) -> StoreResult<CreateOutcome> {
-        let job = intake::Job {
-            request: request.clone(),
-            tasks: tasks.to_vec(),
-            idempotency_since,
-            event: Some(event.clone()),
-            reply: tokio::sync::oneshot::channel().0,
-        };
-        let outcome = self.intake.submit(&self.d, job).await?;
-        if outcome == CreateOutcome::Created {
-            self.events_written();
-        }
-        Ok(outcome)
+        self.create(request, tasks, idempotency_since, Some(event.clone()))
+            .await
     }
     async fn get_request(&self, id: &RequestId) -> StoreResult<Option<PasswordChangeRequest>> {
         requests::get_request(&self.d, id).await
@@ -318,13 +297,46 @@ impl<D: Dialect> Store for SqlStore<D> {
     ) -> StoreResult<Option<LastChange>> {
         requests::last_change_of_account(&self.d, account_ref).await
     }
-    async fn claim_request(
+    async fn claim_requests(
         &self,
         owner: &str,
         now: Millis,
         lease_ms: i64,
-    ) -> StoreResult<Option<PasswordChangeRequest>> {
-        requests::claim(&self.d, owner, now, lease_ms).await
+        limit: u32,
+    ) -> StoreResult<Vec<Claimed>> {
+        let work = group::Work::Claim {
+            owner: owner.to_owned(),
+            now,
+            lease_ms,
+            limit,
+        };
+        match self.group.submit(&self.d, work).await? {
+            group::Done::Claimed(claimed) => Ok(claimed),
+            _ => Err(StoreError::Database("a claim gave no requests".into())),
+        }
+    }
+    async fn start_attempts(
+        &self,
+        request_id: &RequestId,
+        owner: &str,
+        validated: bool,
+        tasks: &[TargetTask],
+    ) -> StoreResult<bool> {
+        let work = group::Work::Start {
+            request_id: request_id.clone(),
+            owner: owner.to_owned(),
+            validated,
+            tasks: tasks.to_vec(),
+        };
+        match self.group.submit(&self.d, work).await? {
+            group::Done::Started(held) => Ok(held),
+            _ => Err(StoreError::Database("a start gave no answer".into())),
+        }
+    }
+    async fn record_step(&self, step: StepRecord) -> StoreResult<()> {
+        self.group.submit(&self.d, group::Work::Step(step)).await?;
+        self.events_written();
+        Ok(())
     }
     async fn renew_lease(&self, id: &RequestId, owner: &str, until: Millis) -> StoreResult<bool> {
         requests::renew_lease(&self.d, id, owner, until).await

@@ -12,6 +12,7 @@ mod capture_store;
 mod checks;
 mod events;
 mod recovery_store;
+mod steps;
 
 use passbroker_store::postgres::PostgresStore;
 use passbroker_store::sqlite::{Durability, SqliteStore};

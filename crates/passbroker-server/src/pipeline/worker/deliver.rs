@@ -1,7 +1,8 @@
-//! The delivery step: each pending, due task's target is called (asked first when an
-//! earlier attempt's outcome is unknown), and each outcome recorded with its audit event.
+//! The delivery step: the attempts of every pending, due task are marked started in one write,
+//! each target is called (asked first when an earlier attempt's outcome is unknown), and each
+//! outcome goes into the step's record with its audit event.
 
-use super::{Targets, Worker};
+use super::{Step, Targets, Worker};
 use crate::pipeline::audit::audit_event;
 use crate::pipeline::pipeline_error::{PipelineError, PipelineResult};
 use crate::pipeline::policy::history_depth;
@@ -41,87 +42,84 @@ struct Target<'a> {
 }
 
 impl Worker {
-    /// Calls the connectors of every pending, due task, concurrently.
+    /// Calls every pending, due task's target at once, after marking the attempts started
+    /// (and, with `validated`, the policy passed) in one write; each outcome goes into `step`.
     pub(super) async fn deliver(
         &self,
         request: &PasswordChangeRequest,
         tasks: &mut [TargetTask],
+        step: &mut Step,
         targets: &Targets,
         password: &Password,
+        validated: bool,
     ) -> PipelineResult<()> {
         let now = self.cx.clock.now();
         let mut calls = Vec::new();
-        for (task, account) in tasks.iter_mut().zip(&targets.accounts) {
+        for (i, (task, account)) in tasks.iter_mut().zip(&targets.accounts).enumerate() {
             if task.state != TaskState::Pending || task.next_attempt_at > now {
                 continue;
             }
-            let target = match (targets.sources.get(&task.source_id), account) {
-                (Some(source), Some(account)) => Some(Target {
-                    source,
-                    account,
-                    policy: targets.policies.get(&task.source_id),
-                    name: source.name.as_str().to_owned(),
-                }),
-                _ => None,
+            let (Some(source), Some(account)) = (targets.sources.get(&task.source_id), account)
+            else {
+                let why = "the account or its source no longer exists";
+                self.end_task(request, task, step, "?", Ended::Failed(why.into()));
+                continue;
             };
-            calls.push(self.deliver_one(request, task, target, password));
+            let name = source.name.as_str().to_owned();
+            let (connector, turns) = match self.cx.connectors.get(source).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let why = format!("the source is misconfigured ({e})");
+                    self.end_task(request, task, step, &name, Ended::Failed(why));
+                    continue;
+                }
+            };
+            self.remember_echo(request, account, password).await?;
+            let in_doubt = task.attempt_started.is_some();
+            task.attempts += 1;
+            task.attempt_started = Some(self.cx.clock.now());
+            let target = Target {
+                source,
+                account,
+                policy: targets.policies.get(&task.source_id),
+                name,
+            };
+            calls.push((i, target, connector, turns, in_doubt));
         }
-        for result in futures::future::join_all(calls).await {
-            result?;
+        if !calls.is_empty() || validated {
+            let started: Vec<TargetTask> = calls.iter().map(|c| tasks[c.0].clone()).collect();
+            let held = self
+                .cx
+                .store
+                .start_attempts(&request.id, &self.owner, validated, &started)
+                .await
+                .map_err(|e| {
+                    PipelineError::from(e).context("could not mark the attempts as started")
+                })?;
+            if !held {
+                return Err(PipelineError::Permanent(
+                    "the request's lease was lost to another worker".into(),
+                ));
+            }
+        }
+        let called = futures::future::join_all(calls.iter().map(
+            |(i, target, connector, turns, in_doubt)| {
+                let task = &tasks[*i];
+                async move {
+                    let _turn = turns.acquire().await.map_err(PipelineError::internal)?;
+                    Ok::<_, PipelineError>(
+                        self.call_target(connector.as_ref(), task, target, password, *in_doubt)
+                            .await,
+                    )
+                }
+            },
+        ))
+        .await;
+        for ((i, target, ..), called) in calls.iter().zip(called) {
+            self.record_call(request, &mut tasks[*i], step, target, password, called?)
+                .await?;
         }
         Ok(())
-    }
-
-    async fn deliver_one(
-        &self,
-        request: &PasswordChangeRequest,
-        task: &mut TargetTask,
-        target: Option<Target<'_>>,
-        password: &Password,
-    ) -> PipelineResult<()> {
-        let Some(target) = target else {
-            let why = "the account or its source no longer exists";
-            return self
-                .end_task(request, task, "?", Ended::Failed(why.into()))
-                .await;
-        };
-        let name = target.name.as_str();
-        let (connector, semaphore) = match self.cx.connectors.get(target.source).await {
-            Ok(c) => c,
-            Err(e) => {
-                let why = format!("the source is misconfigured ({e})");
-                return self.end_task(request, task, name, Ended::Failed(why)).await;
-            }
-        };
-        let _permit = semaphore
-            .acquire_owned()
-            .await
-            .map_err(PipelineError::internal)?;
-        // An earlier attempt reached (or may have reached) the target without its outcome
-        // being recorded: ask the target before writing again.
-        let in_doubt = task.attempt_started.is_some();
-        self.remember_echo(request, target.account, password)
-            .await?;
-        task.attempts += 1;
-        task.attempt_started = Some(self.cx.clock.now());
-        // The mark is durable before the target is called, and only while this worker still
-        // holds the lease: a worker that lost it must not call the target.
-        let marked = self
-            .cx
-            .store
-            .start_attempt(task, &self.owner)
-            .await
-            .map_err(|e| PipelineError::from(e).context("could not mark the attempt as started"))?;
-        if !marked {
-            return Err(PipelineError::Permanent(
-                "the request's lease was lost to another worker".into(),
-            ));
-        }
-        let called = self
-            .call_target(connector.as_ref(), task, &target, password, in_doubt)
-            .await;
-        self.record_call(request, task, &target, password, called)
-            .await
     }
 
     /// Asks the target whether it has the password already (`in_doubt`), then writes it
@@ -180,6 +178,7 @@ impl Worker {
         &self,
         request: &PasswordChangeRequest,
         task: &mut TargetTask,
+        step: &mut Step,
         target: &Target<'_>,
         password: &Password,
         called: Called,
@@ -194,7 +193,8 @@ impl Worker {
                 };
                 self.cx.metrics.target_outcome(name, label);
                 self.record_history(request, target, password).await?;
-                self.end_task(request, task, name, ended).await
+                self.end_task(request, task, step, name, ended);
+                Ok(())
             }
             // The outcome is unknown (a timeout) or the change did not happen: the mark stays,
             // so the next attempt asks the target first.
@@ -206,21 +206,18 @@ impl Worker {
                     "{name}: {msg} (attempt {}, will retry)",
                     task.attempts
                 ));
-                let store = self.cx.store.clone();
-                let saved = task.clone();
-                self.durably(self.record_until(request), "a task's retry", || {
-                    store.update_task(&saved)
-                })
-                .await
+                step.tasks.push(task.clone());
+                Ok(())
             }
             Called::Error(ConnectorError::Transient(msg)) => {
                 let attempts = task.attempts;
                 let why = format!("{msg} (gave up after {attempts} attempts)");
-                self.end_task(request, task, name, Ended::Failed(why)).await
+                self.end_task(request, task, step, name, Ended::Failed(why));
+                Ok(())
             }
             Called::Error(e) => {
-                self.end_task(request, task, name, Ended::Failed(e.to_string()))
-                    .await
+                self.end_task(request, task, step, name, Ended::Failed(e.to_string()));
+                Ok(())
             }
         }
     }
@@ -250,13 +247,15 @@ impl Worker {
         .await
     }
 
-    pub(super) async fn end_task(
+    /// Ends a task (in memory) and adds it, with its audit event, to the step's record.
+    pub(super) fn end_task(
         &self,
         request: &PasswordChangeRequest,
         task: &mut TargetTask,
+        step: &mut Step,
         source_name: &str,
         ended: Ended,
-    ) -> PipelineResult<()> {
+    ) {
         let now = self.cx.clock.now();
         task.finished = Some(now);
         task.attempt_started = None;
@@ -290,11 +289,6 @@ impl Worker {
                 )
             }
         };
-        let until = self.record_until(request);
-        let store = self.cx.store.clone();
-        let saved = task.clone();
-        self.durably(until, "a target's outcome", || store.update_task(&saved))
-            .await?;
         let mut event = audit_event(
             &request.requested_by.to_text(),
             action,
@@ -305,7 +299,7 @@ impl Worker {
         event.request_id = Some(request.id.to_string());
         event.source_id = Some(task.source_id.to_string());
         event.identity_id = Some(request.identity_id.to_string());
-        self.audit(until, vec![event]).await;
-        Ok(())
+        step.tasks.push(task.clone());
+        step.audit.push(event);
     }
 }

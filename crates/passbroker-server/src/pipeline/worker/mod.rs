@@ -1,10 +1,13 @@
 //! The workers that drain the durable queue.
 //!
-//! [`Worker::try_run_once`] claims one due request (with a lease), decrypts its password,
-//! checks the policy once, calls the connector of every pending target, records each outcome,
-//! and either ends the request (erasing its ciphertext) or gives it back with a retry time.
-//! [`run`] loops over it. If a worker dies mid-request its lease runs out and another worker
-//! picks the request up; tasks already done are not repeated.
+//! A step: a worker holds a claimed request (with a lease), decrypts its password, checks the
+//! policy once, marks the attempts started, calls the connector of every due target at once,
+//! and records what happened (the tasks, their audit events, and the request given back with
+//! a retry time or ended, its ciphertext erased) in one write. [`Worker::try_run_once`] claims
+//! one request and steps it; [`run`] (in `batch`) claims several at a time and steps them
+//! together. Every write goes through the store's group commit, so the steps of many requests
+//! share their transactions. If a worker dies mid-request its lease runs out and another
+//! worker picks the request up; tasks already recorded as done are not repeated.
 //!
 //! Exactly one write per change wherever the target can tell: before each target call the
 //! task is marked "attempt started" (only while this worker holds the lease); the mark is
@@ -15,9 +18,12 @@
 //! is away: its writes are retried (and the lease renewed) until the store answers or the
 //! request's deadline passes.
 
+mod batch;
 mod captured;
 mod check;
 mod deliver;
+
+pub use batch::run;
 
 use crate::metrics::Metrics;
 use crate::pipeline::audit::audit_event;
@@ -31,6 +37,7 @@ use crate::pipeline::policy::effective_policy;
 use check::PolicyCheck;
 use deliver::Ended;
 use passbroker_core::account::Account;
+use passbroker_core::audit::AuditEvent;
 use passbroker_core::policy::PasswordPolicy;
 use passbroker_core::request::{
     overall_state, Encryption, PasswordChangeRequest, RequestState, TargetTask, TaskState,
@@ -38,11 +45,11 @@ use passbroker_core::request::{
 use passbroker_core::source::Source;
 use passbroker_core::time::Millis;
 use passbroker_core::{Password, RequestId, SourceId};
-use passbroker_store::{Store, StoreError};
+use passbroker_store::{Claimed, StepEnd, StepRecord, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, Notify, Semaphore};
 
 /// ISC's own wording for a payload that does not decrypt to a usable password. Bad padding,
 /// invalid UTF-8 and control characters all end here, indistinguishably.
@@ -104,48 +111,18 @@ impl Worker {
     /// Claims and processes one due request.
     pub async fn try_run_once(&self) -> PipelineResult<Outcome> {
         let now = self.cx.clock.now();
-        let lease_ms = self.cx.lease_ms;
-        let Some(request) = self
+        let claimed = self
             .cx
             .store
-            .claim_request(&self.owner, now, lease_ms)
-            .await?
-        else {
+            .claim_requests(&self.owner, now, self.cx.lease_ms, 1)
+            .await?;
+        let Some(claimed) = claimed.into_iter().next() else {
             return Ok(Outcome::Idle);
         };
-        let renew = self.keep_lease(request.id.clone(), lease_ms);
-        let result = self.process(request).await;
+        let renew = batch::keep_leases(self, vec![claimed.request.id.clone()]);
+        let result = self.process(claimed).await;
         renew.abort();
         result
-    }
-
-    /// Renews the lease in the background while a slow target call runs. A failed renewal
-    /// (the store away) is tried again soon, for as long as the worker works on the request:
-    /// only a lease another worker took ends it.
-    fn keep_lease(&self, id: RequestId, lease_ms: i64) -> tokio::task::JoinHandle<()> {
-        let store = self.cx.store.clone();
-        let clock = self.cx.clock.clone();
-        let owner = self.owner.clone();
-        tokio::spawn(async move {
-            let period =
-                Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1000).max(100));
-            let retry = period.min(Duration::from_millis(250));
-            let mut wait = period;
-            loop {
-                tokio::time::sleep(wait).await;
-                match store
-                    .renew_lease(&id, &owner, clock.now().plus_millis(lease_ms))
-                    .await
-                {
-                    Ok(true) => wait = period,
-                    Ok(false) => return,
-                    Err(e) => {
-                        tracing::warn!(request_id = %id, error = %e, "lease renewal failed; retrying");
-                        wait = retry;
-                    }
-                }
-            }
-        })
     }
 
     /// Runs a store write that records something already done (a target's outcome), again
@@ -200,25 +177,24 @@ impl Worker {
         )
     }
 
-    async fn process(&self, request: PasswordChangeRequest) -> PipelineResult<Outcome> {
+    async fn process(&self, claimed: Claimed) -> PipelineResult<Outcome> {
+        let Claimed { request, mut tasks } = claimed;
         let now = self.cx.clock.now();
-        let mut tasks = self.cx.store.tasks_of_request(&request.id).await?;
+        let mut step = Step::default();
         if now >= request.deadline {
             let secs = (request.deadline.0 - request.created.0) / 1000;
-            return self
-                .fail_pending(
-                    &request,
-                    &mut tasks,
-                    &format!("did not complete within the {secs}-second deadline"),
-                )
-                .await;
+            let why = format!("did not complete within the {secs}-second deadline");
+            return self.fail_pending(&request, &mut tasks, step, &why).await;
         }
         let password = match self.decrypt(&request, now).await? {
             Decrypted::Password(p) => p,
-            Decrypted::Refused(msg) => return self.finish(&request, &mut tasks, vec![msg]).await,
+            Decrypted::Refused(msg) => {
+                return self.finish(&request, &mut tasks, step, vec![msg]).await
+            }
             Decrypted::NotNow(why) => return self.retry_later(&request, now, &why).await,
         };
         let targets = self.load_targets(&request, &tasks).await?;
+        let mut validated = false;
         if !request.validated {
             let violations = match self.check_policy(&request, &targets, &password).await? {
                 PolicyCheck::Done(violations) => violations,
@@ -227,18 +203,20 @@ impl Worker {
                     // say why if the deadline comes first.
                     if now.plus_millis(1000) >= request.deadline {
                         let msg = format!("The password could not be checked against known data breaches before the deadline ({why}); try again later.");
-                        return self.finish(&request, &mut tasks, vec![msg]).await;
+                        return self.finish(&request, &mut tasks, step, vec![msg]).await;
                     }
                     return self.retry_later(&request, now, &why).await;
                 }
             };
             if !violations.is_empty() && !self.propagate_despite(&request, &violations).await? {
-                return self.finish(&request, &mut tasks, violations).await;
+                return self.finish(&request, &mut tasks, step, violations).await;
             }
-            self.cx.store.mark_validated(&request.id).await?;
+            validated = true;
         }
-        self.deliver(&request, &mut tasks, &targets, &password)
-            .await?;
+        self.deliver(
+            &request, &mut tasks, &mut step, &targets, &password, validated,
+        )
+        .await?;
         if tasks.iter().any(|t| t.state == TaskState::Pending) {
             let next = tasks
                 .iter()
@@ -247,14 +225,35 @@ impl Worker {
                 .min()
                 .unwrap_or(now);
             let next = Millis(next.0.min(request.deadline.0));
-            let store = self.cx.store.clone();
-            self.durably(self.record_until(&request), "a retry time", || {
-                store.release_request(&request.id, &self.owner, next)
-            })
-            .await?;
+            let end = StepEnd::Release {
+                next_attempt_at: next,
+            };
+            self.record(&request, step, end).await?;
             return Ok(Outcome::Progressed(request.id));
         }
-        self.finish(&request, &mut tasks, Vec::new()).await
+        self.finish(&request, &mut tasks, step, Vec::new()).await
+    }
+
+    /// Writes what a step did, in one group-committed transaction, retried while the store
+    /// is away (until the request's deadline).
+    async fn record(
+        &self,
+        request: &PasswordChangeRequest,
+        step: Step,
+        end: StepEnd,
+    ) -> PipelineResult<()> {
+        let record = StepRecord {
+            request_id: request.id.clone(),
+            owner: self.owner.clone(),
+            tasks: step.tasks,
+            audit: step.audit,
+            end,
+        };
+        let store = self.cx.store.clone();
+        self.durably(self.record_until(request), "the step's outcome", || {
+            store.record_step(record.clone())
+        })
+        .await
     }
 
     /// The password, or why there is none: the key was retired, or the payload does not
@@ -281,6 +280,12 @@ impl Worker {
             }
         };
         let encryption = request.encryption;
+        // One decryption per core at a time: a batch of claims must not become a crowd of
+        // blocking threads taking turns on the cores.
+        let _turn = decryptions()
+            .acquire()
+            .await
+            .map_err(PipelineError::internal)?;
         let decrypted = tokio::task::spawn_blocking(move || match encryption {
             Encryption::Pkcs1v15 => key.decrypt_pkcs1v15(&ciphertext),
             Encryption::OaepSha256 => key.decrypt_oaep_sha256(&ciphertext),
@@ -328,6 +333,7 @@ impl Worker {
         &self,
         request: &PasswordChangeRequest,
         tasks: &mut [TargetTask],
+        mut step: Step,
         why: &str,
     ) -> PipelineResult<Outcome> {
         for task in tasks.iter_mut().filter(|t| t.state == TaskState::Pending) {
@@ -345,41 +351,30 @@ impl Worker {
             } else {
                 ""
             };
-            self.end_task(
-                request,
-                task,
-                &name,
-                Ended::Failed(format!("the password change {why}{last}{unknown}")),
-            )
-            .await?;
+            let ended = Ended::Failed(format!("the password change {why}{last}{unknown}"));
+            self.end_task(request, task, &mut step, &name, ended);
         }
-        self.finish(request, tasks, Vec::new()).await
+        self.finish(request, tasks, step, Vec::new()).await
     }
 
-    /// Ends the request. Tasks still pending become failed (a request-level error stopped them).
+    /// Ends the request with the step's record. Tasks still pending become failed (a
+    /// request-level error stopped them).
     async fn finish(
         &self,
         request: &PasswordChangeRequest,
         tasks: &mut [TargetTask],
+        mut step: Step,
         errors: Vec<String>,
     ) -> PipelineResult<Outcome> {
         let now = self.cx.clock.now();
-        let until = self.record_until(request);
-        let store = self.cx.store.clone();
         for task in tasks.iter_mut().filter(|t| t.state == TaskState::Pending) {
             task.state = TaskState::Failed;
             task.finished = Some(now);
             task.error = None;
-            let saved = task.clone();
-            self.durably(until, "a task's end", || store.update_task(&saved))
-                .await?;
+            step.tasks.push(task.clone());
         }
         let state = overall_state(&errors, tasks);
         let errors = self.with_capture_notes(request, errors).await;
-        self.durably(until, "the request's end", || {
-            store.finish_request(&request.id, state, &errors, now)
-        })
-        .await?;
         let (outcome, detail) = if state == RequestState::Finished {
             ("SUCCESS", "password change finished".to_owned())
         } else {
@@ -398,7 +393,9 @@ impl Worker {
         event.request_id = Some(request.id.to_string());
         event.source_id = Some(request.source_id.to_string());
         event.identity_id = Some(request.identity_id.to_string());
-        self.audit(until, vec![event]).await;
+        step.audit.push(event);
+        self.record(request, step, StepEnd::Finish { state, errors, now })
+            .await?;
         self.cx.backlog.on_finish(now);
         let _ = self.cx.finished.send(request.id.clone());
         Ok(Outcome::Finished(request.id.clone(), state))
@@ -411,12 +408,29 @@ impl Worker {
         why: &str,
     ) -> PipelineResult<Outcome> {
         tracing::warn!(request_id = %request.id, error = why, "request postponed");
-        self.cx
-            .store
-            .release_request(&request.id, &self.owner, now.plus_millis(1000))
-            .await?;
+        let end = StepEnd::Release {
+            next_attempt_at: now.plus_millis(1000),
+        };
+        self.record(request, Step::default(), end).await?;
         Ok(Outcome::Progressed(request.id.clone()))
     }
+}
+
+/// What a step changed, written together at its end: the tasks it attempted or ended, and
+/// their audit events.
+#[derive(Default)]
+pub(super) struct Step {
+    tasks: Vec<TargetTask>,
+    audit: Vec<AuditEvent>,
+}
+
+/// The process's turns at RSA decryption, one per core.
+fn decryptions() -> &'static Semaphore {
+    static TURNS: std::sync::OnceLock<Semaphore> = std::sync::OnceLock::new();
+    TURNS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Semaphore::new(cores)
+    })
 }
 
 /// What decryption gave.
@@ -432,40 +446,4 @@ enum Decrypted {
 /// also turns nearly every implicit-rejection output into the generic payload error.
 pub fn usable(p: &Password) -> bool {
     !p.expose().is_empty() && !p.expose().chars().any(char::is_control)
-}
-
-/// Runs `count` workers until `shutdown` fires; each finishes the request in hand first.
-pub async fn run(cx: WorkerContext, count: u32, shutdown: tokio::sync::watch::Receiver<bool>) {
-    let node = passbroker_core::ids::new_isc_id();
-    let mut handles = Vec::new();
-    for n in 0..count {
-        let worker = Arc::new(Worker::new(cx.clone(), format!("{node}-{n}")));
-        let notify = cx.work_available.clone();
-        let mut shutdown = shutdown.clone();
-        handles.push(tokio::spawn(async move {
-            loop {
-                if *shutdown.borrow() {
-                    return;
-                }
-                match worker.try_run_once().await {
-                    Ok(Outcome::Idle) => {
-                        // Wake on new work, or poll for retries coming due.
-                        tokio::select! {
-                            _ = notify.notified() => {}
-                            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                            _ = shutdown.changed() => {}
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "worker step failed");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        }));
-    }
-    for h in handles {
-        let _ = h.await;
-    }
 }
