@@ -71,6 +71,18 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// An identity (by login name), a source (by name) and the identity's accounts on it.
 pub type IdentitySourceAccounts = (Option<Identity>, Option<Source>, Vec<Account>);
 
+/// What query-password-info reads, as one snapshot (see [`Store::password_info`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasswordInfoView {
+    pub identity: Option<Identity>,
+    pub source: Option<Source>,
+    /// The identity's accounts on the source, by native id (disabled ones too).
+    pub accounts: Vec<Account>,
+    /// The source's effective policy (see [`Store::effective_policy`]); `None` when there
+    /// is no policy at all.
+    pub policy: Option<PasswordPolicy>,
+}
+
 /// One write in an atomic batch (see [`Store::apply`]).
 #[derive(Debug, Clone)]
 pub enum WriteOp {
@@ -185,20 +197,22 @@ pub trait Store: Send + Sync + 'static {
         }
         self.default_policy().await
     }
-    /// query-password-info's look-ups: the identity by login name, the source by name and the
-    /// identity's accounts on that source (by native id). SQLite answers in one statement.
+    /// query-password-info's look-ups: the identity by login name, the source by name, the
+    /// identity's accounts on that source (by native id) and the source's effective policy,
+    /// read as one snapshot.
+    async fn password_info(
+        &self,
+        login_name: &str,
+        source_name: &str,
+    ) -> StoreResult<PasswordInfoView>;
+    /// [`Store::password_info`] without the policy.
     async fn identity_source_accounts(
         &self,
         login_name: &str,
         source_name: &str,
     ) -> StoreResult<IdentitySourceAccounts> {
-        let identity = self.find_identity_by_login(login_name).await?;
-        let source = self.find_source_by_name(source_name).await?;
-        let accounts = match (&identity, &source) {
-            (Some(i), Some(s)) => self.accounts_of_identity(&i.id, Some(&s.id)).await?,
-            _ => Vec::new(),
-        };
-        Ok((identity, source, accounts))
+        let view = self.password_info(login_name, source_name).await?;
+        Ok((view.identity, view.source, view.accounts))
     }
     async fn sync_group_of_source(
         &self,

@@ -122,12 +122,12 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn effective_policy(&self, source: &Source) -> StoreResult<Option<PasswordPolicy>> {
         dir::effective_policy(&self.d, source).await
     }
-    async fn identity_source_accounts(
+    async fn password_info(
         &self,
         login_name: &str,
         source_name: &str,
-    ) -> StoreResult<IdentitySourceAccounts> {
-        dir::identity_source_accounts(&self.d, login_name, source_name).await
+    ) -> StoreResult<PasswordInfoView> {
+        dir::password_info(&self.d, login_name, source_name).await
     }
     async fn sync_group_of_source(
         &self,

@@ -286,6 +286,9 @@ crate::check! {
         for (s, want) in [(&own, &p_own), (&grouped, &p_group), (&plain, &p_default)] {
             let s = fresh(s).await;
             let got = store.effective_policy(&s).await.unwrap().expect("a policy");
+            let view = store.password_info("Nobody", s.name.as_str()).await.unwrap();
+            assert_eq!(view.policy.as_ref(), Some(&got), "password_info's policy, {}", s.name.as_str());
+            assert_eq!(view.source.as_ref(), Some(&s));
             assert_eq!(got.id, want.id, "{}", s.name.as_str());
             assert_eq!(
                 got,

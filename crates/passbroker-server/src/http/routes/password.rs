@@ -72,29 +72,27 @@ pub async fn query_password_info(
     if !causes.is_empty() {
         return Err(ApiError::BadRequest(causes));
     }
-    let (identity, source, accounts) = state
-        .store
-        .identity_source_accounts(user_name, source_name)
-        .await?;
-    let identity = identity.ok_or_else(|| {
+    let view = state.store.password_info(user_name, source_name).await?;
+    let identity = view.identity.ok_or_else(|| {
         ApiError::not_found(format!(
             "userName: no identity has the login name {user_name:?}"
         ))
     })?;
-    let source = source.ok_or_else(|| {
+    let source = view.source.ok_or_else(|| {
         ApiError::not_found(format!("sourceName: no source is named {source_name:?}"))
     })?;
     let key = state
         .keys
         .active()
         .ok_or_else(|| ApiError::internal("no active RSA key"))?;
-    let policy = crate::pipeline::policy::effective_policy(state.store.as_ref(), &source).await?;
+    let policy = view.policy.unwrap_or_default();
     Ok(Json(PasswordInfo {
         identity_id: identity.id.to_string(),
         source_id: source.id.to_string(),
         public_key_id: key.id.to_string(),
         public_key: key.public_key_base64,
-        accounts: accounts
+        accounts: view
+            .accounts
             .into_iter()
             .filter(|a| !a.disabled)
             .map(|a| PasswordInfoAccount {
