@@ -237,11 +237,11 @@ pub(crate) async fn renew_lease<D: Dialect>(
     Ok(n > 0)
 }
 
-const UPDATE_TASK: &str =
+pub(crate) const UPDATE_TASK: &str =
     "UPDATE tasks SET state = $2, attempts = $3, next_attempt_at = $4, error = $5, finished = $6,
        attempt_started = $7 WHERE id = $1";
 
-fn update_task_args(t: &TargetTask) -> Vec<Arg<'_>> {
+pub(crate) fn update_task_args(t: &TargetTask) -> Vec<Arg<'_>> {
     args![
         t.id.as_str(),
         t.state.as_str(),

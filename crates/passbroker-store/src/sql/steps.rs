@@ -2,7 +2,7 @@
 //! several due requests with their tasks, the start of a step's attempts, and the record of
 //! what the step did (tasks, audit, and the request given back or ended) in one go.
 
-use super::requests::{request_from_row, task_from_row, FINISHED};
+use super::requests::{request_from_row, task_from_row, update_task_args, FINISHED, UPDATE_TASK};
 use super::{admin, args, outbox, to_json, tx_exec_notifying, Arg, Dialect, Sql, Transaction};
 use crate::{Claimed, StepEnd, StepRecord, StoreResult};
 use passbroker_core::request::{RequestState, TargetTask, TaskState};
@@ -100,23 +100,9 @@ pub(crate) async fn start<D: Dialect>(
 /// pending), the audit events, and the request given back (by its lease holder) or ended,
 /// its ciphertext erased in the same statement.
 pub(crate) async fn record<D: Dialect>(tx: &mut D::Tx, step: &StepRecord) -> StoreResult<()> {
+    let only_pending = format!("{UPDATE_TASK} AND state = 'PENDING'");
     for t in &step.tasks {
-        let changed = tx
-            .exec(
-                "UPDATE tasks SET state = $2, attempts = $3, next_attempt_at = $4, error = $5,
-                   finished = $6, attempt_started = $7
-                 WHERE id = $1 AND state = 'PENDING'",
-                args![
-                    t.id.as_str(),
-                    t.state.as_str(),
-                    t.attempts,
-                    t.next_attempt_at,
-                    &t.error,
-                    t.finished,
-                    t.attempt_started
-                ],
-            )
-            .await?;
+        let changed = tx.exec(&only_pending, &update_task_args(t)).await?;
         if changed > 0 && t.state != TaskState::Pending {
             if let Some(event) = outbox::task_ended(t) {
                 outbox::push(tx, &event).await?;
