@@ -225,6 +225,7 @@ fn rows(raw: Vec<PgRow>) -> StoreResult<Vec<Row>> {
 #[async_trait]
 impl Dialect for Postgres {
     const KIND: Kind = Kind::Postgres;
+    const COMMITTERS: usize = 4;
     type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
     async fn fetch(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<Vec<Row>> {

@@ -6,7 +6,8 @@
 //! hears back only after its group committed: a 202 still means durable, and a worker's
 //! recorded outcome is on disk before it moves on. While a group commits, the next one
 //! gathers, so the commit cost is shared by everyone who arrived meanwhile; a lone write
-//! waits for nobody.
+//! waits for nobody. PostgreSQL gets a few committers side by side (its groups wait on a
+//! round trip per statement, not on one writer).
 
 use super::{admin, outbox, requests, steps, Dialect, SqlStore, Transaction};
 use crate::{Claimed, CreateOutcome, StepRecord, StoreError, StoreResult};
@@ -14,6 +15,7 @@ use passbroker_core::audit::AuditEvent;
 use passbroker_core::request::{PasswordChangeRequest, TargetTask};
 use passbroker_core::time::Millis;
 use passbroker_core::RequestId;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,20 +66,27 @@ struct Job {
     reply: oneshot::Sender<StoreResult<Done>>,
 }
 
-/// The queue to a store's committer (started on first use).
+/// The queues to a store's committers (started on first use; one on SQLite, a few on
+/// PostgreSQL, taking jobs in turn).
 #[derive(Clone, Default)]
 pub(crate) struct Group {
-    queue: Arc<OnceLock<mpsc::Sender<Job>>>,
+    queues: Arc<OnceLock<Vec<mpsc::Sender<Job>>>>,
+    turn: Arc<AtomicUsize>,
 }
 
 impl Group {
     /// Queues a write and waits for its group to commit.
     pub(crate) async fn submit<D: Dialect>(&self, d: &D, work: Work) -> StoreResult<Done> {
-        let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(committer(d.clone(), rx));
-            tx
+        let queues = self.queues.get_or_init(|| {
+            (0..D::COMMITTERS.max(1))
+                .map(|_| {
+                    let (tx, rx) = mpsc::channel(QUEUE);
+                    tokio::spawn(committer(d.clone(), rx));
+                    tx
+                })
+                .collect()
         });
+        let queue = &queues[self.turn.fetch_add(1, Ordering::Relaxed) % queues.len()];
         let (reply, answer) = oneshot::channel();
         let closing = || StoreError::Unavailable("the store is closing".into());
         queue

@@ -39,6 +39,10 @@ pub enum Kind {
 #[async_trait]
 pub trait Dialect: Clone + Send + Sync + 'static {
     const KIND: Kind;
+    /// Group commits in flight at once (see `group.rs`): SQLite has one writer anyway;
+    /// PostgreSQL runs transactions side by side, and a group waits on a round trip per
+    /// statement, so several committers keep its connections busy.
+    const COMMITTERS: usize = 1;
     /// A write transaction (SQLite: `BEGIN IMMEDIATE`, one writer at a time).
     type Tx: Transaction;
 
