@@ -55,6 +55,11 @@ pub enum StoreError {
     /// call may succeed later. Classified from error codes, never from message text.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// Another writer (another process) holds the database's write lock: the same call may
+    /// succeed in a moment. Classified from SQLite's result code; callers treat it as
+    /// [`StoreError::Unavailable`].
+    #[error("the database is busy: {0}")]
+    Busy(String),
     #[error("database error: {0}")]
     Database(String),
 }
@@ -62,7 +67,7 @@ pub enum StoreError {
 impl StoreError {
     /// True when trying the same call again later may succeed.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(self, StoreError::Unavailable(_) | StoreError::Busy(_))
     }
 }
 

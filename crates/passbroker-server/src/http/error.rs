@@ -63,7 +63,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => ApiError::Conflict(vec![Cause(m)]),
             StoreError::NotFound(m) => ApiError::NotFound(m),
-            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Unavailable(m) | StoreError::Busy(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -39,7 +39,7 @@ impl PipelineError {
 impl From<StoreError> for PipelineError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => PipelineError::Transient(m),
+            StoreError::Unavailable(m) | StoreError::Busy(m) => PipelineError::Transient(m),
             StoreError::Conflict(m) => PipelineError::Permanent(m),
             StoreError::NotFound(m) => PipelineError::InvalidInput(m),
             other => PipelineError::Internal(other.to_string()),

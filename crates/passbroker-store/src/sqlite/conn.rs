@@ -279,9 +279,9 @@ async fn retry_busy<T>(
     loop {
         let result = attempt(&writer);
         match result {
-            Err(StoreError::Unavailable(m)) if m.starts_with(BUSY) => {
+            Err(StoreError::Busy(m)) => {
                 if Instant::now() >= deadline {
-                    return (writer, Err(StoreError::Unavailable(m)));
+                    return (writer, Err(StoreError::Busy(m)));
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(50));
@@ -428,9 +428,6 @@ impl Transaction for SqliteTx {
     }
 }
 
-/// What an `Unavailable` error for another process's write lock starts with.
-const BUSY: &str = "database busy";
-
 /// SQLite's primary result codes that mean "not now": BUSY, LOCKED, READONLY, IOERR, FULL,
 /// CANTOPEN, PROTOCOL.
 pub(crate) fn unavailable_code(code: i32) -> bool {
@@ -438,13 +435,13 @@ pub(crate) fn unavailable_code(code: i32) -> bool {
 }
 
 /// Maps a rusqlite error into a store error: constraint violations (result code 19) into
-/// conflicts, a database that cannot take the call right now into
-/// [`StoreError::Unavailable`].
+/// conflicts, another process's write lock into [`StoreError::Busy`], a database that cannot
+/// take the call right now into [`StoreError::Unavailable`].
 pub(crate) fn error(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, ref msg) = e {
         let text = msg.clone().unwrap_or_default();
         if f.extended_code & 0xff == 5 {
-            return StoreError::Unavailable(format!("{BUSY}: {text}"));
+            return StoreError::Busy(text);
         }
         if unavailable_code(f.extended_code) {
             return StoreError::Unavailable(e.to_string());

@@ -137,9 +137,10 @@ impl Worker {
         loop {
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(e @ (StoreError::Unavailable(_) | StoreError::Database(_)))
-                    if self.cx.clock.now() < deadline =>
-                {
+                Err(
+                    e
+                    @ (StoreError::Unavailable(_) | StoreError::Busy(_) | StoreError::Database(_)),
+                ) if self.cx.clock.now() < deadline => {
                     if !warned {
                         tracing::warn!(error = %e, "could not record {what}; retrying until the store answers");
                         warned = true;
