@@ -298,3 +298,20 @@ pub(crate) fn rows_to<T>(rows: &[Row], f: fn(&Row) -> StoreResult<T>) -> StoreRe
 }
 
 pub(crate) use super::lookups::*;
+
+/// Words an API caller can act on for a violated constraint, by its name in the schema
+/// (both dialects name them alike).
+pub(crate) fn describe_constraint(constraint: &str, foreign_key: bool) -> String {
+    match constraint {
+        "identities_login" => "an identity with this login name already exists".into(),
+        "sources_name" => "a source with this name already exists".into(),
+        "accounts_native" => "this source already has an account with this accountId".into(),
+        "password_policies_name" => "a password policy with this name already exists".into(),
+        "sync_groups_name" => "a password sync group with this name already exists".into(),
+        "sync_group_sources_source" => "a source belongs to at most one password sync group".into(),
+        _ if foreign_key => {
+            "it refers to something that does not exist, or something still refers to it".into()
+        }
+        _ => "a uniqueness rule was broken".into(),
+    }
+}
