@@ -181,6 +181,8 @@ pub struct Claimed {
 /// How a worker's step leaves its request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepEnd {
+    /// Still held: the step records outcomes while other calls of it are out.
+    Continue,
     /// Given back (by its lease holder), due again at this time.
     Release { next_attempt_at: Millis },
     /// Ended; the ciphertext is erased in the same statement.

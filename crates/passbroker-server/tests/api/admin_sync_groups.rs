@@ -303,3 +303,62 @@ async fn a_failing_member_source_is_reported_per_source() {
         "My-AD succeeded: {errors:?}"
     );
 }
+
+/// A step calls every target at once and records each outcome as it comes: a fast target's
+/// success is stored while a slow target of the same request is still being called.
+#[tokio::test]
+async fn a_fast_targets_success_is_recorded_while_a_slow_one_is_still_out() {
+    use passbroker_core::request::{RequestState, TaskState};
+    let app = spawn_app().await;
+    without_demo_sync_group(&app).await;
+    let admin = admin_token(&app).await;
+    let api = app.token().await;
+    let pid = policy(&app, &admin, json!({"name": "Group"})).await;
+    let slow = simulated_source(&app, &admin, "Slow", json!({"latencyMs": 1500})).await;
+    let ad = source_id(&app, "My-AD").await;
+    let (s, g) = call(
+        &app,
+        Method::POST,
+        "/v3/password-sync-groups",
+        &admin,
+        Some(&json!({"name": "G", "passwordPolicyId": pid, "sourceIds": [ad, slow]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{g}");
+    let body = app
+        .change_body(&api, "Abby.Smith", "My-AD", "Another-Good-Pass-7")
+        .await;
+    let id = app.set_password(&api, &body).await;
+    let rid = passbroker_core::RequestId::parse(&id).unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(1200);
+    loop {
+        let (request, tasks) = app
+            .state
+            .store
+            .request_with_tasks(&rid)
+            .await
+            .unwrap()
+            .unwrap();
+        let done = |source: &str, state: TaskState| {
+            tasks
+                .iter()
+                .any(|t| t.source_id.as_str() == source && t.state == state)
+        };
+        if done(&ad, TaskState::Succeeded) {
+            assert_eq!(
+                request.state,
+                RequestState::InProgress,
+                "the slow call is out"
+            );
+            assert!(done(&slow, TaskState::Pending), "{tasks:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "My-AD's success was not recorded while the slow target was being called: {tasks:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = app.wait_terminal(&api, &id).await;
+    assert_eq!(status["state"], "FINISHED", "{status}");
+}

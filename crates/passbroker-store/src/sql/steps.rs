@@ -111,6 +111,7 @@ pub(crate) async fn record<D: Dialect>(tx: &mut D::Tx, step: &StepRecord) -> Sto
     }
     admin::insert_audit(tx, &step.audit).await?;
     match &step.end {
+        StepEnd::Continue => Ok(()),
         StepEnd::Release { next_attempt_at } => {
             tx.exec(
                 "UPDATE requests SET lease_owner = NULL, lease_until = 0, next_attempt_at = $3

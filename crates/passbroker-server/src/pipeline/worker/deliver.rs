@@ -1,6 +1,6 @@
 //! The delivery step: the attempts of every pending, due task are marked started in one write,
 //! each target is called (asked first when an earlier attempt's outcome is unknown), and each
-//! outcome goes into the step's record with its audit event.
+//! outcome is recorded with its audit event as it comes (the last one with the step's record).
 
 use super::{Step, Targets, Worker};
 use crate::pipeline::audit::audit_event;
@@ -14,6 +14,7 @@ use passbroker_core::request::{
 };
 use passbroker_core::source::Source;
 use passbroker_core::Password;
+use passbroker_store::StepEnd;
 use std::time::Duration;
 
 /// How a task ended.
@@ -102,22 +103,42 @@ impl Worker {
                 ));
             }
         }
-        let called = futures::future::join_all(calls.iter().map(
-            |(i, target, connector, turns, in_doubt)| {
-                let task = &tasks[*i];
+        // Outcomes are recorded as they come: each with one write while other calls of the
+        // step are still out (so a fast target's result shows at once), the last one with
+        // the step's record.
+        let mut pending: futures::stream::FuturesUnordered<_> = calls
+            .iter()
+            .enumerate()
+            .map(|(n, (i, target, connector, turns, in_doubt))| {
+                let task = tasks[*i].clone();
                 async move {
                     let _turn = turns.acquire().await.map_err(PipelineError::internal)?;
-                    Ok::<_, PipelineError>(
-                        self.call_target(connector.as_ref(), task, target, password, *in_doubt)
-                            .await,
-                    )
+                    let called = self
+                        .call_target(connector.as_ref(), &task, target, password, *in_doubt)
+                        .await;
+                    Ok::<_, PipelineError>((n, called))
                 }
-            },
-        ))
-        .await;
-        for ((i, target, ..), called) in calls.iter().zip(called) {
-            self.record_call(request, &mut tasks[*i], step, target, password, called?)
-                .await?;
+            })
+            .collect();
+        while let Some(done) = futures::StreamExt::next(&mut pending).await {
+            let (n, called) = done?;
+            let (i, target, ..) = &calls[n];
+            let mut outcome = Step::default();
+            self.record_call(
+                request,
+                &mut tasks[*i],
+                &mut outcome,
+                target,
+                password,
+                called,
+            )
+            .await?;
+            if pending.is_empty() {
+                step.tasks.append(&mut outcome.tasks);
+                step.audit.append(&mut outcome.audit);
+            } else {
+                self.record(request, outcome, StepEnd::Continue).await?;
+            }
         }
         Ok(())
     }
