@@ -366,12 +366,26 @@ pub trait Store: Send + Sync + 'static {
     async fn record_step(&self, step: StepRecord) -> StoreResult<()>;
     /// Extends a lease this owner holds; false if the lease was lost.
     async fn renew_lease(&self, id: &RequestId, owner: &str, until: Millis) -> StoreResult<bool>;
-    async fn update_task(&self, task: &TargetTask) -> StoreResult<()>;
+    /// Stores a task as [`Store::record_step`] does (one that ended reports it, once; a task
+    /// already ended is left as it is).
+    async fn update_task(&self, task: &TargetTask) -> StoreResult<()> {
+        self.record_step(StepRecord {
+            request_id: task.request_id.clone(),
+            owner: String::new(),
+            tasks: vec![task.clone()],
+            audit: Vec::new(),
+            end: StepEnd::Continue,
+        })
+        .await
+    }
     /// Marks an attempt as started before the target is called: stores `task.attempts` and
     /// `task.attempt_started`, but only while `owner` holds the request's lease and the
     /// request is in progress. False (nothing written) when the lease was lost: the caller
     /// must not call the target.
-    async fn start_attempt(&self, task: &TargetTask, owner: &str) -> StoreResult<bool>;
+    async fn start_attempt(&self, task: &TargetTask, owner: &str) -> StoreResult<bool> {
+        self.start_attempts(&task.request_id, owner, false, std::slice::from_ref(task))
+            .await
+    }
     async fn mark_validated(&self, id: &RequestId) -> StoreResult<()>;
     /// Gives the request back to the queue, due again at `next_attempt_at`.
     async fn release_request(
@@ -379,7 +393,16 @@ pub trait Store: Send + Sync + 'static {
         id: &RequestId,
         owner: &str,
         next_attempt_at: Millis,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.record_step(StepRecord {
+            request_id: id.clone(),
+            owner: owner.to_owned(),
+            tasks: Vec::new(),
+            audit: Vec::new(),
+            end: StepEnd::Release { next_attempt_at },
+        })
+        .await
+    }
     /// Ends a request: sets the state and errors and erases the ciphertext, in one statement.
     async fn finish_request(
         &self,
@@ -387,7 +410,21 @@ pub trait Store: Send + Sync + 'static {
         state: RequestState,
         errors: &[String],
         now: Millis,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let end = StepEnd::Finish {
+            state,
+            errors: errors.to_vec(),
+            now,
+        };
+        self.record_step(StepRecord {
+            request_id: id.clone(),
+            owner: String::new(),
+            tasks: Vec::new(),
+            audit: Vec::new(),
+            end,
+        })
+        .await
+    }
     /// In-progress requests (the backlog).
     async fn count_in_progress(&self) -> StoreResult<u64>;
     async fn count_requests(&self, state: Option<RequestState>) -> StoreResult<u64>;

@@ -6,8 +6,8 @@
 //! once it runs out.
 
 use super::{
-    args, corrupt, first, json_list, outbox, parse, to_json, tx_exec_notifying, Arg, Dialect, Kind,
-    Row, Transaction,
+    args, corrupt, first, json_list, parse, to_json, tx_exec_notifying, Arg, Dialect, Kind, Row,
+    Transaction,
 };
 use crate::{CreateOutcome, LastChange, StoreResult};
 use passbroker_core::request::{
@@ -237,70 +237,6 @@ pub(crate) async fn renew_lease<D: Dialect>(
     Ok(n > 0)
 }
 
-pub(crate) const UPDATE_TASK: &str =
-    "UPDATE tasks SET state = $2, attempts = $3, next_attempt_at = $4, error = $5, finished = $6,
-       attempt_started = $7 WHERE id = $1";
-
-pub(crate) fn update_task_args(t: &TargetTask) -> Vec<Arg<'_>> {
-    args![
-        t.id.as_str(),
-        t.state.as_str(),
-        t.attempts,
-        t.next_attempt_at,
-        &t.error,
-        t.finished,
-        t.attempt_started
-    ]
-    .to_vec()
-}
-
-/// Stores a task. A task reaching its end also reports it (target succeeded / failed) in
-/// the same transaction, once: only when it was pending before.
-pub(crate) async fn update_task<D: Dialect>(d: &D, t: &TargetTask) -> StoreResult<bool> {
-    if t.state == TaskState::Pending {
-        d.exec(UPDATE_TASK, &update_task_args(t)).await?;
-        return Ok(false);
-    }
-    let (d, t) = (d.clone(), t.clone());
-    super::detached(async move {
-        let mut tx = d.begin().await?;
-        let before = first(
-            tx.fetch(
-                "SELECT state FROM tasks WHERE id = $1",
-                args![t.id.as_str()],
-            )
-            .await?,
-        );
-        tx.exec(UPDATE_TASK, &update_task_args(&t)).await?;
-        let ended =
-            before.is_some_and(|r| r.str("state").ok() == Some(TaskState::Pending.as_str()));
-        if ended {
-            if let Some(event) = outbox::task_ended(&t) {
-                outbox::push(&mut tx, &event).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(ended)
-    })
-    .await
-}
-
-pub(crate) async fn start_attempt<D: Dialect>(
-    d: &D,
-    t: &TargetTask,
-    owner: &str,
-) -> StoreResult<bool> {
-    let n = d
-        .exec(
-            "UPDATE tasks SET attempts = $2, attempt_started = $3
-             WHERE id = $1 AND EXISTS (SELECT 1 FROM requests r WHERE r.id = tasks.request_id
-                                         AND r.lease_owner = $4 AND r.state = 'IN_PROGRESS')",
-            args![t.id.as_str(), t.attempts, t.attempt_started, owner],
-        )
-        .await?;
-    Ok(n > 0)
-}
-
 pub(crate) async fn mark_validated<D: Dialect>(d: &D, id: &RequestId) -> StoreResult<()> {
     d.exec(
         "UPDATE requests SET validated = TRUE WHERE id = $1",
@@ -308,40 +244,6 @@ pub(crate) async fn mark_validated<D: Dialect>(d: &D, id: &RequestId) -> StoreRe
     )
     .await?;
     Ok(())
-}
-
-pub(crate) async fn release<D: Dialect>(
-    d: &D,
-    id: &RequestId,
-    owner: &str,
-    next_attempt_at: Millis,
-) -> StoreResult<()> {
-    d.exec(
-        "UPDATE requests SET lease_owner = NULL, lease_until = 0, next_attempt_at = $3
-         WHERE id = $1 AND lease_owner = $2",
-        args![id.as_str(), owner, next_attempt_at],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Ends a request; the ciphertext is erased in the same statement, and its events (finished
-/// or failed, policy rejected, breached password refused) are written in the same
-/// transaction.
-pub(crate) async fn finish<D: Dialect>(
-    d: &D,
-    id: &RequestId,
-    state: RequestState,
-    errors: &[String],
-    now: Millis,
-) -> StoreResult<()> {
-    let (d, id, errors) = (d.clone(), id.to_string(), errors.to_vec());
-    super::detached(async move {
-        let mut tx = d.begin().await?;
-        super::steps::finish_in::<D>(&mut tx, &id, state, &errors, now).await?;
-        tx.commit().await
-    })
-    .await
 }
 
 pub(crate) async fn count<D: Dialect>(d: &D, state: Option<RequestState>) -> StoreResult<u64> {

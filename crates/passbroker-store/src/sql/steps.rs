@@ -2,7 +2,7 @@
 //! several due requests with their tasks, the start of a step's attempts, and the record of
 //! what the step did (tasks, audit, and the request given back or ended) in one go.
 
-use super::requests::{request_from_row, task_from_row, update_task_args, FINISHED, UPDATE_TASK};
+use super::requests::{request_from_row, task_from_row, FINISHED};
 use super::{admin, args, outbox, to_json, tx_exec_notifying, Arg, Dialect, Sql, Transaction};
 use crate::{Claimed, StepEnd, StepRecord, StoreResult};
 use passbroker_core::request::{RequestState, TargetTask, TaskState};
@@ -151,4 +151,21 @@ pub(crate) async fn finish_in<D: Dialect>(
     )
     .await?;
     Ok(())
+}
+
+const UPDATE_TASK: &str =
+    "UPDATE tasks SET state = $2, attempts = $3, next_attempt_at = $4, error = $5, finished = $6,
+       attempt_started = $7 WHERE id = $1";
+
+fn update_task_args(t: &TargetTask) -> Vec<Arg<'_>> {
+    args![
+        t.id.as_str(),
+        t.state.as_str(),
+        t.attempts,
+        t.next_attempt_at,
+        &t.error,
+        t.finished,
+        t.attempt_started
+    ]
+    .to_vec()
 }

@@ -341,36 +341,8 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn renew_lease(&self, id: &RequestId, owner: &str, until: Millis) -> StoreResult<bool> {
         requests::renew_lease(&self.d, id, owner, until).await
     }
-    async fn update_task(&self, task: &TargetTask) -> StoreResult<()> {
-        if requests::update_task(&self.d, task).await? {
-            self.events_written();
-        }
-        Ok(())
-    }
-    async fn start_attempt(&self, task: &TargetTask, owner: &str) -> StoreResult<bool> {
-        requests::start_attempt(&self.d, task, owner).await
-    }
     async fn mark_validated(&self, id: &RequestId) -> StoreResult<()> {
         requests::mark_validated(&self.d, id).await
-    }
-    async fn release_request(
-        &self,
-        id: &RequestId,
-        owner: &str,
-        next_attempt_at: Millis,
-    ) -> StoreResult<()> {
-        requests::release(&self.d, id, owner, next_attempt_at).await
-    }
-    async fn finish_request(
-        &self,
-        id: &RequestId,
-        state: RequestState,
-        errors: &[String],
-        now: Millis,
-    ) -> StoreResult<()> {
-        requests::finish(&self.d, id, state, errors, now).await?;
-        self.events_written();
-        Ok(())
     }
     async fn count_in_progress(&self) -> StoreResult<u64> {
         requests::count(&self.d, Some(RequestState::InProgress)).await
